@@ -1,0 +1,362 @@
+"""The menu model: a phone menu as frozen data, checked once and then only read.
+
+Think of a menu as a map of rooms (nodes) joined by doors (``next``, option keys,
+``found``/``missing``...). ``ivr.loader`` builds this map from YAML and refuses any
+map with a door to nowhere; the engine then walks it one caller at a time. Nothing
+here does I/O, so the model can be shared by every request of every call.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+__all__ = [
+    "TERMINAL_KINDS",
+    "AskNode",
+    "CsvSource",
+    "DataSource",
+    "HangupNode",
+    "Hours",
+    "LookupNode",
+    "Menu",
+    "MenuNode",
+    "MessageNode",
+    "Node",
+    "Option",
+    "Prompt",
+    "Queue",
+    "QueueNode",
+    "RouteNode",
+    "Rule",
+    "TransferNode",
+    "UrlSource",
+    "VoicemailNode",
+]
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """What the caller hears on entering a node: a recording, else spoken text.
+
+    ``text`` may hold ``{variable}`` placeholders, filled at call time. ``audio``
+    is a file name inside ``recordings/``; when both are set the recording plays
+    and the text is what a log, a transcript or a text-only caller shows.
+    """
+
+    text: str | None = None
+    audio: str | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.text or self.audio)
+
+
+@dataclass(frozen=True)
+class Option:
+    """One choice of a menu: a key, spoken keywords, and where it leads."""
+
+    key: str
+    goto: str
+    speech: tuple[str, ...] = ()
+    share: float | None = None  # expected share of callers (traffic simulation)
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class Node:
+    """Common part of every node: its id, the prompt and the line it starts on."""
+
+    id: str
+    prompt: Prompt
+    line: int
+
+    kind = "node"
+
+    def targets(self) -> tuple[tuple[str, str], ...]:
+        """The (field, node id) doors out of this node, in file order."""
+        return ()
+
+
+@dataclass(frozen=True)
+class MessageNode(Node):
+    """Say or play something, then go on to ``next``."""
+
+    next: str = ""
+    kind = "message"
+
+    def targets(self) -> tuple[tuple[str, str], ...]:
+        return (("next", self.next),)
+
+
+@dataclass(frozen=True)
+class MenuNode(Node):
+    """Offer options; wait ``timeout_s`` for a key or a spoken keyword.
+
+    No input or an unknown key replays the prompt after ``no_input``/``invalid``,
+    ``retries`` times, then goes to ``on_fail``. ``*`` repeats the menu unless the
+    designer gave ``*`` an option of its own.
+    """
+
+    options: tuple[Option, ...] = ()
+    timeout_s: float = 6.0
+    retries: int = 2
+    no_input: str | None = None
+    invalid: str | None = None
+    on_fail: str | None = None
+    kind = "menu"
+
+    @property
+    def uses_speech(self) -> bool:
+        return any(option.speech for option in self.options)
+
+    def option(self, key: str) -> Option | None:
+        for option in self.options:
+            if option.key == key:
+                return option
+        return None
+
+    def targets(self) -> tuple[tuple[str, str], ...]:
+        doors = tuple((f"option '{o.key}'", o.goto) for o in self.options)
+        return doors + ((("on_fail", self.on_fail),) if self.on_fail else ())
+
+
+@dataclass(frozen=True)
+class AskNode(Node):
+    """Collect digits (an order number, the last digits of a phone) into a variable.
+
+    ``prompt`` is the ``ask`` text. Input shorter than ``min_digits`` or longer
+    than ``max_digits`` counts as invalid. ``sensitive`` values never appear in
+    clear in logs or in the URLs handed to Twilio.
+    """
+
+    save_as: str = ""
+    min_digits: int = 1
+    max_digits: int = 20
+    finish_on_key: str = "#"
+    sensitive: bool = False
+    next: str = ""
+    timeout_s: float = 6.0
+    retries: int = 2
+    no_input: str | None = None
+    invalid: str | None = None
+    on_fail: str | None = None
+    kind = "ask"
+
+    def targets(self) -> tuple[tuple[str, str], ...]:
+        doors: tuple[tuple[str, str], ...] = (("next", self.next),)
+        return doors + ((("on_fail", self.on_fail),) if self.on_fail else ())
+
+
+@dataclass(frozen=True)
+class LookupNode(Node):
+    """Fetch a record from a data source; its fields become call variables."""
+
+    data: str = ""
+    key: str = ""  # template, e.g. "{order_id}"
+    found: str = ""
+    missing: str = ""
+    error: str | None = None  # None: the engine takes the menu's human path
+    kind = "lookup"
+
+    def targets(self) -> tuple[tuple[str, str], ...]:
+        doors = (("found", self.found), ("missing", self.missing))
+        return doors + ((("error", self.error),) if self.error else ())
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One branch of a ``route``: a condition and a target; first match wins.
+
+    ``when`` is ``None`` (always), ``"open"``/``"closed"`` (the human path's
+    opening hours) or ``("equals", var, value)``.
+    """
+
+    goto: str
+    when: str | tuple[str, str, str] | None = None
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class RouteNode(Node):
+    """Branch without asking the caller: on opening hours or a variable."""
+
+    rules: tuple[Rule, ...] = ()
+    kind = "route"
+
+    def targets(self) -> tuple[tuple[str, str], ...]:
+        return tuple((f"route rule {i + 1}", r.goto) for i, r in enumerate(self.rules))
+
+
+@dataclass(frozen=True)
+class QueueNode(Node):
+    """The human path: hold in a queue until an agent answers."""
+
+    queue: str = ""
+    priority: int = 0
+    closed: str | None = None  # outside opening hours
+    overflow: str | None = None  # waited past the queue's max_wait
+    kind = "queue"
+
+    def targets(self) -> tuple[tuple[str, str], ...]:
+        doors: tuple[tuple[str, str], ...] = ()
+        if self.closed:
+            doors += (("closed", self.closed),)
+        if self.overflow:
+            doors += (("overflow", self.overflow),)
+        return doors
+
+
+@dataclass(frozen=True)
+class TransferNode(Node):
+    """Connect the caller to another number; ``next`` if that call fails."""
+
+    number: str = ""
+    next: str | None = None
+    timeout_s: float = 30.0
+    kind = "transfer"
+
+    def targets(self) -> tuple[tuple[str, str], ...]:
+        return (("next", self.next),) if self.next else ()
+
+
+@dataclass(frozen=True)
+class VoicemailNode(Node):
+    """Record a message after the beep (the prompt says so), up to ``max_length_s``."""
+
+    max_length_s: float = 120.0
+    next: str | None = None
+    kind = "voicemail"
+
+    def targets(self) -> tuple[tuple[str, str], ...]:
+        return (("next", self.next),) if self.next else ()
+
+
+@dataclass(frozen=True)
+class HangupNode(Node):
+    """Say goodbye (optional) and end the call."""
+
+    kind = "hangup"
+
+
+TERMINAL_KINDS = frozenset({"hangup", "queue", "transfer", "voicemail"})
+
+
+@dataclass(frozen=True)
+class Hours:
+    """Opening hours of the human path, in the menu's time zone.
+
+    ``weekly`` maps a weekday (0 = Monday) to its open (start, end) times; a day
+    that is missing is closed. ``closed`` lists whole days closed (holidays).
+    """
+
+    timezone: str = "UTC"
+    weekly: Mapping[int, tuple[tuple[dt.time, dt.time], ...]] = field(
+        default_factory=dict
+    )
+    closed: frozenset[dt.date] = frozenset()
+
+    def is_open(self, when: dt.datetime) -> bool:
+        """Whether the line is open at ``when`` (aware; naive means UTC)."""
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=dt.UTC)
+        local = when.astimezone(ZoneInfo(self.timezone))
+        if local.date() in self.closed:
+            return False
+        now = local.time().replace(tzinfo=None)
+        for start, end in self.weekly.get(local.weekday(), ()):
+            if end <= start:  # over midnight, e.g. 20:00-02:00
+                if now >= start or now < end:
+                    return True
+            elif start <= now < end:
+                return True
+        # The part after midnight of yesterday's overnight range.
+        yesterday = (local.weekday() - 1) % 7
+        return any(
+            end <= start and now < end for start, end in self.weekly.get(yesterday, ())
+        )
+
+
+@dataclass(frozen=True)
+class Queue:
+    """A queue of callers for one kind of agent, with its staffing.
+
+    ``agents`` is a day plan: (time of day, agents from then on), sorted; a fixed
+    staff is one entry at 00:00. The rest are means in seconds.
+    """
+
+    id: str
+    title: str
+    agents: tuple[tuple[dt.time, int], ...]
+    handle_time_s: float = 240.0
+    patience_s: float | None = None
+    callback_after_s: float | None = None
+    announce_every_s: float = 60.0
+    max_wait_s: float | None = None
+    workflow_sid: str | None = None
+    line: int = 0
+
+    def agents_at(self, when: dt.time) -> int:
+        """Agents staffed at time of day ``when`` by the day plan."""
+        staffed = self.agents[-1][1]  # before the first entry: last of the day before
+        for start, count in self.agents:
+            if when >= start:
+                staffed = count
+        return staffed
+
+
+@dataclass(frozen=True)
+class CsvSource:
+    """Records in a CSV file, one per row, found by the ``key`` column."""
+
+    id: str
+    path: str  # absolute
+    key: str
+    kind = "csv"
+
+
+@dataclass(frozen=True)
+class UrlSource:
+    """Records from an HTTP JSON service; ``{variable}`` in the URL is filled in."""
+
+    id: str
+    url: str
+    timeout_s: float = 2.0
+    kind = "url"
+
+
+DataSource = CsvSource | UrlSource
+
+
+@dataclass(frozen=True)
+class Menu:
+    """One phone menu: its nodes, queues, data sources and opening hours."""
+
+    id: str
+    path: str
+    title: str
+    start: str
+    nodes: Mapping[str, Node]
+    language: str = "en-US"
+    voice: str | None = None
+    numbers: tuple[str, ...] = ()
+    hours: Hours | None = None
+    data: Mapping[str, DataSource] = field(default_factory=dict)
+    queues: Mapping[str, Queue] = field(default_factory=dict)
+    recordings_dir: str = ""
+
+    def node(self, node_id: str) -> Node:
+        return self.nodes[node_id]
+
+    def is_open(self, when: dt.datetime) -> bool:
+        """Whether the human path is open at ``when`` (always, without ``hours``)."""
+        return self.hours is None or self.hours.is_open(when)
+
+    @property
+    def sensitive_variables(self) -> frozenset[str]:
+        return frozenset(
+            n.save_as
+            for n in self.nodes.values()
+            if isinstance(n, AskNode) and n.sensitive
+        )
