@@ -1,0 +1,46 @@
+"""A Twilio-faithful caller: the one interpreter of TwiML in the project.
+
+``Caller`` calls any TwiML webhook the way Twilio does (same fields, same
+signature, same URL resolution, same verb semantics) and acts the person on the
+phone from a script or a terminal. ``ivr call``, ``ivr test`` (scenarios and
+fuzzing) and the browser console are all built on it.
+"""
+
+from __future__ import annotations
+
+from ivr.caller.call import (
+    OUTCOMES,
+    Caller,
+    CallResult,
+    Gathering,
+    HangUp,
+    Input,
+    Press,
+    Silence,
+    Speak,
+    WebhookError,
+    describe_input,
+)
+from ivr.caller.document import TwimlError, Verb, parse_twiml
+from ivr.caller.transport import Answer, HttpTransport, Transport, WsgiTransport
+
+__all__ = [
+    "OUTCOMES",
+    "Answer",
+    "CallResult",
+    "Caller",
+    "Gathering",
+    "HangUp",
+    "HttpTransport",
+    "Input",
+    "Press",
+    "Silence",
+    "Speak",
+    "Transport",
+    "TwimlError",
+    "Verb",
+    "WebhookError",
+    "WsgiTransport",
+    "describe_input",
+    "parse_twiml",
+]
