@@ -354,6 +354,18 @@ class Menu:
         return self.hours is None or self.hours.is_open(when)
 
     @property
+    def human_path(self) -> str | None:
+        """The node a caller goes to when nothing else fits: the first queue node.
+
+        A failed lookup without ``error``, a menu without ``on_fail`` and an
+        internal fault all send the caller here, so nobody is left stranded.
+        """
+        for node in self.nodes.values():
+            if isinstance(node, QueueNode):
+                return node.id
+        return None
+
+    @property
     def sensitive_variables(self) -> frozenset[str]:
         return frozenset(
             n.save_as
