@@ -218,7 +218,7 @@ def test_relative_urls_resolve_against_the_document_url():
 def test_caller_drives_the_app_over_real_http():
     app = create_app(auth_token="tok")
     server = make_server("127.0.0.1", 0, app)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         url = f"http://127.0.0.1:{server.server_port}/voice"

@@ -28,6 +28,7 @@ __all__ = [
     "Gathering",
     "HangUp",
     "Input",
+    "InputSource",
     "Press",
     "Silence",
     "Speak",
