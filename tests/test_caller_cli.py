@@ -30,7 +30,7 @@ def run(*args: str):
 
 
 def test_scripted_call_keeps_inputs_in_the_order_given(served):
-    url, app = served
+    url, _ = served
     result = run(
         url,
         "--token",
@@ -58,7 +58,7 @@ def test_scripted_call_keeps_inputs_in_the_order_given(served):
 
 
 def test_say_option_is_sent_as_speech(served):
-    url, app = served
+    url, _ = served
     result = run(url, "--token", "tok", "--say", "support", "--json")
     assert json.loads(result.output)["outcome"] == "queue"
 
