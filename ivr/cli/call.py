@@ -134,6 +134,12 @@ def _summary(result: CallResult) -> str:
     help="Wait rounds before an agent answers a queued call.",
 )
 @click.option(
+    "--patience",
+    default=None,
+    type=int,
+    help="Wait rounds before the caller gives up in a queue (default: never).",
+)
+@click.option(
     "--dial-status",
     default="completed",
     show_default=True,
@@ -153,6 +159,7 @@ def command(
     at: str | None,
     token: str | None,
     agent_after: int,
+    patience: int | None,
     dial_status: str,
     as_json: bool,
 ) -> None:
@@ -161,7 +168,11 @@ def command(
     live = not scripted and sys.stdin.isatty() and not as_json
     inputs: Any = _live_input if live else scripted
     on_event = (lambda entry: click.echo(format_entry(entry))) if live else None
-    options = {"agent_after_rounds": agent_after, "dial_status": dial_status}
+    options = {
+        "agent_after_rounds": agent_after,
+        "patience_rounds": patience,
+        "dial_status": dial_status,
+    }
     if target.startswith(("http://", "https://")):
         if at:
             raise click.UsageError(
