@@ -323,6 +323,7 @@ class ScenarioReport:
     calls_path: str
     scenarios: int = 0
     failures: list[str] = field(default_factory=list)
+    failed: set[str] = field(default_factory=set)  # names of failed scenarios
     coverage: Coverage | None = None
 
 
@@ -400,7 +401,10 @@ def run_scenarios(
         )
         report.scenarios += 1
         report.coverage.add(result)
-        report.failures.extend(_check(scenario, result, str(calls_path)))
+        failures = _check(scenario, result, str(calls_path))
+        if failures:
+            report.failed.add(scenario.name)
+            report.failures.extend(failures)
     return report
 
 

@@ -105,7 +105,7 @@ def _scenarios(lines: dict[Path, Any], as_json: bool) -> bool:
             continue
         for failure in report.failures:
             click.echo(failure)
-        passed = report.scenarios - len({f.split("'")[1] for f in report.failures})
+        passed = report.scenarios - len(report.failed)
         click.echo(f"{calls}: {passed}/{report.scenarios} scenarios passed")
         if gaps:
             click.echo(f"{path}: coverage: {len(gaps)} not reached")
