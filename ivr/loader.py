@@ -128,7 +128,10 @@ def find_menu_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
         if path.is_dir():
             found.extend(
                 p
-                for p in sorted(path.iterdir())
+                # By name before the first dot: shop.yaml before shop-en.yaml.
+                for p in sorted(
+                    path.iterdir(), key=lambda p: (p.name.split(".")[0], p.name)
+                )
                 if p.suffix in (".yaml", ".yml")
                 and not p.name.endswith(COMPANION_SUFFIXES)
                 and p.is_file()
