@@ -127,6 +127,7 @@ class CallResult:
     traces: list[dict[str, Any]] = field(default_factory=list)
     inputs: list[Input] = field(default_factory=list)  # consumed, in order
     requests: int = 0
+    call_sid: str = ""
 
     @property
     def heard(self) -> list[str]:
@@ -255,6 +256,7 @@ class _Call:
         self.result = CallResult()
         self.reached: list[str] = []
         self.call_sid = _sid("CA")
+        self.result.call_sid = self.call_sid
         self.account_sid = "AC" + "0" * 32
         self.status = "ringing"
         self.since_input = 0
