@@ -85,10 +85,13 @@ def reproduce_command(
     agent_after: int,
     patience: int | None,
     dial_status: str,
+    ahead: int = 2,
 ) -> str:
     """The ``ivr call`` command line that makes the same call again."""
     args = ["ivr", "call", menu_path, "--at", at.strftime("%Y-%m-%d %H:%M")]
     args += ["--from", caller, "--agent-after", str(agent_after)]
+    if ahead != 2:
+        args += ["--ahead", str(ahead)]
     if patience is not None:
         args += ["--patience", str(patience)]
     if dial_status != "completed":
@@ -199,7 +202,8 @@ def fuzz_menu(
     for _ in range(calls):
         at = _random_clock(rng, line.timezone)
         caller = rng.choice(callers)
-        agent_after = rng.randint(0, 4)
+        agent_after = rng.choice([0, 1, 2, 3, 4, 20])
+        ahead = rng.choice([0, 2, 5, 30, 80])
         patience = rng.choice([None, None, 0, 1, 2, 3])
         dial_status = rng.choice(["completed", "completed", "busy", "no-answer"])
         source = _RandomCaller(line.menu, rng, digits)
@@ -208,6 +212,7 @@ def fuzz_menu(
             at=at,
             from_number=caller,
             agent_after_rounds=agent_after,
+            queue_ahead=ahead,
             patience_rounds=patience,
             dial_status=dial_status,
         )
@@ -223,6 +228,7 @@ def fuzz_menu(
                 agent_after=agent_after,
                 patience=patience,
                 dial_status=dial_status,
+                ahead=ahead,
             )
             report.findings.append(
                 Finding(result.error or "error", command, list(result.inputs))

@@ -61,8 +61,25 @@ __all__ = [
 
 CALLS_SUFFIX = ".calls.yaml"
 DEFAULT_CALLER = "+8613800000000"
-_EXPECT_KEYS = ("hears", "not_hears", "outcome", "queue", "variables", "visits")
-_CALL_KEYS = ("name", "at", "caller", "inputs", "expect", "agent_after", "dial")
+_EXPECT_KEYS = (
+    "hears",
+    "not_hears",
+    "outcome",
+    "queue",
+    "queue_result",
+    "variables",
+    "visits",
+)
+_CALL_KEYS = (
+    "name",
+    "at",
+    "caller",
+    "inputs",
+    "expect",
+    "agent_after",
+    "ahead",
+    "dial",
+)
 
 
 class ScenarioError(Exception):
@@ -178,6 +195,7 @@ class Scenario:
     at: str | None = None
     caller: str = DEFAULT_CALLER
     agent_after: int = 2
+    ahead: int = 2
     dial: str = "completed"
     expect: dict[str, Any] = field(default_factory=dict)
     expect_lines: dict[str, int] = field(default_factory=dict)
@@ -298,6 +316,7 @@ def load_scenarios(path: str | Path) -> list[Scenario]:
                 at=str(merged["at"]) if merged.get("at") else None,
                 caller=str(merged.get("caller") or DEFAULT_CALLER),
                 agent_after=int(merged.get("agent_after", 2)),
+                ahead=int(merged.get("ahead", 2)),
                 dial=str(merged.get("dial", "completed")),
                 expect=dict(expect),
                 expect_lines=expect_lines,
@@ -379,6 +398,12 @@ def _check(scenario: Scenario, result: CallResult, shown: str) -> list[str]:
             "queue",
             f"expected queue '{expect['queue']}', got '{result.queue or 'none'}'",
         )
+    if "queue_result" in expect and expect["queue_result"] != result.queue_result:
+        fail(
+            "queue_result",
+            f"expected queue result '{expect['queue_result']}', got "
+            f"'{result.queue_result or 'none'}'",
+        )
     heard = result.heard
     position = 0
     for text in expect.get("hears") or ():
@@ -429,6 +454,7 @@ def run_scenarios(
             at=at,
             from_number=scenario.caller,
             agent_after_rounds=scenario.agent_after,
+            queue_ahead=scenario.ahead,
             dial_status=scenario.dial,
         )
         report.scenarios += 1

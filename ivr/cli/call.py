@@ -134,6 +134,12 @@ def _summary(result: CallResult) -> str:
     help="Wait rounds before an agent answers a queued call.",
 )
 @click.option(
+    "--ahead",
+    default=2,
+    show_default=True,
+    help="Callers ahead in a queue when this one joins.",
+)
+@click.option(
     "--patience",
     default=None,
     type=int,
@@ -159,6 +165,7 @@ def command(
     at: str | None,
     token: str | None,
     agent_after: int,
+    ahead: int,
     patience: int | None,
     dial_status: str,
     as_json: bool,
@@ -171,6 +178,7 @@ def command(
     options = {
         "agent_after_rounds": agent_after,
         "patience_rounds": patience,
+        "queue_ahead": ahead,
         "dial_status": dial_status,
     }
     if target.startswith(("http://", "https://")):
