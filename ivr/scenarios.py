@@ -323,7 +323,7 @@ def load_scenarios(path: str | Path) -> list[Scenario]:
             )
         )
     if problems:
-        raise ScenarioError(problems)
+        raise ScenarioError(sorted(problems, key=lambda p: int(p.split(":")[1])))
     return scenarios
 
 

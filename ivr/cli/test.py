@@ -141,6 +141,14 @@ def _fuzz(lines: dict[Path, Any], calls: int, seed: int | None, as_json: bool) -
             continue
         outcomes = ", ".join(f"{k} {v}" for k, v in report.outcomes.most_common())
         click.echo(f"{path}: {report.calls} random calls (seed {seed}): {outcomes}")
+        if report.coverage is not None:
+            gaps = report.coverage
+            nodes = len(gaps.menu.nodes)
+            click.echo(
+                f"{path}: the random calls reached "
+                f"{nodes - len(gaps.missed_nodes)}/{nodes} nodes, "
+                f"{len(gaps.missed_options)} options never chosen"
+            )
         by_error: dict[str, list[str]] = defaultdict(list)
         for finding in report.findings:
             by_error[finding.error].append(finding.command)
