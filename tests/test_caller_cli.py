@@ -96,3 +96,32 @@ def test_at_is_refused_for_a_url_target(served):
     result = run(url, "--at", "2026-11-27 23:30")
     assert result.exit_code == 2
     assert "--at sets the clock of the in-process app" in result.output
+
+
+def test_live_call_in_a_terminal_reads_keys_words_and_enter_as_silence(
+    served, monkeypatch
+):
+    import ivr.cli.call
+
+    url, app = served
+    monkeypatch.setattr(ivr.cli.call, "_is_terminal", lambda: True)
+    result = CliRunner().invoke(
+        command, [url, "--token", "tok", "--agent-after", "3"], input="\nsupport\n9\n"
+    )
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "  [Say] We did not receive any input." in out
+    assert "  [Say] Please hold for support." in out
+    assert "  [Leave]" in out
+    assert out.rstrip().endswith("outcome: queue (queue support, leave)")
+    fields = [f for path, f in app.config["HITS"] if path == "/gather"]
+    assert fields[0]["SpeechResult"] == "support"
+
+
+def test_live_call_hangs_up_on_end_of_input(served, monkeypatch):
+    import ivr.cli.call
+
+    url, _ = served
+    monkeypatch.setattr(ivr.cli.call, "_is_terminal", lambda: True)
+    result = CliRunner().invoke(command, [url, "--token", "tok"], input="")
+    assert result.output.rstrip().endswith("outcome: caller_hangup")

@@ -91,6 +91,10 @@ def format_entry(entry: dict[str, Any]) -> str:
     return f"  [{verb}] {details}".rstrip()
 
 
+def _is_terminal() -> bool:
+    return sys.stdin.isatty()
+
+
 def _live_input(gathering: Gathering) -> Input | None:
     modes = "keys or words" if "speech" in gathering.input else "keys"
     try:
@@ -172,7 +176,7 @@ def command(
 ) -> None:
     """Call TARGET: a menu file (in process) or a TwiML webhook URL."""
     scripted = scripted_inputs(ctx.meta.get("ivr_inputs", []))
-    live = not scripted and sys.stdin.isatty() and not as_json
+    live = not scripted and _is_terminal() and not as_json
     inputs: Any = _live_input if live else scripted
     on_event = (lambda entry: click.echo(format_entry(entry))) if live else None
     options = {
