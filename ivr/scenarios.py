@@ -60,6 +60,7 @@ __all__ = [
 ]
 
 CALLS_SUFFIX = ".calls.yaml"
+_DIAL_STATUSES = ("completed", "busy", "no-answer", "failed")
 DEFAULT_CALLER = "+8613800000000"
 _EXPECT_KEYS = (
     "hears",
@@ -308,16 +309,52 @@ def load_scenarios(path: str | Path) -> list[Scenario]:
                 f"{shown}:{expect.line_of('outcome')}: outcome '{outcome}' is not "
                 f"one of {', '.join(OUTCOMES)}"
             )
+        for key in ("hears", "not_hears", "visits"):
+            if key in expect and not isinstance(expect[key], list):
+                problems.append(
+                    f"{shown}:{expect.line_of(key)}: {key} must be a list, got "
+                    f"{expect[key]!r}"
+                )
+        if "variables" in expect and not isinstance(expect["variables"], dict):
+            problems.append(
+                f"{shown}:{expect.line_of('variables')}: variables must be a map"
+            )
+        at = merged.get("at")
+        if at is not None:
+            where = raw if "at" in raw else defaults
+            try:
+                parse_clock(str(at), "UTC")
+            except ValueError as error:
+                line_at = where.line_of("at") if isinstance(where, LineDict) else line
+                message = f"{shown}:{line_at}: {error}"
+                if message not in problems:
+                    problems.append(message)
+        numbers = {}
+        for key in ("agent_after", "ahead"):
+            value = merged.get(key, 2)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                problems.append(
+                    f"{shown}:{raw.line_of(key)}: {key} must be a whole number "
+                    f">= 0, got {value!r}"
+                )
+                value = 2
+            numbers[key] = value
+        dial = str(merged.get("dial", "completed"))
+        if dial not in _DIAL_STATUSES:
+            problems.append(
+                f"{shown}:{raw.line_of('dial')}: dial '{dial}' is not one of "
+                f"{', '.join(_DIAL_STATUSES)}"
+            )
         scenarios.append(
             Scenario(
                 name=name,
                 line=line,
                 inputs=inputs,
-                at=str(merged["at"]) if merged.get("at") else None,
+                at=str(at) if at else None,
                 caller=str(merged.get("caller") or DEFAULT_CALLER),
-                agent_after=int(merged.get("agent_after", 2)),
-                ahead=int(merged.get("ahead", 2)),
-                dial=str(merged.get("dial", "completed")),
+                agent_after=numbers["agent_after"],
+                ahead=numbers["ahead"],
+                dial=dial,
                 expect=dict(expect),
                 expect_lines=expect_lines,
             )

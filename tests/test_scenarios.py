@@ -148,7 +148,12 @@ def test_scenario_file_mistakes_are_all_reported_with_their_lines(hotline):
         "    inputs: [{press: 0123}]\n"
         "    expect: {outcome: queued, heard: [x]}\n"
         "  - name: one\n"
-        "    inptus: []\n",
+        "    inptus: []\n"
+        "  - name: two\n"
+        "    at: tomorrow\n"
+        "    agent_after: -1\n"
+        "    dial: engaged\n"
+        "    expect: {hears: 你好}\n",
     )
     with pytest.raises(ScenarioError) as caught:
         load_scenarios(path)
@@ -163,6 +168,10 @@ def test_scenario_file_mistakes_are_all_reported_with_their_lines(hotline):
         f"{shown}:5: two calls are named 'one'",
         f"{shown}:6: unknown key 'inptus' (name, at, caller, inputs, expect, "
         "agent_after, ahead, dial)",
+        f"{shown}:8: clock must look like '2026-11-27 23:30', got 'tomorrow'",
+        f"{shown}:9: agent_after must be a whole number >= 0, got -1",
+        f"{shown}:10: dial 'engaged' is not one of completed, busy, no-answer, failed",
+        f"{shown}:11: hears must be a list, got '你好'",
     ]
 
 
