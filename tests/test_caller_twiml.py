@@ -200,3 +200,25 @@ def test_play_of_a_missing_recording_is_an_error():
         "<Play> https://example.test/recordings/hi.wav: GET answered HTTP 404; "
         "Twilio cannot play it"
     )
+
+
+def test_twiml_over_64_kb_is_refused():
+    body = "<Response><Say>" + "a" * 70_000 + "</Say></Response>"
+    result = call(body)
+    assert result.error == (
+        f"POST {URL} answered 70031 bytes; Twilio refuses TwiML over 64 KB"
+    )
+
+
+def test_a_long_hold_is_not_mistaken_for_a_loop():
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/xml")])
+        if environ["PATH_INFO"] == "/wait":
+            return [b'<Response><Say>hold</Say><Pause length="30"/></Response>']
+        return [b'<Response><Enqueue waitUrl="/wait">q</Enqueue></Response>']
+
+    caller = Caller(WsgiTransport(app), URL, agent_after_rounds=100)
+    result = caller.call([])
+    assert result.error is None
+    assert result.queue_result == "bridged"
+    assert result.heard.count("hold") == 100

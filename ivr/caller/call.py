@@ -38,6 +38,7 @@ __all__ = [
 OUTCOMES = ("self_service", "queue", "transfer", "voicemail", "caller_hangup", "error")
 API_VERSION = "2010-04-01"
 XML_TYPES = ("text/xml", "application/xml", "text/html")
+MAX_TWIML_BYTES = 64 * 1024  # Twilio's limit on a TwiML document
 
 
 class WebhookError(Exception):
@@ -358,6 +359,11 @@ class _Call:
                 f"{where} answered Content-Type '{answer.content_type}', "
                 "not TwiML (text/xml or application/xml)"
             )
+        if len(answer.body) > MAX_TWIML_BYTES:
+            raise WebhookError(
+                f"{where} answered {len(answer.body)} bytes; Twilio refuses TwiML "
+                f"over {MAX_TWIML_BYTES // 1024} KB"
+            )
         trace = answer.headers.get("x-ivr-trace")
         if trace:
             try:
@@ -521,6 +527,9 @@ class _Call:
                 result, caller_gone = "hangup", True
                 break
             rounds += 1
+            # Holding is bounded by the agent or the caller's patience; only a
+            # loop inside one round (Redirect to itself) is a loop that never ends.
+            self.since_input = 0
             if not wait_url:
                 self.elapsed_s += 30.0  # Twilio's hold music
                 continue
