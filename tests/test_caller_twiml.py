@@ -206,7 +206,7 @@ def test_twiml_over_64_kb_is_refused():
     body = "<Response><Say>" + "a" * 70_000 + "</Say></Response>"
     result = call(body)
     assert result.error == (
-        f"POST {URL} answered 70031 bytes; Twilio refuses TwiML over 64 KB"
+        f"POST {URL} answered 70032 bytes; Twilio refuses TwiML over 64 KB"
     )
 
 
