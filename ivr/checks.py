@@ -51,12 +51,18 @@ def template_variables(text: str | None) -> list[str]:
     return _VARIABLE.findall(text) if text else []
 
 
-def check_targets(nodes: Mapping[str, Node], report: Report) -> bool:
-    """Report doors to unknown nodes; return whether all doors lead somewhere."""
+def check_targets(
+    nodes: Mapping[str, Node], report: Report, known: Iterable[str] = ()
+) -> bool:
+    """Report doors to unknown nodes; return whether all doors lead somewhere.
+
+    ``known`` adds ids of nodes that exist but could not be read.
+    """
+    ids = set(nodes) | set(known)
     ok = True
     for node in nodes.values():
         for door, target in node.targets():
-            if target not in nodes:
+            if target and target not in ids:  # a missing one is reported already
                 ok = False
                 line = _door_line(node, door)
                 report(

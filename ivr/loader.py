@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import difflib
 import os
 import re
 from collections.abc import Iterable, Sequence
@@ -113,7 +114,7 @@ class _Problems:
         self.items.append((line, message))
 
     def lines(self) -> list[str]:
-        ordered = sorted(set(self.items), key=lambda item: item[0])
+        ordered = sorted(dict.fromkeys(self.items), key=lambda item: item[0])
         return [f"{self.path}:{line}: {message}" for line, message in ordered]
 
 
@@ -247,6 +248,8 @@ class _MenuBuilder:
         self.p = problems
         self.csv_fields: dict[str, frozenset[str]] = {}
         self.field_lines: dict[tuple[str, str], int] = {}
+        # Keys a misspelling stood for: not reported missing a second time.
+        self.near_keys: set[str] = set()
 
     # -- small readers -------------------------------------------------------
 
@@ -255,6 +258,9 @@ class _MenuBuilder:
         for key in where:
             if key not in allowed:
                 bad = True
+                self.near_keys.update(
+                    difflib.get_close_matches(str(key), list(allowed), n=1)
+                )
                 self.p.add(
                     where.line_of(key),
                     f"unknown key '{key}' in {what}{suggest(key, allowed)}",
@@ -378,8 +384,11 @@ class _MenuBuilder:
                 f"start names unknown node '{start}'{suggest(start, nodes)}",
             )
         if self.p.items:
-            # Graph checks on a half-read menu would only add noise.
-            checks.check_targets(nodes, self.p.add)
+            # Graph checks on a half-read menu would only add noise; doors to
+            # nodes that exist but failed to read are not reported again.
+            declared = self.doc.get("nodes")
+            known = {str(k) for k in declared} if isinstance(declared, dict) else set()
+            checks.check_targets(nodes, self.p.add, known)
             return None
         menu = Menu(
             id=menu_id,
@@ -659,6 +668,7 @@ class _MenuBuilder:
         data: dict[str, DataSource],
         hours: Hours | None,
     ) -> Node | None:
+        self.near_keys = set()
         kinds = [kind for marker, kind in MARKERS.items() if marker in spec]
         if len(kinds) > 1:
             markers = [m for m in MARKERS if m in spec]
@@ -671,7 +681,8 @@ class _MenuBuilder:
         kind = kinds[0] if kinds else "message"
         what = f"node '{node_id}'"
         if self.unknown_keys(spec, KIND_KEYS[kind], f"{kind} {what}"):
-            return None
+            # Read what is known, so doors to this node do not look broken too.
+            spec = _without(spec, KIND_KEYS[kind])
         if kind == "message" and not ({"say", "play"} & spec.keys()):
             self.p.add(
                 spec.line,
@@ -685,7 +696,7 @@ class _MenuBuilder:
     def target(self, spec: LineDict, key: str, what: str, required: bool) -> str | None:
         value = spec.get(key)
         if value is None:
-            if required:
+            if required and key not in self.near_keys:
                 self.p.add(spec.line, f"{what} needs '{key}': the node to go to next")
             return None
         if not isinstance(value, str | int) or isinstance(value, bool):
@@ -1041,6 +1052,12 @@ class _MenuBuilder:
             prompt=self.prompt(spec, node_id, text_key="hangup"),
             line=spec.line,
         )
+
+
+def _without(spec: LineDict, allowed: Sequence[str]) -> LineDict:
+    kept = LineDict((k, v) for k, v in spec.items() if k in allowed)
+    kept.line, kept.lines, kept.raw_keys = spec.line, spec.lines, spec.raw_keys
+    return kept
 
 
 def _indent(text: str) -> int:

@@ -31,6 +31,8 @@ _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 _STR = "tag:yaml.org,2002:str"
 _INT = "tag:yaml.org,2002:int"
+_MAP = "tag:yaml.org,2002:map"
+_SEQ = "tag:yaml.org,2002:seq"
 _SAFE_TAGS = {
     _STR,
     _INT,
@@ -92,6 +94,14 @@ class _Builder:
             )
         if isinstance(node, yaml.ScalarNode):
             return self.scalar(node)
+        if node.tag not in (_MAP, _SEQ):
+            self.problems.append(
+                YamlProblem(
+                    node.start_mark.line + 1,
+                    f"unsupported YAML tag '{node.tag}': menus hold plain values only",
+                )
+            )
+            return None
         if isinstance(node, yaml.MappingNode):
             return self.mapping(node)
         if isinstance(node, yaml.SequenceNode):
