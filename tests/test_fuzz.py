@@ -39,8 +39,8 @@ def test_fuzzing_a_default_menu_finds_no_failing_call(name):
 
 
 def test_same_seed_makes_the_same_calls(hotline):
-    first = fuzz_menu(hotline, 40, random.Random(5))
-    second = fuzz_menu(hotline, 40, random.Random(5))
+    first = fuzz_menu(hotline, 15, random.Random(5))
+    second = fuzz_menu(hotline, 15, random.Random(5))
     assert first.outcomes == second.outcomes
     assert first.coverage.nodes == second.coverage.nodes
 
@@ -84,7 +84,7 @@ def test_fuzz_reports_an_app_fault_hidden_behind_an_apology(hotline, monkeypatch
         return real(menu, state, reply, ctx)
 
     monkeypatch.setattr(ivr.engine, "resume", flaky)
-    report = fuzz_menu(hotline, 80, random.Random(9))
+    report = fuzz_menu(hotline, 40, random.Random(9))
     assert report.findings
     assert all("ZeroDivisionError: refund bug" in f.error for f in report.findings)
 

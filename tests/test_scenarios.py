@@ -215,3 +215,40 @@ def test_wrong_auth_token_is_refused_by_the_server_with_403_reported(hotline):
     finally:
         server.shutdown()
         thread.join()
+
+
+def test_json_output_lists_failures_and_gaps_per_menu(hotline):
+    write_calls(
+        hotline,
+        'defaults: {at: "2026-11-25 10:00"}\n'
+        "calls:\n"
+        "  - name: agent\n"
+        '    inputs: [{press: "0"}]\n'
+        "    expect: {outcome: transfer}\n",
+    )
+    result = CliRunner().invoke(ivr_test, ["menus", "--json"])
+    assert result.exit_code == 1
+    (menu,) = json.loads(result.output)
+    assert menu["menu"] == "menus/hotline.yaml"
+    assert menu["scenarios"] == 1
+    assert menu["failures"] == [
+        "menus/hotline.calls.yaml:5: scenario 'agent': expected outcome "
+        "'transfer', got 'queue'"
+    ]
+    assert "node 'order_ask' is reached by no scenario" in menu["not_covered"]
+
+
+def test_a_broken_menu_is_reported_and_fails_the_run(hotline):
+    text = hotline.read_text(encoding="utf-8").replace("next: main", "next: mian", 1)
+    hotline.write_text(text, encoding="utf-8")
+    result = CliRunner().invoke(ivr_test, ["menus"])
+    assert result.exit_code == 1
+    assert "'mian'" in result.output
+
+
+def test_a_menu_without_scenario_file_is_named(hotline):
+    result = CliRunner().invoke(ivr_test, ["menus"])
+    assert result.exit_code == 0
+    assert result.output == (
+        "menus/hotline.yaml: no scenario file (menus/hotline.calls.yaml)\n"
+    )
