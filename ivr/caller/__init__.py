@@ -8,9 +8,10 @@ fuzzing) and the browser console are all built on it.
 
 from __future__ import annotations
 
-from ivr.caller.call import (
+from ivr.caller.call import Caller, WebhookError
+from ivr.caller.document import TwimlError, Verb, parse_twiml
+from ivr.caller.inputs import (
     OUTCOMES,
-    Caller,
     CallResult,
     Gathering,
     HangUp,
@@ -19,10 +20,8 @@ from ivr.caller.call import (
     Press,
     Silence,
     Speak,
-    WebhookError,
     describe_input,
 )
-from ivr.caller.document import TwimlError, Verb, parse_twiml
 from ivr.caller.transport import Answer, HttpTransport, Transport, WsgiTransport
 
 __all__ = [
