@@ -222,3 +222,12 @@ def test_a_long_hold_is_not_mistaken_for_a_loop():
     assert result.error is None
     assert result.queue_result == "bridged"
     assert result.heard.count("hold") == 100
+
+
+def test_a_real_twilio_verb_the_caller_does_not_simulate_is_named_as_such():
+    result = call("<Response><Connect><Stream url='wss://x'/></Connect></Response>")
+    assert result.error == (
+        f"POST {URL}: <Connect> is a Twilio verb this caller does not simulate; "
+        "a menu call uses only <Dial>, <Enqueue>, <Gather>, <Hangup>, <Leave>, "
+        "<Pause>, <Play>, <Record>, <Redirect>, <Reject>, <Say>"
+    )

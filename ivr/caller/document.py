@@ -141,6 +141,10 @@ VERBS = frozenset(
     {"Say", "Play", "Pause", "Gather", "Redirect", "Enqueue", "Leave", "Dial"}
     | {"Record", "Hangup", "Reject"}
 )
+# Real TwiML verbs outside what a phone menu needs (media streams, payments...).
+UNSUPPORTED_VERBS = frozenset(
+    {"Connect", "Echo", "Pay", "Prompt", "Refer", "Sms", "Start", "Stop", "Stream"}
+)
 # Verbs Twilio runs in the document of an <Enqueue waitUrl>.
 WAIT_VERBS = frozenset(
     {"Play", "Say", "Pause", "Hangup", "Redirect", "Leave", "Gather"}
@@ -231,6 +235,11 @@ def _check_attributes(element: ET.Element) -> None:
 
 def _parse_verb(element: ET.Element, *, wait: bool, parent: str = "") -> Verb:
     name = _tag(element)
+    if name in UNSUPPORTED_VERBS:
+        raise TwimlError(
+            f"<{name}> is a Twilio verb this caller does not simulate; a menu "
+            "call uses only " + ", ".join(f"<{v}>" for v in sorted(VERBS))
+        )
     if name not in VERBS:
         choices = VERBS | DIAL_NOUNS if not parent else VERBS
         raise TwimlError(f"unknown verb <{name}>{_closest(name, choices)}")
