@@ -231,3 +231,19 @@ def test_a_real_twilio_verb_the_caller_does_not_simulate_is_named_as_such():
         "a menu call uses only <Dial>, <Enqueue>, <Gather>, <Hangup>, <Leave>, "
         "<Pause>, <Play>, <Record>, <Redirect>, <Reject>, <Say>"
     )
+
+
+def test_in_process_play_of_audio_on_another_host_is_not_fetched_from_the_app():
+    hits = []
+
+    def app(environ, start_response):
+        hits.append(environ["PATH_INFO"])
+        start_response("200 OK", [("Content-Type", "text/xml")])
+        return [b"<Response><Play>https://cdn.example.org/hold.mp3</Play></Response>"]
+
+    result = Caller(WsgiTransport(app), URL).call([])
+    assert result.error is None
+    assert result.transcript == [
+        {"verb": "Play", "url": "https://cdn.example.org/hold.mp3"}
+    ]
+    assert hits == ["/voice"]

@@ -29,7 +29,7 @@ from ivr.caller.inputs import (
     Speak,
     describe_input,
 )
-from ivr.caller.transport import Answer, Transport
+from ivr.caller.transport import Answer, Transport, WsgiTransport
 
 __all__ = ["Caller", "WebhookError"]
 
@@ -319,7 +319,7 @@ class _Call:
         target = self._resolve(url, verb.text)
         self._event({"verb": "Play", "url": target})
         self.elapsed_s += 5.0
-        if self.c.fetch_audio:
+        if self.c.fetch_audio and self._reachable(target):
             answer, _ = self._send("GET", target, {})
             if answer.status != 200:
                 raise WebhookError(
@@ -331,6 +331,14 @@ class _Call:
                 raise WebhookError(
                     f"<Play> {target}: answered Content-Type '{kind}', not audio"
                 )
+
+    def _reachable(self, url: str) -> bool:
+        """Whether the transport can fetch ``url``: an in-process app serves only
+        its own host; audio elsewhere (a CDN) is Twilio's to fetch, not ours."""
+        if isinstance(self.c.transport, WsgiTransport):
+            own = urllib.parse.urlsplit(self.c.url).netloc
+            return urllib.parse.urlsplit(url).netloc == own
+        return True
 
     def _verb_pause(self, verb: Verb, url: str, wait: bool) -> None:
         length = int(verb.get("length", "1") or 1)
