@@ -59,10 +59,7 @@ class WsgiTransport:
     """
 
     def __init__(self, app: Callable[..., Any]) -> None:
-        from werkzeug.test import Client
-
         self.app = app
-        self._client = Client(app)
 
     def __call__(
         self,
@@ -71,24 +68,37 @@ class WsgiTransport:
         params: Mapping[str, str],
         headers: Mapping[str, str],
     ) -> Answer:
+        from werkzeug.test import EnvironBuilder, run_wsgi_app
+
         parts = urllib.parse.urlsplit(url)
-        base_url = f"{parts.scheme}://{parts.netloc}/"
-        path = parts.path or "/"
         query = parts.query
-        kwargs: dict[str, Any] = {"headers": dict(headers), "base_url": base_url}
+        data = None
         if method == "GET":
             extra = urllib.parse.urlencode(params)
             query = f"{query}&{extra}" if query and extra else (query or extra)
         else:
-            kwargs["data"] = dict(params)
-        response = self._client.open(
-            path, method=method, query_string=query or None, **kwargs
+            data = dict(params)
+        builder = EnvironBuilder(
+            path=parts.path or "/",
+            base_url=f"{parts.scheme}://{parts.netloc}/",
+            query_string=query or None,
+            method=method,
+            headers=dict(headers),
+            data=data,
         )
-        body = response.get_data()
-        answer_headers = {k.lower(): v for k, v in response.headers.items()}
-        status = response.status_code
-        response.close()
-        return Answer(status, answer_headers, body)
+        try:
+            environ = builder.get_environ()
+        finally:
+            builder.close()
+        body_iter, status, answer_headers = run_wsgi_app(self.app, environ)
+        try:
+            body = b"".join(body_iter)
+        finally:
+            close = getattr(body_iter, "close", None)
+            if close:
+                close()
+        code = int(status.split(" ", 1)[0])
+        return Answer(code, {k.lower(): v for k, v in answer_headers.items()}, body)
 
 
 class HttpTransport:
