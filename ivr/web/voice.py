@@ -11,6 +11,7 @@ import functools
 import json
 import logging
 from collections.abc import Callable
+from urllib.parse import quote
 
 from flask import Blueprint, Response, abort, current_app, request, url_for
 from twilio.twiml.voice_response import VoiceResponse
@@ -33,42 +34,53 @@ def _runtime() -> Runtime:
 
 
 class _Urls:
-    """The app's own webhook URLs, each carrying the sealed call state."""
+    """The app's own webhook URLs, each carrying the sealed call state.
+
+    Relative to the host unless ``PUBLIC_URL`` is set; the state of one step is
+    sealed once however many URLs carry it.
+    """
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
-        self.base = runtime.public_url.rstrip("/") if runtime.public_url else ""
+        base = runtime.public_url.rstrip("/") if runtime.public_url else ""
+        self.prefix = base + request.script_root + bp.url_prefix
+        self._sealed: dict[int, str] = {}
 
-    def _url(self, endpoint: str, state: CallState) -> str:
-        return self.base + url_for(endpoint, s=self.runtime.sealer.seal(state))
+    def _url(self, path: str, state: CallState) -> str:
+        token = self._sealed.get(id(state))
+        if token is None:
+            token = quote(self.runtime.sealer.seal(state), safe="")
+            self._sealed[id(state)] = token
+        return f"{self.prefix}/{path}?s={token}"
 
     def input(self, state: CallState) -> str:
-        return self._url("voice.input", state)
+        return self._url("input", state)
 
     def wait(self, state: CallState) -> str:
-        return self._url("voice.wait", state)
+        return self._url("wait", state)
 
     def callback(self, state: CallState) -> str:
-        return self._url("voice.callback", state)
+        return self._url("callback", state)
 
     def queue_done(self, state: CallState) -> str:
-        return self._url("voice.queue_done", state)
+        return self._url("queue", state)
 
     def dial_done(self, state: CallState) -> str:
-        return self._url("voice.dial_done", state)
+        return self._url("dial", state)
 
     def recorded(self, state: CallState) -> str:
-        return self._url("voice.recorded", state)
+        return self._url("recorded", state)
 
     def recording(self, name: str) -> str:
-        if self.base:
-            return self.base + url_for("pages.recording", name=name)
+        if self.runtime.public_url:
+            base = self.runtime.public_url.rstrip("/")
+            return base + url_for("pages.recording", name=name)
         return url_for("pages.recording", name=name, _external=True)
 
 
 def _xml(twiml: VoiceResponse, trace: dict | None = None) -> Response:
     response = Response(str(twiml), mimetype="text/xml")
-    if trace is not None and _runtime().expose_trace:
+    if trace is not None:
         response.headers["X-IVR-Trace"] = json.dumps(trace, ensure_ascii=True)
     return response
 
@@ -78,35 +90,36 @@ def _masked(menu: Menu, variables: dict[str, str]) -> dict[str, str]:
     return {k: (MASK if k in hidden else v) for k, v in variables.items()}
 
 
-def _answer(menu: Menu, step: Step) -> Response:
+def _answer(menu: Menu, step: Step, event: str, detail: dict | None = None) -> Response:
+    """Log the webhook as one event, then answer the step's TwiML."""
     runtime = _runtime()
     call_sid = request.values.get("CallSid", "")
     runtime.log.record(
         call_sid,
-        "step",
+        event,
         menu=menu.id,
         node=step.state.node,
         detail={
+            **(detail or {}),
             "nodes": list(step.nodes),
             "choice": list(step.choice) if step.choice else None,
             "action": type(step.action).__name__.lower(),
         },
     )
     if step.callback:
+        caller = request.values.get("From", "")
         runtime.log.record(
-            call_sid,
-            "callback",
-            menu=menu.id,
-            detail={"number": request.values.get("From", "")},
+            call_sid, "callback", menu=menu.id, detail={"number": caller}
         )
-    trace = {
-        "menu": menu.id,
-        "nodes": list(step.nodes),
-        "choice": {"node": step.choice[0], "key": step.choice[1]}
-        if step.choice
-        else None,
-        "variables": _masked(menu, dict(step.state.variables)),
-    }
+    trace = None
+    if runtime.expose_trace:
+        choice = step.choice
+        trace = {
+            "menu": menu.id,
+            "nodes": list(step.nodes),
+            "choice": {"node": choice[0], "key": choice[1]} if choice else None,
+            "variables": _masked(menu, dict(step.state.variables)),
+        }
     return _xml(render_step(step, menu, _Urls(runtime)), trace)
 
 
@@ -172,17 +185,15 @@ def _fallback(runtime: Runtime) -> Response:
 def incoming() -> Response:
     """A call comes in: pick the menu by the number called and start it."""
     runtime = _runtime()
-    menu = runtime.menu_for(request.values.get("To"), request.args.get("menu"))
-    runtime.log.record(
-        request.values.get("CallSid", ""),
+    values = request.values
+    menu = runtime.menu_for(values.get("To"), request.args.get("menu"))
+    step = engine.start(menu, _context(runtime))
+    return _answer(
+        menu,
+        step,
         "start",
-        menu=menu.id,
-        detail={
-            "from": request.values.get("From", ""),
-            "to": request.values.get("To", ""),
-        },
+        {"from": values.get("From", ""), "to": values.get("To", "")},
     )
-    return _answer(menu, engine.start(menu, _context(runtime)))
 
 
 @bp.route("/input", methods=["GET", "POST"])
@@ -200,14 +211,8 @@ def input() -> Response:
     shown = reply.digits
     if isinstance(node, AskNode) and node.sensitive and shown:
         shown = MASK
-    runtime.log.record(
-        values.get("CallSid", ""),
-        "input",
-        menu=menu.id,
-        node=state.node,
-        detail={"digits": shown, "speech": reply.speech},
-    )
-    return _answer(menu, engine.resume(menu, state, reply, _context(runtime)))
+    step = engine.resume(menu, state, reply, _context(runtime))
+    return _answer(menu, step, "input", {"digits": shown, "speech": reply.speech})
 
 
 def _number(name: str, default: float) -> float:
@@ -248,16 +253,8 @@ def queue_done() -> Response:
     menu = runtime.menus[state.menu]
     result = request.values.get("QueueResult", "error")
     waited = _number("QueueTime", 0)
-    runtime.log.record(
-        request.values.get("CallSid", ""),
-        "queue",
-        menu=menu.id,
-        node=state.node,
-        detail={"result": result, "waited_s": waited},
-    )
-    return _answer(
-        menu, engine.after_queue(menu, state, result, waited, _context(runtime))
-    )
+    step = engine.after_queue(menu, state, result, waited, _context(runtime))
+    return _answer(menu, step, "queue", {"result": result, "waited_s": waited})
 
 
 @bp.route("/dial", methods=["GET", "POST"])
@@ -268,7 +265,8 @@ def dial_done() -> Response:
     state = _state()
     menu = runtime.menus[state.menu]
     status = request.values.get("DialCallStatus", "failed")
-    return _answer(menu, engine.after_dial(menu, state, status, _context(runtime)))
+    step = engine.after_dial(menu, state, status, _context(runtime))
+    return _answer(menu, step, "dial", {"status": status})
 
 
 @bp.route("/recorded", methods=["GET", "POST"])
@@ -278,18 +276,14 @@ def recorded() -> Response:
     runtime = _runtime()
     state = _state()
     menu = runtime.menus[state.menu]
-    if request.values.get("RecordingUrl"):
-        runtime.log.record(
-            request.values.get("CallSid", ""),
-            "voicemail",
-            menu=menu.id,
-            node=state.node,
-            detail={
-                "url": request.values.get("RecordingUrl"),
-                "duration_s": request.values.get("RecordingDuration"),
-            },
-        )
-    return _answer(menu, engine.after_record(menu, state, _context(runtime)))
+    values = request.values
+    detail = {
+        "url": values.get("RecordingUrl", ""),
+        "duration_s": values.get("RecordingDuration", ""),
+    }
+    return _answer(
+        menu, engine.after_record(menu, state, _context(runtime)), "voicemail", detail
+    )
 
 
 @bp.route("/status", methods=["GET", "POST"])
