@@ -146,8 +146,8 @@ def _fuzz(lines: dict[Path, Any], calls: int, seed: int | None, as_json: bool) -
             nodes = len(gaps.menu.nodes)
             click.echo(
                 f"{path}: the random calls reached "
-                f"{nodes - len(gaps.missed_nodes)}/{nodes} nodes, "
-                f"{len(gaps.missed_options)} options never chosen"
+                f"{nodes - len(gaps.missed_nodes)}/{nodes} nodes; options never "
+                f"chosen: {len(gaps.missed_options)}"
             )
         by_error: dict[str, list[str]] = defaultdict(list)
         for finding in report.findings:
