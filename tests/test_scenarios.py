@@ -252,3 +252,19 @@ def test_a_menu_without_scenario_file_is_named(hotline):
     assert result.output == (
         "menus/hotline.yaml: no scenario file (menus/hotline.calls.yaml)\n"
     )
+
+
+def test_a_scenario_file_given_as_path_runs_its_menu(hotline):
+    calls = write_calls(
+        hotline,
+        "calls:\n  - name: hang up at once\n    expect: {outcome: caller_hangup}\n",
+    )
+    result = CliRunner().invoke(ivr_test, [str(calls)])
+    assert result.exit_code == 0, result.output
+    assert "menus/hotline.calls.yaml: 1/1 scenarios passed" in result.output
+
+
+def test_a_missing_path_is_a_usage_error(hotline):
+    result = CliRunner().invoke(ivr_test, ["menus/nope.yaml"])
+    assert result.exit_code == 2
+    assert "no such file or folder: 'menus/nope.yaml'" in result.output
