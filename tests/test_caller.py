@@ -251,3 +251,32 @@ def test_json_form_lists_outcome_queue_and_transcript():
     assert data["outcome"] == "queue"
     assert data["queue"] == "support"
     assert data["transcript"][0]["verb"] == "Say"
+
+
+def test_a_session_runs_the_call_one_turn_at_a_time():
+    from ivr.caller import CallSession
+
+    session = CallSession(make_caller(create_app(), agent_after_rounds=3))
+    first = session.start()
+    assert [e["verb"] for e in first.entries] == ["Say"]
+    assert first.gathering is not None and first.gathering.num_digits == 1
+    assert not first.done
+    second = session.send(Press("2"))
+    assert second.entries[0] == {"verb": "Gather", "press": "2"}
+    assert second.gathering is not None and second.gathering.in_queue
+    last = session.send(Press("9"))
+    assert last.done
+    assert last.result.queue_result == "leave"
+    assert last.entries[-1] == {"verb": "Hangup"}
+    with pytest.raises(RuntimeError, match="the call has ended"):
+        session.send(Press("1"))
+
+
+def test_closing_a_session_hangs_up_the_waiting_call():
+    from ivr.caller import CallSession
+
+    session = CallSession(make_caller(create_app()))
+    session.start()
+    session.close()
+    with pytest.raises(RuntimeError, match="the call has ended"):
+        session.send(Press("1"))

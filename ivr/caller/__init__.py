@@ -22,12 +22,14 @@ from ivr.caller.inputs import (
     Speak,
     describe_input,
 )
+from ivr.caller.session import CallSession, Turn
 from ivr.caller.transport import Answer, HttpTransport, Transport, WsgiTransport
 
 __all__ = [
     "OUTCOMES",
     "Answer",
     "CallResult",
+    "CallSession",
     "Caller",
     "Gathering",
     "HangUp",
@@ -38,6 +40,7 @@ __all__ = [
     "Silence",
     "Speak",
     "Transport",
+    "Turn",
     "TwimlError",
     "Verb",
     "WebhookError",
