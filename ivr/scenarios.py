@@ -61,6 +61,7 @@ __all__ = [
 
 CALLS_SUFFIX = ".calls.yaml"
 _DIAL_STATUSES = ("completed", "busy", "no-answer", "failed")
+_SHOWN_TEXTS = 6  # of what was heard instead, in a failure line
 DEFAULT_CALLER = "+8613800000000"
 _EXPECT_KEYS = (
     "hears",
@@ -448,7 +449,10 @@ def _check(scenario: Scenario, result: CallResult, shown: str) -> list[str]:
             (i for i in range(position, len(heard)) if str(text) in heard[i]), None
         )
         if found is None:
-            said = " | ".join(heard[position:]) or "nothing more"
+            rest = heard[position:]
+            said = " | ".join(rest[:_SHOWN_TEXTS]) or "nothing more"
+            if len(rest) > _SHOWN_TEXTS:
+                said += f" | ... ({len(rest) - _SHOWN_TEXTS} more)"
             fail("hears", f"expected to hear '{text}', got {said}")
             break
         position = found + 1
