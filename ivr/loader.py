@@ -620,6 +620,14 @@ class _MenuBuilder:
             return ((dt.time(0), 1),)
         plan = []
         for start, count in raw.items():
+            if isinstance(start, int):
+                # YAML 1.1 reads an unquoted 12:00 as 720 (base 60).
+                self.p.add(
+                    raw.line_of(start),
+                    f"'{raw.raw_keys.get(start, start)}' in the day plan of {what} "
+                    'must be quoted, like "12:00", or YAML reads it as a number',
+                )
+                continue
             at = _parse_hhmm(str(start))
             if at is None or at == dt.time.max:
                 self.p.add(
@@ -969,7 +977,15 @@ class _MenuBuilder:
                 )
             return str(when)
         if isinstance(when, LineDict) and set(when) == {"var", "equals"}:
-            return ("equals", str(when["var"]), str(when["equals"]))
+            expected = when["equals"]
+            if not isinstance(expected, str):
+                # YAML reads yes as true and 0042 as 42: the route would never match.
+                self.p.add(
+                    when.line_of("equals"),
+                    f"equals of rule {index + 1} of {what} must be quoted text, e.g. "
+                    f'"{_raw(expected)}"',
+                )
+            return ("equals", str(when["var"]), str(expected))
         self.p.add(
             line,
             f"when of rule {index + 1} of {what} must be 'open', 'closed' or "
@@ -1052,6 +1068,15 @@ class _MenuBuilder:
             prompt=self.prompt(spec, node_id, text_key="hangup"),
             line=spec.line,
         )
+
+
+def _raw(value: Any) -> str:
+    """How a YAML scalar was most likely written, for a quoting hint."""
+    if value is True:
+        return "yes"
+    if value is False:
+        return "no"
+    return str(value)
 
 
 def _without(spec: LineDict, allowed: Sequence[str]) -> LineDict:

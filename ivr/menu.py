@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from zoneinfo import ZoneInfo
 
 __all__ = [
@@ -353,7 +354,7 @@ class Menu:
         """Whether the human path is open at ``when`` (always, without ``hours``)."""
         return self.hours is None or self.hours.is_open(when)
 
-    @property
+    @cached_property
     def human_path(self) -> str | None:
         """The node a caller goes to when nothing else fits: the first queue node.
 
@@ -365,7 +366,7 @@ class Menu:
                 return node.id
         return None
 
-    @property
+    @cached_property
     def sensitive_variables(self) -> frozenset[str]:
         return frozenset(
             n.save_as

@@ -50,15 +50,19 @@ class Urls(Protocol):
 
 def _say(parent, text: str, menu: Menu) -> None:
     voice = menu.voice
-    if voice and voice.startswith(_SSML_VOICES) and _DIGIT_RUN.search(text):
-        say = parent.say(language=menu.language, voice=voice)
+    # A Polly or Google voice speaks one language (Polly.Zhiyu is cmn-CN, not
+    # zh-CN): name the voice alone rather than risk a pair Twilio refuses.
+    ssml_voice = bool(voice and voice.startswith(_SSML_VOICES))
+    language = None if ssml_voice else menu.language
+    if ssml_voice and _DIGIT_RUN.search(text):
+        say = parent.say(voice=voice)
         for part in _DIGIT_RUN.split(text):
             if _DIGIT_RUN.fullmatch(part):
                 say.say_as(part, interpret_as="digits")
             elif part:
                 say.append(part)
         return
-    parent.say(text, language=menu.language, voice=voice)
+    parent.say(text, language=language, voice=voice)
 
 
 def _prompt(parent, prompt: Prompt, menu: Menu, urls: Urls) -> None:

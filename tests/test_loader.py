@@ -434,3 +434,20 @@ def test_load_menu_raises_with_every_problem(tmp_path):
     with pytest.raises(MenuError) as caught:
         load_menu(tmp_path / "menus" / "menu.yaml")
     assert len(caught.value.problems) == 1
+
+
+def test_unquoted_yes_in_a_route_equals_is_refused(tmp_path):
+    text = (
+        BASE.replace('"1": orders', '"1": check')
+        + "  check:\n    route:\n      - {when: {var: caller, equals: yes}, goto: agent}\n      - {goto: orders}\n"
+    )
+    assert problems(tmp_path, text) == [
+        "menu.yaml:15: equals of rule 1 of node 'check' must be quoted text, e.g. \"yes\""
+    ]
+
+
+def test_unquoted_time_in_a_day_plan_is_read_as_a_number(tmp_path):
+    text = BASE.replace("people: {agents: 3}", "people:\n    agents:\n      12:00: 40")
+    assert problems(tmp_path, text) == [
+        "menu.yaml:5: '12:00' in the day plan of queue 'people' must be quoted, like \"12:00\", or YAML reads it as a number"
+    ]
