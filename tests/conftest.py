@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import html
+import os
 import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -61,6 +68,39 @@ def app(tmp_path):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+@contextlib.contextmanager
+def serving(tmp_path, token: str, workers: int = 1, menus: Path = MENUS):
+    """Run `ivr serve` (gunicorn) on a free loopback port; yield its base URL."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = dict(
+        os.environ, TWILIO_AUTH_TOKEN=token, IVR_DATABASE=str(tmp_path / "log.db")
+    )
+    env.pop("IVR_SECRET_KEY", None)  # workers share the one in instance/
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ivr", "serve", "--menus", str(menus), "--port", str(port),
+         "--workers", str(workers), "--no-access-log"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(base + "/", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.1)
+    else:
+        process.kill()
+        pytest.fail("ivr serve did not start: " + process.communicate()[0])
+    try:
+        yield base
+    finally:
+        process.terminate()
+        process.wait(10)
 
 
 class TwilioPost:

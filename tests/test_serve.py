@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -14,44 +9,16 @@ import xml.etree.ElementTree as ET
 from html import unescape
 
 import pytest
-from conftest import MENUS
+from conftest import serving
 from twilio.request_validator import RequestValidator
 
 TOKEN = "serve-test-token"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def server(tmp_path):
-    port = free_port()
-    env = dict(
-        os.environ, TWILIO_AUTH_TOKEN=TOKEN, IVR_DATABASE=str(tmp_path / "log.db")
-    )
-    env.pop("IVR_SECRET_KEY", None)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "ivr", "serve", "--menus", str(MENUS), "--port", str(port),
-         "--workers", "2", "--no-access-log"],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(base + "/", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.1)
-    else:
-        process.kill()
-        pytest.fail("ivr serve did not start: " + process.communicate()[0])
-    yield base
-    process.terminate()
-    process.wait(10)
+    with serving(tmp_path, TOKEN, workers=2) as base:
+        yield base
 
 
 def post(base, path, token=TOKEN, **fields):
