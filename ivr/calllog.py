@@ -1,9 +1,11 @@
-"""The call log: what happened on each call, in SQLite, with sensitive digits masked.
+"""The call log: what happened on each call, with sensitive digits masked.
 
-Operators read it to see where callers go and where they give up. It is written on
-every webhook, so a request only drops its event on an in-memory queue; a writer
-thread per process commits what has queued up in one transaction. Requests never
-wait on the disk or on another worker's lock, and a full disk or a locked file costs
+Operators read it to see where callers go and where they give up. It lives in
+SQLite by default (one file, nothing to run) or in PostgreSQL when several machines
+answer calls (``postgresql://...``). It is written on every webhook, so a request
+only drops its event on an in-memory queue; a writer thread per process commits
+what has queued up in one transaction. Requests never wait on the disk, the
+network or another worker's lock, and a full disk or a database that is down costs
 a log line, never a call.
 """
 
@@ -26,7 +28,11 @@ __all__ = ["MASK", "CallLog"]
 MASK = "***"
 log = logging.getLogger(__name__)
 
-_SCHEMA = """
+
+class _Sqlite:
+    """One SQLite file (or ``:memory:``), in WAL mode so readers never block."""
+
+    SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY,
     at REAL NOT NULL,
@@ -38,23 +44,103 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_call ON events (call_sid, at);
 """
-_INSERT = (
-    "INSERT INTO events (at, call_sid, menu, event, node, detail) "
-    "VALUES (?, ?, ?, ?, ?, ?)"
-)
+    INSERT = (
+        "INSERT INTO events (at, call_sid, menu, event, node, detail) "
+        "VALUES (?, ?, ?, ?, ?, ?)"
+    )
+    SELECT = (
+        "SELECT at, menu, event, node, detail FROM events WHERE call_sid = ? "
+        "ORDER BY id"
+    )
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def connect(self) -> Any:
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(
+            self.path, timeout=5.0, isolation_level=None, check_same_thread=False
+        )
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.executescript(self.SCHEMA)
+        return conn
+
+    def write(self, conn: Any, rows: list[tuple]) -> None:
+        with conn:  # one transaction for the whole batch
+            conn.execute("BEGIN")
+            conn.executemany(self.INSERT, rows)
+
+    def read(self, conn: Any, call_sid: str) -> list[tuple]:
+        return list(conn.execute(self.SELECT, (call_sid,)))
+
+
+class _Postgres:
+    """A PostgreSQL database shared by every machine that answers calls."""
+
+    SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    id BIGSERIAL PRIMARY KEY,
+    at DOUBLE PRECISION NOT NULL,
+    call_sid TEXT NOT NULL,
+    menu TEXT,
+    event TEXT NOT NULL,
+    node TEXT,
+    detail JSONB
+);
+CREATE INDEX IF NOT EXISTS events_call ON events (call_sid, at);
+"""
+    INSERT = (
+        "INSERT INTO events (at, call_sid, menu, event, node, detail) "
+        "VALUES (%s, %s, %s, %s, %s, %s::jsonb)"
+    )
+    SELECT = (
+        "SELECT at, menu, event, node, detail::text FROM events WHERE call_sid = %s "
+        "ORDER BY id"
+    )
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def connect(self) -> Any:
+        try:
+            import psycopg
+        except ImportError as error:  # an optional dependency
+            raise RuntimeError(
+                "a postgresql:// call log needs psycopg: pip install 'ivrkit[postgres]'"
+            ) from error
+        conn = psycopg.connect(self.url, connect_timeout=5)
+        with conn.transaction():
+            # Several workers may start at once: one creates, the others wait.
+            conn.execute("SELECT pg_advisory_xact_lock(5151)")
+            conn.execute(self.SCHEMA)
+        return conn
+
+    def write(self, conn: Any, rows: list[tuple]) -> None:
+        with conn.transaction(), conn.cursor() as cursor:
+            cursor.executemany(self.INSERT, rows)
+
+    def read(self, conn: Any, call_sid: str) -> list[tuple]:
+        with conn.transaction():
+            return list(conn.execute(self.SELECT, (call_sid,)))
 
 
 class CallLog:
-    """Append-only log of call events in one SQLite file (or ``:memory:``)."""
+    """Append-only log of call events: a SQLite path or a ``postgresql://`` URL."""
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = str(path)
+    def __init__(self, target: str | Path) -> None:
+        self.target = str(target)
+        self._store = (
+            _Postgres(self.target)
+            if self.target.startswith(("postgresql://", "postgres://"))
+            else _Sqlite(self.target)
+        )
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
         self._pid = 0
-        self._conn: sqlite3.Connection | None = None
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._conn: Any = None
+        self._lock = threading.Lock()  # one connection, used by writer and readers
 
     def record(
         self,
@@ -80,22 +166,19 @@ class CallLog:
         except Exception:  # logging is best effort by design
             log.warning("call log write failed for %s", call_sid, exc_info=True)
 
-    def flush(self, timeout_s: float = 5.0) -> None:
-        """Wait until every event queued so far is written."""
+    def flush(self, timeout_s: float = 5.0) -> bool:
+        """Wait until every event queued so far is written; False on time-out."""
         if self._writer is None or self._pid != os.getpid():
-            return
+            return True
         done = threading.Event()
         self._queue.put(done)
-        done.wait(timeout_s)
+        return done.wait(timeout_s)
 
     def events(self, call_sid: str) -> list[dict[str, Any]]:
         """Every event of one call, oldest first."""
         self.flush()
-        rows = self._connection().execute(
-            "SELECT at, menu, event, node, detail FROM events WHERE call_sid = ? "
-            "ORDER BY id",
-            (call_sid,),
-        )
+        with self._lock:
+            rows = self._store.read(self._connection(), call_sid)
         return [
             {
                 "at": at,
@@ -109,17 +192,10 @@ class CallLog:
 
     # -- the writer ------------------------------------------------------------
 
-    def _connection(self) -> sqlite3.Connection:
-        # One connection per process, used by the writer and by `events` readers;
-        # sqlite3 serialises access to it.
+    def _connection(self) -> Any:
+        """This process's connection (callers hold ``_lock``)."""
         if self._conn is None or self._pid != os.getpid():
-            conn = sqlite3.connect(
-                self.path, timeout=5.0, isolation_level=None, check_same_thread=False
-            )
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.executescript(_SCHEMA)
-            self._conn = conn
+            self._conn = self._store.connect()
             self._pid = os.getpid()
         return self._conn
 
@@ -128,11 +204,21 @@ class CallLog:
         if self._writer is not None and self._pid == os.getpid():
             return
         self._queue = queue.SimpleQueue()
+        self._lock = threading.Lock()  # a lock copied mid-use by fork stays held
         self._conn = None
-        self._connection()
+        self._pid = os.getpid()
         self._writer = threading.Thread(target=self._write_forever, daemon=True)
         self._writer.start()
         atexit.register(self.flush)
+
+    def _drop_connection(self) -> None:
+        with self._lock:
+            try:
+                if self._conn is not None:
+                    self._conn.close()
+            except Exception:  # the connection is already broken
+                pass
+            self._conn = None
 
     def _write_forever(self) -> None:
         while True:
@@ -146,11 +232,10 @@ class CallLog:
                     break
             if batch:
                 try:
-                    conn = self._connection()
-                    with conn:  # one transaction for the whole batch
-                        conn.execute("BEGIN")
-                        conn.executemany(_INSERT, batch)
+                    with self._lock:
+                        self._store.write(self._connection(), batch)
                 except Exception:
                     log.warning("call log lost %d events", len(batch), exc_info=True)
+                    self._drop_connection()  # reconnect for the next batch
             for waiter in waiters:
                 waiter.set()
