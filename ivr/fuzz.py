@@ -23,7 +23,8 @@ from zoneinfo import ZoneInfo
 
 from ivr.caller import Gathering, HangUp, Input, Press, Silence, Speak
 from ivr.menu import CsvSource, Menu, MenuNode
-from ivr.scenarios import DEFAULT_CALLER, Coverage, MenuLine
+from ivr.menuline import DEFAULT_CALLER, MenuLine
+from ivr.scenarios import Coverage
 
 __all__ = ["Finding", "FuzzReport", "fuzz_menu", "reproduce_command"]
 

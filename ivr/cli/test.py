@@ -44,7 +44,8 @@ def command(
     as_json: bool,
 ) -> None:
     """Run the scenario files of menus (default: menus/) or fuzz them."""
-    from ivr.scenarios import MenuLine, menus_with_scenarios
+    from ivr.menuline import MenuLine
+    from ivr.scenarios import menus_with_scenarios
 
     targets = list(paths) or ["menus"]
     for target in targets:
