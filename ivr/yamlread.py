@@ -124,7 +124,12 @@ class _Builder:
             return None
         if node.tag == _INT and node.value.isdigit():
             return int(node.value)
-        return self.constructor.construct_object(node, deep=True)
+        try:
+            return self.constructor.construct_object(node, deep=True)
+        except (ValueError, OverflowError, yaml.YAMLError):
+            # A value that only looks like a date or number (2026-13-40): keep
+            # the text, and let the field's own check say what is wrong with it.
+            return node.value
 
     def mapping(self, node: yaml.MappingNode) -> LineDict:
         result = LineDict()

@@ -451,3 +451,13 @@ def test_unquoted_time_in_a_day_plan_is_read_as_a_number(tmp_path):
     assert problems(tmp_path, text) == [
         "menu.yaml:5: '12:00' in the day plan of queue 'people' must be quoted, like \"12:00\", or YAML reads it as a number"
     ]
+
+
+def test_an_impossible_unquoted_date_is_reported_not_crashed_on(tmp_path):
+    text = (
+        "hours:\n  weekly: {daily: '08:00-22:00'}\n  closed: [2027-02-30]\n"
+        + BASE.replace("{queue: people}", "{queue: people, closed: bye}")
+    )
+    assert problems(tmp_path, text) == [
+        "menu.yaml:3: closed day '2027-02-30' is not a date like '2027-02-06'"
+    ]
