@@ -100,7 +100,7 @@ def _inverse_b(agents: int, load: float) -> tuple[float, float]:
 
 
 def erlang_b(agents: int, load: float) -> float:
-    """Blocking probability of ``agents`` lines offered ``load`` erlangs (no waiting)."""
+    """Blocking probability of ``agents`` lines offered ``load`` erlangs, no queue."""
     _check_agents(agents)
     _check_positive("load", load)
     return 1.0 / _inverse_b(agents, load)[1]
@@ -121,7 +121,7 @@ def erlang_c(
     At or above full load (``load >= agents``) the queue grows without bound: the
     figures say so with infinite waits, ``p_wait`` 1 and ``stable=False``.
     """
-    lam, load = _rates(calls_per_hour, handle_s)
+    _, load = _rates(calls_per_hour, handle_s)
     _check_agents(agents)
     if not (math.isfinite(target_s) and target_s >= 0):
         raise ValueError(f"target_s must be >= 0, got {target_s!r}")
@@ -179,12 +179,57 @@ class _Chain:
     served_wait: float  # sum t_k x/(x+k+1) H_k, H_k = sum_{i<=k+1} 1/(x+i)
 
 
+def _log_rising(x: float, k: int) -> float:
+    """log((x+1)(x+2)...(x+k)) without the cancellation of two large lgammas."""
+    if k < 64:
+        return math.fsum(math.log(x + i) for i in range(1, k + 1))
+    shift = 0.0
+    while x + 1 < 20:  # Stirling's series needs arguments >= 20 for 1e-15
+        shift += math.log(x + 1)
+        x += 1
+        k -= 1
+    a, b = x + 1, x + k + 1
+
+    def tail(n: float) -> float:
+        n2 = n * n
+        return (1 / 12 - (1 / 360 - (1 / 1260 - 1 / (1680 * n2)) / n2) / n2) / n
+
+    # lgamma(b) - lgamma(a) rearranged: k ln b + (a - 1/2) ln(b/a) - k + ...
+    return (
+        shift + k * math.log(b) - (a - 0.5) * -math.log1p(k / a) - k + tail(b) - tail(a)
+    )
+
+
+def _harmonic(x: float, k: int) -> float:
+    """1/(x+1) + ... + 1/(x+k), by the digamma series for long sums."""
+    if k < 64:
+        return math.fsum(1.0 / (x + i) for i in range(1, k + 1))
+    head = 0.0
+    while x + 1 < 20:
+        head += 1.0 / (x + 1)
+        x += 1
+        k -= 1
+    a, b = x + 1, x + k + 1
+
+    def tail(n: float) -> float:
+        n2 = n * n
+        return -1 / (2 * n) - (1 / 12 - (1 / 120 - 1 / (252 * n2)) / n2) / n2
+
+    return head + math.log1p(k / a) + tail(b) - tail(a)
+
+
 def _chain(x: float, z: float, with_waits: bool = True) -> _Chain:
-    log_scale = 0.0
+    # The terms rise to a peak near k = z - x and fall on a scale of sqrt(z);
+    # far below the peak they are negligible, so heavy overload starts near it.
+    k = max(0, int(z - x - 14.0 * math.sqrt(z) - 10.0))
+    if k:
+        log_scale = k * math.log(z) - _log_rising(x, k)
+        harmonic = _harmonic(x, k)
+    else:
+        log_scale = 0.0
+        harmonic = 0.0
     total = above = waiting = served = served_wait = 0.0
     term = 1.0
-    harmonic = 0.0
-    k = 0
     while True:
         position = x + k + 1
         harmonic += 1.0 / position
@@ -394,9 +439,7 @@ def staff(
         low = high
         high *= 2
         if high > max_agents:
-            raise ValueError(
-                f"no staffing up to {max_agents} agents meets the targets"
-            )
+            raise ValueError(f"no staffing up to {max_agents} agents meets the targets")
     while high - low > 1:
         middle = (low + high) // 2
         if ok(middle):

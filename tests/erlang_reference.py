@@ -46,13 +46,18 @@ def erlang_a(calls_per_hour, handle_s, agents, patience_s, target_s, waits=True)
     x = agents / h / theta
     y = lam / theta
     b = erlang_b(agents, a)
-    big_a = x * mp.exp(y) * y ** (-x) * mp.gammainc(x, 0, y, maxterms=10**7)
+    big_a = mp.hyp1f1(1, x + 1, y, maxterms=10**7)  # A(x, y) = x e^y y^-x gamma(x, y)
     p_wait = big_a * b / (1 + (big_a - 1) * b)
     rho = a / agents
     p_abandon = p_wait * (1 / (rho * big_a) + 1 - 1 / rho)
     asa = p_abandon / theta
     u0 = mp.exp(-theta * target_s)
-    within = x * mp.exp(y) * y ** (-x - 1) * mp.gammainc(x + 1, y * u0, y, maxterms=10**7)
+
+    def lower(v):  # x e^y y^(-x-1) gamma(x+1, v), gamma(s, v) by Kummer's series
+        log_front = mp.log(x) + y - (x + 1) * mp.log(y) + (x + 1) * mp.log(v) - v
+        return mp.exp(log_front) / (x + 1) * mp.hyp1f1(1, x + 2, v, maxterms=10**7)
+
+    within = lower(y) - lower(y * u0)
     p_now = (1 - b) / (1 + (big_a - 1) * b)  # 1 - p_wait without cancellation
     sl = p_now + p_wait / big_a * within
     out = {
