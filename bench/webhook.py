@@ -15,6 +15,7 @@ import multiprocessing as mp
 import os
 import re
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -155,14 +156,20 @@ def main() -> None:
                 rates[name].append(
                     measure(port, path, body, headers, args.seconds, args.clients)
                 )
-        bare = sum(rates["bare Flask route"]) / args.rounds
+        bare = rates["bare Flask route"]
         print(
             f"{args.workers} gunicorn workers x 4 threads, {args.clients} keep-alive "
             f"clients, {args.rounds} rounds of {args.seconds:g}s, signatures checked"
         )
         for name, values in rates.items():
+            # Each round's ratio against the bare route measured right beside it.
+            ratios = sorted(v / b for v, b in zip(values, bare, strict=True))
             mean = sum(values) / len(values)
-            print(f"  {name:22s} {mean:8.0f} req/s   ratio to bare: {mean / bare:.2f}")
+            spread = f"rounds {ratios[0]:.2f}-{ratios[-1]:.2f}"
+            print(
+                f"  {name:22s} {mean:8.0f} req/s   ratio to bare: median "
+                f"{statistics.median(ratios):.2f} ({spread})"
+            )
     finally:
         for server in servers:
             server.terminate()

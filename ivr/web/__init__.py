@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from flask.sessions import SessionInterface
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ivr.calllog import CallLog
@@ -56,6 +57,16 @@ class Runtime:
         if menu_id and menu_id in self.menus:
             return self.menus[menu_id]
         return self.by_number.get(to or "", self.default)
+
+
+class _NoSessions(SessionInterface):
+    """Webhooks carry their state in URLs; Flask's cookie session is never used."""
+
+    def open_session(self, app: Flask, request: object) -> None:
+        return None
+
+    def save_session(self, app: Flask, session: object, response: object) -> None:
+        return None
 
 
 def _secret_key(app: Flask) -> str:
@@ -106,6 +117,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     if app.config["RECORDINGS"] is None:
         app.config["RECORDINGS"] = menus[0].recordings_dir
     app.extensions["ivr"] = Runtime(app, menus)
+    # SECRET_KEY seals call state; the app has no cookies, so no sessions (Flask
+    # would otherwise build a cookie signer on every webhook).
+    app.session_interface = _NoSessions()
 
     proxies = int(app.config["TRUSTED_PROXIES"])
     if proxies:

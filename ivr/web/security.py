@@ -8,6 +8,8 @@ headers) rebuilds it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from flask import Request
 from twilio.request_validator import RequestValidator, compare
 
@@ -15,23 +17,32 @@ __all__ = ["signed_url", "valid_signature"]
 
 
 def signed_url(request: Request, public_url: str | None) -> str:
-    """The URL Twilio requested and signed."""
-    if public_url:
+    """The URL Twilio requested and signed.
+
+    The path and query come from the request line as received (``RAW_URI``,
+    which gunicorn and werkzeug provide), not re-encoded, so they match what
+    Twilio signed byte for byte.
+    """
+    raw = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI")
+    if raw and raw.startswith("/"):
+        path = request.script_root + raw
+    else:
         query = request.query_string.decode("latin-1")
-        return public_url.rstrip("/") + request.path + (f"?{query}" if query else "")
-    return request.url
+        path = request.script_root + request.path + (f"?{query}" if query else "")
+    if public_url:
+        return public_url.rstrip("/") + path
+    return f"{request.scheme}://{request.host}{path}"
 
 
-def valid_signature(request: Request, token: str, public_url: str | None) -> bool:
-    """Whether the request carries a valid ``X-Twilio-Signature`` for ``token``."""
-    signature = request.headers.get("X-Twilio-Signature", "")
+def valid_signature(
+    url: str, params: Mapping[str, str], signature: str, token: str
+) -> bool:
+    """Whether ``signature`` is Twilio's for ``url`` and the POST ``params``."""
     if not signature:
         return False
-    params = request.form.to_dict(flat=True) if request.method == "POST" else {}
-    url = signed_url(request, public_url)
     validator = RequestValidator(token)
     # The URL as received almost always matches: one HMAC instead of the several
     # port variants `validate` tries; fall back to it for the odd ones.
-    if compare(validator.compute_signature(url, params), signature):
+    if compare(validator.compute_signature(url, dict(params)), signature):
         return True
-    return validator.validate(url, params, signature)
+    return validator.validate(url, dict(params), signature)

@@ -1,8 +1,9 @@
 """Twilio's voice webhooks: open the call state, ask the engine, answer TwiML.
 
-Every handler runs inside ``_webhook``, which checks the signature and turns any
-fault (a forged state URL, a bug, a dead data source) into an apology and the human
-path: Twilio never sees a 500 and no caller is left in silence.
+Every handler runs inside ``_webhook``, which checks the signature, gathers what the
+request says into one ``_Hook``, and turns any fault (a forged state URL, a bug, a
+dead data source) into an apology and the human path: Twilio never sees a 500 and
+no caller is left in silence.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import functools
 import json
 import logging
 from collections.abc import Callable
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote
 
 from flask import Blueprint, Response, abort, current_app, request, url_for
 from twilio.twiml.voice_response import VoiceResponse
@@ -23,28 +24,68 @@ from ivr.menu import AskNode, Menu
 from ivr.twiml import render_apology, render_leave, render_step, render_wait
 from ivr.web import Runtime
 from ivr.web.sealing import BadState
-from ivr.web.security import valid_signature
+from ivr.web.security import signed_url, valid_signature
 
 bp = Blueprint("voice", __name__, url_prefix="/voice")
 log = logging.getLogger(__name__)
 
 
-def _runtime() -> Runtime:
-    return current_app.extensions["ivr"]
+class _Hook:
+    """One webhook request: what Twilio sent, and the app's URLs for the answer.
 
-
-class _Urls:
-    """The app's own webhook URLs, each carrying the sealed call state.
-
-    Relative to the host unless ``PUBLIC_URL`` is set; the state of one step is
-    sealed once however many URLs carry it.
+    Reads the request once (Flask's request proxies are not free on a path that
+    runs for every step of every call) and seals each call state once however
+    many URLs of the answer carry it.
     """
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
+        # Twilio posts a flat urlencoded form; the standard library reads it at
+        # half the cost of werkzeug's general form parser.
+        query = dict(
+            parse_qsl(request.query_string.decode("latin-1"), keep_blank_values=True)
+        )
+        self.form: dict[str, str] = {}
+        if request.mimetype == "application/x-www-form-urlencoded":
+            body = request.get_data(as_text=True)
+            self.form = dict(parse_qsl(body, keep_blank_values=True))
+        self.values = {**query, **self.form}
+        self.token = query.get("s", "")
+        self.menu_id = query.get("menu")
+        self.path = request.path
         base = runtime.public_url.rstrip("/") if runtime.public_url else ""
         self.prefix = base + request.script_root + bp.url_prefix
+        self._recordings = ""
         self._sealed: dict[int, str] = {}
+
+    def get(self, name: str, default: str = "") -> str:
+        return self.values.get(name, default)
+
+    def number(self, name: str, default: float) -> float:
+        try:
+            return float(self.values.get(name, default))
+        except ValueError:
+            return default
+
+    def context(self) -> CallContext:
+        return CallContext(
+            now=self.runtime.clock(),
+            caller=self.get("From"),
+            lookup=self.runtime.lookups,
+        )
+
+    def state(self) -> tuple[Menu, CallState]:
+        """The call state sealed in the URL, and its menu; ``BadState`` if forged."""
+        state = self.runtime.sealer.open(self.token)
+        menu = self.runtime.menus.get(state.menu)
+        if menu is None:
+            raise BadState(f"menu '{state.menu}' is not loaded")
+        return menu, state
+
+    def record(self, event: str, **fields: object) -> None:
+        self.runtime.log.record(self.get("CallSid"), event, **fields)  # type: ignore[arg-type]
+
+    # -- the Urls protocol of ivr.twiml ------------------------------------------
 
     def _url(self, path: str, state: CallState) -> str:
         token = self._sealed.get(id(state))
@@ -72,17 +113,70 @@ class _Urls:
         return self._url("recorded", state)
 
     def recording(self, name: str) -> str:
-        if self.runtime.public_url:
-            base = self.runtime.public_url.rstrip("/")
-            return base + url_for("pages.recording", name=name)
-        return url_for("pages.recording", name=name, _external=True)
+        """Absolute, as ``<Play>`` needs; the folder's URL is built once."""
+        if not self._recordings:
+            if self.runtime.public_url:
+                folder = self.runtime.public_url.rstrip("/") + url_for(
+                    "pages.recording", name="-"
+                )
+            else:
+                folder = url_for("pages.recording", name="-", _external=True)
+            self._recordings = folder[:-1]
+        return self._recordings + quote(name)
+
+    # -- answers -------------------------------------------------------------------
+
+    def answer(self, menu: Menu, step: Step, event: str, detail: dict) -> Response:
+        """Log the webhook as one event, then answer the step's TwiML."""
+        choice = step.choice
+        self.record(
+            event,
+            menu=menu.id,
+            node=step.state.node,
+            detail={
+                **detail,
+                "nodes": list(step.nodes),
+                "choice": list(choice) if choice else None,
+                "action": type(step.action).__name__.lower(),
+            },
+        )
+        if step.callback:
+            self.record("callback", menu=menu.id, detail={"number": self.get("From")})
+        response = _xml(render_step(step, menu, self))
+        if self.runtime.expose_trace:
+            trace = {
+                "menu": menu.id,
+                "nodes": list(step.nodes),
+                "choice": {"node": choice[0], "key": choice[1]} if choice else None,
+                "variables": _masked(menu, dict(step.state.variables)),
+            }
+            response.headers["X-IVR-Trace"] = json.dumps(trace, ensure_ascii=True)
+        return response
+
+    def fallback(self) -> Response:
+        """An apology and the human path, from wherever the call was."""
+        runtime = self.runtime
+        menu = runtime.menu_for(self.get("To"), self.menu_id)
+        variables = {"caller": self.get("From")}
+        try:
+            menu, state = self.state()
+            variables = dict(state.variables)
+        except Exception:  # the state itself may be what failed
+            pass
+        self.record("fault", menu=menu.id, detail={"path": self.path})
+        try:
+            return _xml(
+                render_step(
+                    engine.fallback(menu, variables, self.context()), menu, self
+                )
+            )
+        except Exception:
+            log.exception("fallback failed too")
+            return _xml(render_apology(menu.language))
 
 
-def _xml(twiml: VoiceResponse, trace: dict | None = None) -> Response:
-    response = Response(str(twiml), mimetype="text/xml")
-    if trace is not None:
-        response.headers["X-IVR-Trace"] = json.dumps(trace, ensure_ascii=True)
-    return response
+def _xml(twiml: VoiceResponse) -> Response:
+    return Response(str(twiml), mimetype="text/xml")
 
 
 def _masked(menu: Menu, variables: dict[str, str]) -> dict[str, str]:
@@ -90,213 +184,122 @@ def _masked(menu: Menu, variables: dict[str, str]) -> dict[str, str]:
     return {k: (MASK if k in hidden else v) for k, v in variables.items()}
 
 
-def _answer(menu: Menu, step: Step, event: str, detail: dict | None = None) -> Response:
-    """Log the webhook as one event, then answer the step's TwiML."""
-    runtime = _runtime()
-    call_sid = request.values.get("CallSid", "")
-    runtime.log.record(
-        call_sid,
-        event,
-        menu=menu.id,
-        node=step.state.node,
-        detail={
-            **(detail or {}),
-            "nodes": list(step.nodes),
-            "choice": list(step.choice) if step.choice else None,
-            "action": type(step.action).__name__.lower(),
-        },
-    )
-    if step.callback:
-        caller = request.values.get("From", "")
-        runtime.log.record(
-            call_sid, "callback", menu=menu.id, detail={"number": caller}
-        )
-    trace = None
-    if runtime.expose_trace:
-        choice = step.choice
-        trace = {
-            "menu": menu.id,
-            "nodes": list(step.nodes),
-            "choice": {"node": choice[0], "key": choice[1]} if choice else None,
-            "variables": _masked(menu, dict(step.state.variables)),
-        }
-    return _xml(render_step(step, menu, _Urls(runtime)), trace)
-
-
-def _context(runtime: Runtime) -> CallContext:
-    return CallContext(
-        now=runtime.clock(),
-        caller=request.values.get("From", ""),
-        lookup=runtime.lookups,
-    )
-
-
-def _state() -> CallState:
-    state = _runtime().sealer.open(request.args.get("s", ""))
-    if state.menu not in _runtime().menus:
-        raise KeyError(f"menu '{state.menu}' is not loaded")
-    return state
-
-
-def _webhook(handler: Callable[[], Response]) -> Callable[[], Response]:
+def _webhook(handler: Callable[[_Hook], Response]) -> Callable[[], Response]:
     """Check the signature, then run ``handler``; on any fault, apologise."""
 
     @functools.wraps(handler)
     def wrapped() -> Response:
-        runtime = _runtime()
+        runtime: Runtime = current_app.extensions["ivr"]
+        hook = _Hook(runtime)
         if runtime.token and not valid_signature(
-            request, runtime.token, runtime.public_url
+            signed_url(request, runtime.public_url),
+            hook.form if request.method == "POST" else {},
+            request.headers.get("X-Twilio-Signature", ""),
+            runtime.token,
         ):
             abort(403)
         try:
-            return handler()
+            return handler(hook)
         except BadState:
-            log.warning("refused a forged or stale call state on %s", request.path)
-            return _fallback(runtime)
+            log.warning("refused a forged or stale call state on %s", hook.path)
+            return hook.fallback()
         except Exception:
             log.exception(
-                "webhook %s failed; sending the caller to the human path", request.path
+                "webhook %s failed; sending the caller to the human path", hook.path
             )
-            return _fallback(runtime)
+            return hook.fallback()
 
     return wrapped
 
 
-def _fallback(runtime: Runtime) -> Response:
-    call_sid = request.values.get("CallSid", "")
-    menu = runtime.menu_for(request.values.get("To"), request.args.get("menu"))
-    variables = {"caller": request.values.get("From", "")}
-    try:
-        state = _state()
-        menu, variables = runtime.menus[state.menu], dict(state.variables)
-    except Exception:
-        pass
-    runtime.log.record(call_sid, "fault", menu=menu.id, detail={"path": request.path})
-    try:
-        step = engine.fallback(menu, variables, _context(runtime))
-        return _xml(render_step(step, menu, _Urls(runtime)))
-    except Exception:
-        log.exception("fallback failed too")
-        return _xml(render_apology(menu.language))
-
-
 @bp.route("", methods=["GET", "POST"], strict_slashes=False)
 @_webhook
-def incoming() -> Response:
+def incoming(hook: _Hook) -> Response:
     """A call comes in: pick the menu by the number called and start it."""
-    runtime = _runtime()
-    values = request.values
-    menu = runtime.menu_for(values.get("To"), request.args.get("menu"))
-    step = engine.start(menu, _context(runtime))
-    return _answer(
-        menu,
-        step,
-        "start",
-        {"from": values.get("From", ""), "to": values.get("To", "")},
+    menu = hook.runtime.menu_for(hook.get("To"), hook.menu_id)
+    step = engine.start(menu, hook.context())
+    return hook.answer(
+        menu, step, "start", {"from": hook.get("From"), "to": hook.get("To")}
     )
 
 
 @bp.route("/input", methods=["GET", "POST"])
 @_webhook
-def input() -> Response:
+def input(hook: _Hook) -> Response:
     """The caller pressed keys, spoke, or stayed silent at a menu or an ask."""
-    runtime = _runtime()
-    state = _state()
-    menu = runtime.menus[state.menu]
-    values = request.values
-    reply = Reply(
-        digits=values.get("Digits", ""), speech=values.get("SpeechResult", "")
-    )
+    menu, state = hook.state()
+    reply = Reply(digits=hook.get("Digits"), speech=hook.get("SpeechResult"))
     node = menu.nodes.get(state.node)
     shown = reply.digits
     if isinstance(node, AskNode) and node.sensitive and shown:
         shown = MASK
-    step = engine.resume(menu, state, reply, _context(runtime))
-    return _answer(menu, step, "input", {"digits": shown, "speech": reply.speech})
-
-
-def _number(name: str, default: float) -> float:
-    try:
-        return float(request.values.get(name, default))
-    except ValueError:
-        return default
+    step = engine.resume(menu, state, reply, hook.context())
+    return hook.answer(menu, step, "input", {"digits": shown, "speech": reply.speech})
 
 
 @bp.route("/wait", methods=["GET", "POST"])
 @_webhook
-def wait() -> Response:
+def wait(hook: _Hook) -> Response:
     """One round of holding in a queue (Enqueue's waitUrl)."""
-    runtime = _runtime()
-    state = _state()
-    menu = runtime.menus[state.menu]
-    position = int(_number("QueuePosition", 1))
-    waited = _number("QueueTime", 0)
-    step = engine.queue_wait(menu, state, position, waited, _context(runtime))
-    return _xml(render_wait(step, state, menu, _Urls(runtime)))
+    menu, state = hook.state()
+    position = int(hook.number("QueuePosition", 1))
+    waited = hook.number("QueueTime", 0)
+    step = engine.queue_wait(menu, state, position, waited, hook.context())
+    return _xml(render_wait(step, state, menu, hook))
 
 
 @bp.route("/callback", methods=["GET", "POST"])
 @_webhook
-def callback() -> Response:
+def callback(hook: _Hook) -> Response:
     """The caller's answer to the callback offer while holding."""
-    state = _state()
-    accept = engine.wants_callback(request.values.get("Digits", ""))
-    return _xml(render_leave(accept, _Urls(_runtime()).wait(state)))
+    _, state = hook.state()
+    accept = engine.wants_callback(hook.get("Digits"))
+    return _xml(render_leave(accept, hook.wait(state)))
 
 
 @bp.route("/queue", methods=["GET", "POST"])
 @_webhook
-def queue_done() -> Response:
+def queue_done(hook: _Hook) -> Response:
     """The caller left the queue: answered, gave up, timed out or took a callback."""
-    runtime = _runtime()
-    state = _state()
-    menu = runtime.menus[state.menu]
-    result = request.values.get("QueueResult", "error")
-    waited = _number("QueueTime", 0)
-    step = engine.after_queue(menu, state, result, waited, _context(runtime))
-    return _answer(menu, step, "queue", {"result": result, "waited_s": waited})
+    menu, state = hook.state()
+    result = hook.get("QueueResult", "error")
+    waited = hook.number("QueueTime", 0)
+    step = engine.after_queue(menu, state, result, waited, hook.context())
+    return hook.answer(menu, step, "queue", {"result": result, "waited_s": waited})
 
 
 @bp.route("/dial", methods=["GET", "POST"])
 @_webhook
-def dial_done() -> Response:
+def dial_done(hook: _Hook) -> Response:
     """A transfer ended (answered, busy, no answer, failed)."""
-    runtime = _runtime()
-    state = _state()
-    menu = runtime.menus[state.menu]
-    status = request.values.get("DialCallStatus", "failed")
-    step = engine.after_dial(menu, state, status, _context(runtime))
-    return _answer(menu, step, "dial", {"status": status})
+    menu, state = hook.state()
+    status = hook.get("DialCallStatus", "failed")
+    step = engine.after_dial(menu, state, status, hook.context())
+    return hook.answer(menu, step, "dial", {"status": status})
 
 
 @bp.route("/recorded", methods=["GET", "POST"])
 @_webhook
-def recorded() -> Response:
+def recorded(hook: _Hook) -> Response:
     """A voicemail was recorded (or the caller said nothing)."""
-    runtime = _runtime()
-    state = _state()
-    menu = runtime.menus[state.menu]
-    values = request.values
+    menu, state = hook.state()
     detail = {
-        "url": values.get("RecordingUrl", ""),
-        "duration_s": values.get("RecordingDuration", ""),
+        "url": hook.get("RecordingUrl"),
+        "duration_s": hook.get("RecordingDuration"),
     }
-    return _answer(
-        menu, engine.after_record(menu, state, _context(runtime)), "voicemail", detail
-    )
+    step = engine.after_record(menu, state, hook.context())
+    return hook.answer(menu, step, "voicemail", detail)
 
 
 @bp.route("/status", methods=["GET", "POST"])
 @_webhook
-def status() -> Response:
+def status(hook: _Hook) -> Response:
     """Twilio's call status callback: how the call ended, for the log."""
-    values = request.values
-    _runtime().log.record(
-        values.get("CallSid", ""),
+    hook.record(
         "status",
         detail={
-            "status": values.get("CallStatus", ""),
-            "duration_s": values.get("CallDuration", ""),
+            "status": hook.get("CallStatus"),
+            "duration_s": hook.get("CallDuration"),
         },
     )
     return _xml(VoiceResponse())
