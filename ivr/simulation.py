@@ -200,7 +200,13 @@ def _fcfs(
     overflow_first: np.ndarray,
     plan: tuple[tuple[float, int], ...],
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """First come, first served with reneging: returns (wait, start, outcome)."""
+    """First come, first served with reneging: returns (wait, start, outcome).
+
+    ``free`` is a heap of the times each agent on shift comes free. A caller is
+    answered at max(arrival, earliest free time) unless their limit (patience or
+    the queue's max wait) ends first; callers who hang up take no agent time.
+    Shift changes are applied lazily, just before the first answer they affect.
+    """
     n = len(arrivals)
     wait = np.zeros(n)
     start = np.full(n, np.nan)
