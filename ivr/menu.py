@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from zoneinfo import ZoneInfo
 
 __all__ = [
@@ -353,7 +354,19 @@ class Menu:
         """Whether the human path is open at ``when`` (always, without ``hours``)."""
         return self.hours is None or self.hours.is_open(when)
 
-    @property
+    @cached_property
+    def human_path(self) -> str | None:
+        """The node a caller goes to when nothing else fits: the first queue node.
+
+        A failed lookup without ``error``, a menu without ``on_fail`` and an
+        internal fault all send the caller here, so nobody is left stranded.
+        """
+        for node in self.nodes.values():
+            if isinstance(node, QueueNode):
+                return node.id
+        return None
+
+    @cached_property
     def sensitive_variables(self) -> frozenset[str]:
         return frozenset(
             n.save_as

@@ -1,0 +1,532 @@
+"""The call loop: a stand-in for Twilio and a phone, one call at a time.
+
+Twilio runs a call as a conversation with a webhook: it posts what happened
+(the call came in, the caller pressed 1, the queue let them go), gets back a
+TwiML document and plays it verb by verb until a verb hands control to another
+URL. :class:`Caller` plays both parts Twilio does not put on the wire: the phone
+network (it posts the very fields Twilio posts, signed like Twilio signs them)
+and the person holding the phone (keys, speech, silence or a hang-up, taken from
+a script or typed in a terminal). What the person hears is the *transcript*.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import urllib.parse
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
+
+from ivr.caller.document import TwimlError, Verb, parse_twiml
+from ivr.caller.inputs import (
+    CallResult,
+    Gathering,
+    HangUp,
+    Input,
+    InputSource,
+    Press,
+    Silence,
+    Speak,
+    describe_input,
+)
+from ivr.caller.transport import Answer, Transport, WsgiTransport
+
+__all__ = ["Caller", "WebhookError"]
+
+API_VERSION = "2010-04-01"
+XML_TYPES = ("text/xml", "application/xml", "text/html")
+MAX_TWIML_BYTES = 64 * 1024  # Twilio's limit on a TwiML document
+
+
+class WebhookError(Exception):
+    """A webhook answered something Twilio cannot use: not 200, not TwiML, nothing."""
+
+
+class _LoopError(Exception):
+    pass
+
+
+class _Ended(Exception):
+    """The call is over; ``by`` says who ended it."""
+
+    def __init__(self, by: str) -> None:
+        super().__init__(by)
+        self.by = by  # "caller", "app"
+
+
+_LEAVE = object()
+
+
+def _sid(prefix: str) -> str:
+    return prefix + secrets.token_hex(16)
+
+
+class Caller:
+    """Calls a TwiML webhook exactly as Twilio would, as a scripted or live caller.
+
+    ``transport`` reaches the webhook (in-process WSGI or HTTP); ``url`` is the
+    voice URL the call starts at. Queue behaviour is a choice of the caller: an
+    agent takes the call after ``agent_after_rounds`` waitUrl rounds, unless the
+    caller's patience (``patience_rounds``) runs out first. ``dial_status`` is
+    how a ``<Dial>`` ends (``completed``, ``busy``, ``no-answer``, ``failed``).
+    """
+
+    def __init__(
+        self,
+        transport: Transport,
+        url: str,
+        *,
+        from_number: str = "+15005550006",
+        to_number: str = "+15005550001",
+        auth_token: str | None = None,
+        agent_after_rounds: int = 2,
+        patience_rounds: int | None = None,
+        queue_ahead: int = 2,
+        dial_status: str = "completed",
+        fetch_audio: bool = True,
+        max_requests: int = 300,
+        max_requests_without_input: int = 40,
+    ) -> None:
+        if agent_after_rounds < 0:
+            raise ValueError(
+                f"agent_after_rounds must be >= 0, got {agent_after_rounds}"
+            )
+        if dial_status not in ("completed", "busy", "no-answer", "failed", "canceled"):
+            raise ValueError(
+                "dial_status must be completed, busy, no-answer, failed or "
+                f"canceled, got {dial_status!r}"
+            )
+        scheme = urllib.parse.urlsplit(url).scheme
+        if scheme not in ("http", "https"):
+            raise ValueError(f"url must be http(s), got {url!r}")
+        self.transport = transport
+        self.url = url
+        self.from_number = from_number
+        self.to_number = to_number
+        self.auth_token = auth_token
+        self.agent_after_rounds = agent_after_rounds
+        self.patience_rounds = patience_rounds
+        self.queue_ahead = queue_ahead
+        self.dial_status = dial_status
+        self.fetch_audio = fetch_audio
+        self.max_requests = max_requests
+        self.max_requests_without_input = max_requests_without_input
+
+    def call(
+        self,
+        inputs: Iterable[Input] | InputSource = (),
+        *,
+        on_event: Callable[[dict[str, Any]], None] | None = None,
+    ) -> CallResult:
+        """Make one call. ``inputs`` is a script (a list) or a live source.
+
+        A script that runs out hangs up at the next ``<Gather>`` outside a queue;
+        in a queue the caller simply holds. A live source returns ``None`` to
+        hang up. ``on_event`` sees each transcript entry as it happens.
+        """
+        return _Call(self, inputs, on_event).run()
+
+
+class _Call:
+    """One call's state; the Caller holds only settings so it can be reused."""
+
+    def __init__(
+        self,
+        caller: Caller,
+        inputs: Iterable[Input] | InputSource,
+        on_event: Callable[[dict[str, Any]], None] | None,
+    ) -> None:
+        self.c = caller
+        self.source: InputSource | None = None
+        self.script: Iterator[Input] | None = None
+        if callable(inputs):
+            self.source = inputs
+        else:
+            self.script = iter(list(inputs))
+        self.on_event = on_event
+        self.result = CallResult()
+        self.reached: list[str] = []
+        self.call_sid = _sid("CA")
+        self.result.call_sid = self.call_sid
+        self.account_sid = "AC" + "0" * 32
+        self.status = "ringing"
+        self.since_input = 0
+        self.elapsed_s = 0.0
+        if caller.auth_token:
+            from twilio.request_validator import RequestValidator
+
+            self.validator: Any = RequestValidator(caller.auth_token)
+        else:
+            self.validator = None
+
+    # -- the conversation -------------------------------------------------
+
+    def run(self) -> CallResult:
+        ended_by = "app"
+        try:
+            verbs, url = self._fetch("POST", self.c.url, {}, wait=False)
+            self._run(verbs, url, wait=False)
+        except _Ended as ended:
+            ended_by = ended.by
+        except (TwimlError, WebhookError, _LoopError) as error:
+            self.result.outcome = "error"
+            self.result.error = str(error)
+            return self.result
+        if self.reached:
+            self.result.outcome = self.reached[-1]
+        elif ended_by == "caller":
+            self.result.outcome = "caller_hangup"
+        else:
+            self.result.outcome = "self_service"
+        return self.result
+
+    def _event(self, entry: dict[str, Any]) -> None:
+        self.result.transcript.append(entry)
+        if self.on_event:
+            self.on_event(entry)
+
+    def _params(self, extra: Mapping[str, str]) -> dict[str, str]:
+        params = {
+            "CallSid": self.call_sid,
+            "AccountSid": self.account_sid,
+            "From": self.c.from_number,
+            "To": self.c.to_number,
+            "Called": self.c.to_number,
+            "Caller": self.c.from_number,
+            "CallStatus": self.status,
+            "Direction": "inbound",
+            "ApiVersion": API_VERSION,
+        }
+        params.update(extra)
+        self.status = "in-progress"
+        return params
+
+    def _send(
+        self, method: str, url: str, params: Mapping[str, str]
+    ) -> tuple[Answer, str]:
+        self.result.requests += 1
+        self.since_input += 1
+        if self.result.requests > self.c.max_requests:
+            raise _LoopError(
+                f"the call made more than {self.c.max_requests} webhook requests: "
+                "a loop that never ends"
+            )
+        if self.since_input > self.c.max_requests_without_input:
+            raise _LoopError(
+                f"{self.c.max_requests_without_input} webhook requests without any "
+                f"input from the caller (last {url}): a loop that never ends"
+            )
+        headers: dict[str, str] = {}
+        if method == "GET" and params:
+            joiner = "&" if urllib.parse.urlsplit(url).query else "?"
+            url = url + joiner + urllib.parse.urlencode(params)
+            params = {}
+        if self.validator is not None:
+            headers["X-Twilio-Signature"] = self.validator.compute_signature(
+                url, dict(params)
+            )
+        try:
+            answer = self.c.transport(method, url, params, headers)
+        except OSError as error:
+            raise WebhookError(f"{method} {url} failed: {error}") from None
+        return answer, url
+
+    def _fetch(
+        self, method: str, url: str, extra: Mapping[str, str], *, wait: bool
+    ) -> tuple[list[Verb], str]:
+        """Request a TwiML document and check it; return its verbs and its URL."""
+        answer, sent_url = self._send(method, url, self._params(extra))
+        where = f"{method} {url}"
+        if answer.status == 403:
+            raise WebhookError(
+                f"{where} answered 403 Forbidden: the webhook refused the request "
+                "(wrong auth token or X-Twilio-Signature?)"
+            )
+        if answer.status != 200:
+            raise WebhookError(f"{where} answered HTTP {answer.status}, not 200")
+        if answer.content_type not in XML_TYPES:
+            raise WebhookError(
+                f"{where} answered Content-Type '{answer.content_type}', "
+                "not TwiML (text/xml or application/xml)"
+            )
+        if len(answer.body) > MAX_TWIML_BYTES:
+            raise WebhookError(
+                f"{where} answered {len(answer.body)} bytes; Twilio refuses TwiML "
+                f"over {MAX_TWIML_BYTES // 1024} KB"
+            )
+        trace = answer.headers.get("x-ivr-trace")
+        if trace:
+            try:
+                self.result.traces.append(json.loads(trace))
+            except ValueError:
+                raise WebhookError(f"{where}: X-IVR-Trace is not JSON") from None
+        try:
+            verbs = parse_twiml(answer.body, wait=wait)
+        except TwimlError as error:
+            raise TwimlError(f"{where}: {error}") from None
+        # Twilio resolves relative URLs against the document's own URL; the
+        # query it added for a GET is not part of that base.
+        return verbs, url if method == "GET" else sent_url
+
+    def _next_input(self, gathering: Gathering) -> Input | None:
+        if self.source is not None:
+            item = self.source(gathering)
+        else:
+            assert self.script is not None
+            item = next(self.script, None)
+        if item is not None:
+            self.result.inputs.append(item)
+            self.since_input = 0
+        return item
+
+    # -- running documents --------------------------------------------------
+
+    def _run(self, verbs: list[Verb], url: str, *, wait: bool) -> object | None:
+        """Run a document and the documents it hands over to.
+
+        Returns ``_LEAVE`` when a waitUrl document says ``<Leave>``, ``None``
+        when the last document ran out of verbs.
+        """
+        while True:
+            handover = None
+            for verb in verbs:
+                handover = getattr(self, f"_verb_{verb.name.lower()}")(verb, url, wait)
+                if handover is not None:
+                    break
+            if handover is None:
+                return None
+            if handover is _LEAVE:
+                return _LEAVE
+            verbs, url = handover
+
+    def _resolve(self, base: str, target: str | None) -> str:
+        return urllib.parse.urljoin(base, target) if target else base
+
+    def _verb_say(self, verb: Verb, url: str, wait: bool) -> None:
+        loop = int(verb.get("loop", "1") or 1)
+        entry: dict[str, Any] = {"verb": "Say", "text": verb.text}
+        if verb.get("language"):
+            entry["language"] = verb.get("language")
+        if loop != 1:
+            entry["loop"] = loop
+        self._event(entry)
+        self.elapsed_s += max(1.0, len(verb.text) / 8) * max(loop, 1)
+
+    def _verb_play(self, verb: Verb, url: str, wait: bool) -> None:
+        if not verb.text:
+            self._event({"verb": "Play", "digits": verb.get("digits")})
+            return
+        target = self._resolve(url, verb.text)
+        self._event({"verb": "Play", "url": target})
+        self.elapsed_s += 5.0
+        if self.c.fetch_audio and self._reachable(target):
+            answer, _ = self._send("GET", target, {})
+            if answer.status != 200:
+                raise WebhookError(
+                    f"<Play> {target}: GET answered HTTP {answer.status}; Twilio "
+                    "cannot play it"
+                )
+            kind = answer.content_type
+            if not kind.startswith("audio/"):
+                raise WebhookError(
+                    f"<Play> {target}: answered Content-Type '{kind}', not audio"
+                )
+
+    def _reachable(self, url: str) -> bool:
+        """Whether the transport can fetch ``url``: an in-process app serves only
+        its own host; audio elsewhere (a CDN) is Twilio's to fetch, not ours."""
+        if isinstance(self.c.transport, WsgiTransport):
+            own = urllib.parse.urlsplit(self.c.url).netloc
+            return urllib.parse.urlsplit(url).netloc == own
+        return True
+
+    def _verb_pause(self, verb: Verb, url: str, wait: bool) -> None:
+        length = int(verb.get("length", "1") or 1)
+        self._event({"verb": "Pause", "seconds": length})
+        self.elapsed_s += length
+
+    def _verb_gather(
+        self, verb: Verb, url: str, wait: bool
+    ) -> tuple[list[Verb], str] | None:
+        for child in verb.children:
+            getattr(self, f"_verb_{child.name.lower()}")(child, url, wait)
+        modes = tuple((verb.get("input") or "dtmf").split())
+        num_digits = int(verb.get("numDigits")) if verb.get("numDigits") else None
+        finish = verb.get("finishOnKey", "#") or ""
+        timeout_s = int(verb.get("timeout", "5") or 5)
+        gathering = Gathering(modes, num_digits, finish, timeout_s, wait)
+        item = self._next_input(gathering)
+        if item is None:
+            if not wait:
+                self._event({"verb": "Gather", "hangup": True})
+                raise _Ended("caller")
+            item = Silence()  # holding in a queue: the caller just listens
+        if isinstance(item, HangUp):
+            self._event({"verb": "Gather", "hangup": True})
+            raise _Ended("caller")
+        params: dict[str, str] = {}
+        if isinstance(item, Press) and "dtmf" in modes:
+            digits, finished_on = _collect(item.keys, num_digits, finish)
+            entry: dict[str, Any] = {"verb": "Gather", "press": item.keys}
+            if digits:
+                params = {"Digits": digits, "FinishedOnKey": finished_on}
+        elif isinstance(item, Speak) and "speech" in modes and item.text.strip():
+            entry = {"verb": "Gather", "say": item.text}
+            params = {"SpeechResult": item.text, "Confidence": "0.9"}
+        else:
+            entry = {"verb": "Gather", **describe_input(item)}
+            if not isinstance(item, Silence):
+                entry["ignored"] = f"input is {' '.join(modes)}"
+        self._event(entry)
+        self.elapsed_s += timeout_s if not params else 2.0
+        if not params and verb.get("actionOnEmptyResult") != "true":
+            return None  # silence: Twilio goes on with the next verb
+        method = verb.get("method", "POST") or "POST"
+        target = self._resolve(url, verb.get("action"))
+        return self._fetch(method, target, params, wait=wait)
+
+    def _verb_redirect(
+        self, verb: Verb, url: str, wait: bool
+    ) -> tuple[list[Verb], str]:
+        target = self._resolve(url, verb.text)
+        self._event({"verb": "Redirect", "url": target})
+        return self._fetch(verb.get("method", "POST") or "POST", target, {}, wait=wait)
+
+    def _verb_hangup(self, verb: Verb, url: str, wait: bool) -> None:
+        self._event({"verb": "Hangup"})
+        raise _Ended("app")
+
+    def _verb_reject(self, verb: Verb, url: str, wait: bool) -> None:
+        self._event({"verb": "Reject", "reason": verb.get("reason", "rejected")})
+        raise _Ended("app")
+
+    def _verb_leave(self, verb: Verb, url: str, wait: bool) -> object:
+        self._event({"verb": "Leave"})
+        return _LEAVE
+
+    def _verb_enqueue(
+        self, verb: Verb, url: str, wait: bool
+    ) -> tuple[list[Verb], str] | None:
+        name = verb.text or f"workflow:{verb.get('workflowSid')}"
+        self._event({"verb": "Enqueue", "queue": name})
+        self.reached.append("queue")
+        self.result.queue = name
+        queue_sid = _sid("QU")
+        start_s = self.elapsed_s
+        result = "bridged"
+        caller_gone = False
+        wait_url = verb.get("waitUrl")
+        rounds = 0
+        while True:
+            if rounds >= self.c.agent_after_rounds:
+                result = "bridged"
+                break
+            if self.c.patience_rounds is not None and rounds >= self.c.patience_rounds:
+                result, caller_gone = "hangup", True
+                break
+            rounds += 1
+            # Holding is bounded by the agent or the caller's patience; only a
+            # loop inside one round (Redirect to itself) is a loop that never ends.
+            self.since_input = 0
+            if not wait_url:
+                self.elapsed_s += 30.0  # Twilio's hold music
+                continue
+            position = max(1, self.c.queue_ahead + 2 - rounds)
+            queue_time = int(self.elapsed_s - start_s)
+            params = {
+                "QueueSid": queue_sid,
+                "QueuePosition": str(position),
+                "QueueTime": str(queue_time),
+                "AvgQueueTime": str(queue_time),
+                "CurrentQueueSize": str(position),
+                "MaxQueueSize": "100",
+            }
+            method = verb.get("waitUrlMethod", "POST") or "POST"
+            target = self._resolve(url, wait_url)
+            try:
+                wait_verbs, wait_doc = self._fetch(method, target, params, wait=True)
+                if self._run(wait_verbs, wait_doc, wait=True) is _LEAVE:
+                    result = "leave"
+                    break
+            except _Ended as ended:
+                result, caller_gone = "hangup", ended.by == "caller"
+                break
+        queue_time = int(self.elapsed_s - start_s)
+        self.result.queue_result = result
+        self._event({"verb": "Enqueue", "queue": name, "result": result})
+        if result == "bridged":
+            self.elapsed_s += 120.0  # talking with the agent
+        if not verb.get("action"):
+            if result == "hangup":
+                raise _Ended("caller" if caller_gone else "app")
+            return None
+        params = {
+            "QueueResult": result,
+            "QueueSid": queue_sid,
+            "QueueTime": str(queue_time),
+        }
+        method = verb.get("method", "POST") or "POST"
+        handover = self._fetch(
+            method, self._resolve(url, verb.get("action")), params, wait=False
+        )
+        if result == "hangup":
+            # The caller is gone: Twilio reports the result but runs nothing more.
+            raise _Ended("caller" if caller_gone else "app")
+        return handover
+
+    def _verb_dial(
+        self, verb: Verb, url: str, wait: bool
+    ) -> tuple[list[Verb], str] | None:
+        numbers = [n.text for n in verb.children] or [verb.text]
+        status = self.c.dial_status
+        self._event({"verb": "Dial", "number": ", ".join(numbers), "status": status})
+        if status == "completed":
+            self.reached.append("transfer")
+            self.elapsed_s += 120.0
+        else:
+            self.elapsed_s += int(verb.get("timeout", "30") or 30)
+        if not verb.get("action"):
+            return None
+        params = {"DialCallStatus": status, "DialCallSid": _sid("CA")}
+        params["DialCallDuration"] = "120" if status == "completed" else "0"
+        method = verb.get("method", "POST") or "POST"
+        return self._fetch(
+            method, self._resolve(url, verb.get("action")), params, wait=False
+        )
+
+    def _verb_record(self, verb: Verb, url: str, wait: bool) -> tuple[list[Verb], str]:
+        max_length = int(verb.get("maxLength", "3600") or 3600)
+        duration = min(10, max_length)
+        finish = verb.get("finishOnKey", "1234567890*#")
+        key = "#" if "#" in (finish or "") else (finish or "")[:1]
+        recording_sid = _sid("RE")
+        recording_url = (
+            f"https://api.twilio.com/{API_VERSION}/Accounts/{self.account_sid}"
+            f"/Recordings/{recording_sid}"
+        )
+        self._event({"verb": "Record", "url": recording_url, "seconds": duration})
+        self.reached.append("voicemail")
+        self.elapsed_s += duration
+        params = {
+            "RecordingUrl": recording_url,
+            "RecordingSid": recording_sid,
+            "RecordingDuration": str(duration),
+        }
+        if key:
+            params["Digits"] = key
+        method = verb.get("method", "POST") or "POST"
+        return self._fetch(
+            method, self._resolve(url, verb.get("action")), params, wait=False
+        )
+
+
+def _collect(keys: str, num_digits: int | None, finish: str) -> tuple[str, str]:
+    """The digits a Gather submits from ``keys``, and the key that finished it."""
+    digits = ""
+    for key in keys:
+        if finish and key == finish:
+            return digits, key
+        digits += key
+        if num_digits is not None and len(digits) >= num_digits:
+            return digits, ""
+    return digits, ""  # timeout after the last key: Twilio submits what it has

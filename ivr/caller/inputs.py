@@ -1,0 +1,135 @@
+"""What the person on the phone does, and how the call turned out.
+
+A call has two sides. The inputs are the caller's: keys pressed, words said,
+silence, putting the phone down. The result is what anyone reviewing the call
+wants to know: where it ended (self-service, a queue, a transfer, voicemail),
+what was heard on the way (the transcript), and what the app traced.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "OUTCOMES",
+    "CallResult",
+    "Gathering",
+    "HangUp",
+    "Input",
+    "InputSource",
+    "Press",
+    "Silence",
+    "Speak",
+    "describe_input",
+]
+
+OUTCOMES = ("self_service", "queue", "transfer", "voicemail", "caller_hangup", "error")
+
+
+@dataclass(frozen=True)
+class Press:
+    """The caller presses keys, e.g. ``Press("1")`` or ``Press("20261125#")``."""
+
+    keys: str
+
+    def __post_init__(self) -> None:
+        bad = [k for k in self.keys if k not in "0123456789#*"]
+        if not self.keys or bad:
+            raise ValueError(
+                f"keys must be 0-9, # and *, got {self.keys!r}"
+                if bad
+                else "keys must not be empty"
+            )
+
+
+@dataclass(frozen=True)
+class Speak:
+    """The caller says something; Twilio's recogniser hears ``text`` exactly."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Silence:
+    """The caller says and presses nothing until the ``<Gather>`` times out."""
+
+
+@dataclass(frozen=True)
+class HangUp:
+    """The caller puts the phone down."""
+
+
+Input = Press | Speak | Silence | HangUp
+
+
+def describe_input(item: Input) -> dict[str, Any]:
+    """The transcript form of one input: ``{"press": "1"}``, ``{"say": ...}``..."""
+    if isinstance(item, Press):
+        return {"press": item.keys}
+    if isinstance(item, Speak):
+        return {"say": item.text}
+    if isinstance(item, HangUp):
+        return {"hangup": True}
+    return {"silence": True}
+
+
+@dataclass(frozen=True)
+class Gathering:
+    """What the phone is waiting for, handed to an interactive input source."""
+
+    input: tuple[str, ...]  # "dtmf", "speech"
+    num_digits: int | None
+    finish_on_key: str
+    timeout_s: int
+    in_queue: bool
+
+
+InputSource = Callable[[Gathering], "Input | None"]
+
+
+@dataclass
+class CallResult:
+    """How a call went: the outcome, what was heard, and what the app traced.
+
+    ``outcome`` is one of :data:`OUTCOMES`: ``self_service`` when the app ended
+    the call with no person reached, ``queue``/``transfer``/``voicemail`` for the
+    last human path reached, ``caller_hangup`` when the caller's inputs ran out
+    (or they hung up) first, ``error`` when Twilio would have failed the call.
+    """
+
+    outcome: str = "self_service"
+    queue: str | None = None
+    queue_result: str | None = None
+    transcript: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+    traces: list[dict[str, Any]] = field(default_factory=list)
+    inputs: list[Input] = field(default_factory=list)  # consumed, in order
+    requests: int = 0
+    call_sid: str = ""
+
+    @property
+    def heard(self) -> list[str]:
+        """Every text said to the caller, in order."""
+        return [e["text"] for e in self.transcript if e["verb"] == "Say"]
+
+    @property
+    def variables(self) -> dict[str, Any]:
+        """Call variables as the app last traced them (needs ``X-IVR-Trace``)."""
+        merged: dict[str, Any] = {}
+        for trace in self.traces:
+            merged.update(trace.get("variables") or {})
+        return merged
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "outcome": self.outcome,
+            "queue": self.queue,
+            "transcript": self.transcript,
+        }
+        if self.queue_result:
+            data["queue_result"] = self.queue_result
+        if self.error:
+            data["error"] = self.error
+        return data

@@ -1,0 +1,99 @@
+"""``ivr serve``: answer Twilio's voice webhooks on a production WSGI server.
+
+Gunicorn runs the Flask app in several worker processes. Menus are loaded once in
+the master before the workers fork, so a broken menu stops the start with every
+problem listed, and the workers share the checked menus. Calls keep no state in a
+worker, so any worker can take any webhook of any call.
+"""
+
+from __future__ import annotations
+
+import click
+
+from ivr.loader import MenuError
+
+
+def _gunicorn_app(app, options: dict):
+    from gunicorn.app.base import BaseApplication
+
+    class Server(BaseApplication):
+        def load_config(self) -> None:
+            for key, value in options.items():
+                self.cfg.set(key, value)
+
+        def load(self):
+            return app
+
+    return Server()
+
+
+@click.command("serve")
+@click.option(
+    "--menus",
+    default="menus",
+    show_default=True,
+    type=click.Path(),
+    help="A menus folder or one menu file.",
+)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option(
+    "--workers",
+    default=2,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Worker processes.",
+)
+@click.option(
+    "--threads",
+    default=4,
+    show_default=True,
+    type=click.IntRange(1, 256),
+    help="Threads per worker (a slow data source then blocks one thread).",
+)
+@click.option(
+    "--public-url",
+    default=None,
+    envvar="IVR_PUBLIC_URL",
+    help="The https address Twilio reaches this server at (behind a proxy "
+    "or tunnel); used for signatures and recording URLs.",
+)
+@click.option("--access-log/--no-access-log", default=True, show_default=True)
+def command(menus: str, host: str, port: int, workers: int, threads: int,
+            public_url: str | None, access_log: bool) -> None:  # fmt: skip
+    """Serve the voice webhooks for MENUS (default: menus/) with gunicorn.
+
+    Set TWILIO_AUTH_TOKEN to check Twilio's signature on every request.
+    """
+    from ivr.web import create_app
+
+    config = {"MENUS": menus}
+    if public_url:
+        config["PUBLIC_URL"] = public_url
+    try:
+        app = create_app(config)
+    except MenuError as error:
+        for problem in error.problems:
+            click.echo(problem, err=True)
+        raise SystemExit(1) from None
+    runtime = app.extensions["ivr"]
+    base = (public_url or f"http://{host}:{port}").rstrip("/")
+    click.echo(f"ivr: {len(runtime.menus)} menu(s) on {base}")
+    for menu in runtime.menus.values():
+        numbers = ", ".join(menu.numbers) or "no numbers"
+        default = " (default)" if menu is runtime.default else ""
+        click.echo(f"  {menu.id}{default}: {menu.title} [{numbers}]")
+    click.echo(f"Give Twilio: A call comes in -> {base}/voice (HTTP POST)")
+    click.echo(f"             Call status changes -> {base}/voice/status")
+    if not runtime.token:
+        click.echo("Note: TWILIO_AUTH_TOKEN is not set, so signatures are not checked.")
+    options = {
+        "bind": f"{host}:{port}",
+        "workers": workers,
+        "threads": threads,
+        "worker_class": "gthread" if threads > 1 else "sync",
+        "accesslog": "-" if access_log else None,
+        "timeout": 30,
+        "graceful_timeout": 10,
+    }
+    _gunicorn_app(app, options).run()

@@ -1,0 +1,557 @@
+"""The call engine: from (menu, call state, caller input) to the next step.
+
+Picture a guide walking a caller through the menu's rooms. Between two things the
+caller does (pressing keys, speaking, waiting in a queue) the guide passes through
+any number of rooms that need nothing from the caller (messages, lookups, routes)
+and stops at the next room that does. That stretch is one ``Step``: what to say on
+the way, what to do at the stop (gather keys, enqueue, dial, record, hang up), and
+the ``CallState`` to resume from. The engine keeps nothing between steps: the state
+travels with the call (the web layer seals it into the URLs it hands Twilio), so any
+process on any machine can serve the next webhook.
+
+The engine does no I/O itself; lookups go through ``CallContext.lookup``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+
+from ivr.menu import (
+    AskNode,
+    DataSource,
+    HangupNode,
+    LookupNode,
+    Menu,
+    MenuNode,
+    MessageNode,
+    Node,
+    Prompt,
+    QueueNode,
+    RouteNode,
+    TransferNode,
+    VoicemailNode,
+)
+from ivr.phrases import phrase, wait_minutes
+
+__all__ = [
+    "CallContext",
+    "CallState",
+    "Dial",
+    "EngineError",
+    "Enqueue",
+    "Gather",
+    "Hangup",
+    "LookupFailed",
+    "Record",
+    "Reply",
+    "Step",
+    "WaitStep",
+    "after_dial",
+    "after_queue",
+    "after_record",
+    "fallback",
+    "fill",
+    "match_speech",
+    "queue_wait",
+    "resume",
+    "start",
+    "wants_callback",
+]
+
+MAX_HOPS = 64  # rooms passed without the caller; more means a loop the checks missed
+
+
+class EngineError(Exception):
+    """The menu led the engine somewhere it cannot go (a bug, not a caller error)."""
+
+
+class LookupFailed(Exception):
+    """A data source was down, too slow or answered nonsense."""
+
+
+Lookup = Callable[[DataSource, str, Mapping[str, str]], Mapping[str, str] | None]
+
+
+def _no_lookup(source: DataSource, key: str, variables: Mapping[str, str]) -> None:
+    raise LookupFailed(f"no lookups configured for data source '{source.id}'")
+
+
+@dataclass(frozen=True)
+class CallContext:
+    """What the engine may know of the world for one webhook: time and lookups."""
+
+    now: dt.datetime
+    caller: str = ""
+    lookup: Lookup = _no_lookup
+
+
+@dataclass(frozen=True)
+class CallState:
+    """Where a call stands between two webhooks: the node and what it has gathered.
+
+    ``attempt`` counts no-input/invalid answers at ``node``. ``variables`` hold
+    what ``ask`` and ``lookup`` nodes filled in, plus ``caller``.
+    """
+
+    menu: str
+    node: str
+    attempt: int = 0
+    variables: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What came back from a gather: keys pressed, or words recognised."""
+
+    digits: str = ""
+    speech: str = ""
+
+    @property
+    def empty(self) -> bool:
+        return not self.digits and not self.speech.strip()
+
+
+# -- what a step ends on ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Gather:
+    """Wait for keys (and, for menus with keywords, speech) after ``prompt``."""
+
+    prompt: Prompt
+    speech: bool
+    timeout_s: int
+    num_digits: int | None  # menus: 1 key; ask: None (finish key or timeout)
+    finish_on_key: str
+    hints: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Enqueue:
+    """Hold in the queue of the human path until an agent answers."""
+
+    queue: str
+    priority: int = 0
+    workflow_sid: str | None = None
+
+
+@dataclass(frozen=True)
+class Dial:
+    """Connect the caller to another number."""
+
+    number: str
+    timeout_s: int = 30
+
+
+@dataclass(frozen=True)
+class Record:
+    """Record a voicemail after a beep."""
+
+    max_length_s: int
+
+
+@dataclass(frozen=True)
+class Hangup:
+    """End the call."""
+
+
+Action = Gather | Enqueue | Dial | Record | Hangup
+
+
+@dataclass(frozen=True)
+class Step:
+    """What happens next on the call, up to the caller's next move.
+
+    ``prompts`` are said or played in order before ``action``; ``state`` is where
+    to resume; ``nodes`` are the nodes entered on the way (for logs and coverage);
+    ``choice`` is the menu option the input chose, if any.
+    """
+
+    prompts: tuple[Prompt, ...]
+    action: Action
+    state: CallState
+    nodes: tuple[str, ...] = ()
+    choice: tuple[str, str] | None = None
+    callback: bool = False  # the caller asked to be called back
+
+
+# -- filling prompts ------------------------------------------------------------
+
+_VARIABLE = re.compile(r"\{([A-Za-z_]\w*)\}")
+
+
+def fill(text: str | None, variables: Mapping[str, str]) -> str | None:
+    """Put call variables into ``{name}`` placeholders; unknown ones become empty."""
+    if not text or "{" not in text:
+        return text
+    return _VARIABLE.sub(lambda m: str(variables.get(m.group(1), "")), text)
+
+
+def _filled(prompt: Prompt, variables: Mapping[str, str]) -> Prompt:
+    if not prompt.text or "{" not in prompt.text:
+        return prompt
+    return Prompt(text=fill(prompt.text, variables), audio=prompt.audio)
+
+
+# -- speech ---------------------------------------------------------------------
+
+_SPOKEN_KEYS = {
+    "zero": "0", "oh": "0", "one": "1", "two": "2", "three": "3", "four": "4",
+    "five": "5", "six": "6", "seven": "7", "eight": "8", "nine": "9",
+    "零": "0", "一": "1", "幺": "1", "二": "2", "两": "2", "三": "3", "四": "4",
+    "五": "5", "六": "6", "七": "7", "八": "8", "九": "9",
+    "star": "*", "pound": "#", "hash": "#",
+}  # fmt: skip
+
+
+def _normalise(text: str) -> str:
+    """Lower case, full-width to half-width, punctuation and spaces dropped."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    return "".join(ch for ch in text if ch.isalnum() or ch in "*#")
+
+
+def match_speech(menu_node: MenuNode, speech: str) -> str | None:
+    """The option key that ``speech`` asks for, or None.
+
+    A keyword anywhere in the utterance matches ("我想退款" matches 退款); when
+    several options match, the keyword heard first wins, then the longest. A
+    lone spoken key ("two", "二", "2") picks that key.
+    """
+    said = _normalise(speech)
+    if not said:
+        return None
+    if said in _SPOKEN_KEYS:
+        said = _SPOKEN_KEYS[said]
+    if len(said) == 1 and menu_node.option(said) is not None:
+        return said
+    best: tuple[int, int, str] | None = None
+    for option in menu_node.options:
+        for word in option.speech:
+            needle = _normalise(word)
+            at = said.find(needle) if needle else -1
+            if at >= 0:
+                rank = (at, -len(needle), option.key)
+                if best is None or rank < best:
+                    best = rank
+    return best[2] if best else None
+
+
+# -- walking the menu --------------------------------------------------------------
+
+
+class _Walk:
+    """Accumulates one step while passing through nodes that need no caller."""
+
+    def __init__(self, menu: Menu, ctx: CallContext, variables: Mapping[str, str]):
+        self.menu = menu
+        self.ctx = ctx
+        self.variables = dict(variables)
+        self.prompts: list[Prompt] = []
+        self.nodes: list[str] = []
+
+    def say(self, prompt: Prompt | str | None) -> None:
+        if isinstance(prompt, str):
+            prompt = Prompt(text=prompt)
+        if prompt:
+            self.prompts.append(_filled(prompt, self.variables))
+
+    def step(self, action: Action, node: str, **extra: object) -> Step:
+        state = CallState(self.menu.id, node, 0, dict(self.variables))
+        return Step(tuple(self.prompts), action, state, tuple(self.nodes), **extra)
+
+    def enter(self, node_id: str, **extra: object) -> Step:
+        """Enter ``node_id`` and go on until a node that needs the caller."""
+        for _ in range(MAX_HOPS):
+            node = self.menu.nodes[node_id]
+            self.nodes.append(node_id)
+            following = self.pass_through(node)
+            if isinstance(following, Step):
+                return replace(following, **extra) if extra else following
+            node_id = following
+        raise EngineError(f"more than {MAX_HOPS} nodes without the caller: a loop?")
+
+    def pass_through(self, node: Node) -> str | Step:
+        """The next node id for a pass-through node, or the step a stop makes."""
+        menu = self.menu
+        if isinstance(node, MessageNode):
+            self.say(node.prompt)
+            return node.next
+        if isinstance(node, LookupNode):
+            self.say(node.prompt)
+            return self.lookup(node)
+        if isinstance(node, RouteNode):
+            return self.route(node)
+        if isinstance(node, MenuNode | AskNode):
+            return self.gather(node)
+        if isinstance(node, QueueNode):
+            if node.closed and not menu.is_open(self.ctx.now):
+                return node.closed
+            self.say(node.prompt)
+            queue = menu.queues[node.queue]
+            return self.step(
+                Enqueue(queue.id, node.priority, queue.workflow_sid), node.id
+            )
+        if isinstance(node, TransferNode):
+            self.say(node.prompt)
+            return self.step(Dial(node.number, int(node.timeout_s)), node.id)
+        if isinstance(node, VoicemailNode):
+            self.say(node.prompt)
+            return self.step(Record(int(node.max_length_s)), node.id)
+        if isinstance(node, HangupNode):
+            self.say(node.prompt)
+            return self.step(Hangup(), node.id)
+        raise EngineError(f"node '{node.id}' is of unknown kind {node.kind!r}")
+
+    def gather(self, node: MenuNode | AskNode, attempt: int = 0) -> Step:
+        prompt = _filled(node.prompt, self.variables)
+        if isinstance(node, MenuNode):
+            hints = tuple(word for option in node.options for word in option.speech)
+            action = Gather(
+                prompt, node.uses_speech, int(node.timeout_s), 1, "", hints[:100]
+            )
+        else:
+            action = Gather(
+                prompt, False, int(node.timeout_s), None, node.finish_on_key, ()
+            )
+        step = self.step(action, node.id)
+        return replace(step, state=replace(step.state, attempt=attempt))
+
+    def lookup(self, node: LookupNode) -> str:
+        source = self.menu.data[node.data]
+        key = fill(node.key, self.variables) or ""
+        try:
+            record = self.ctx.lookup(source, key, self.variables)
+        except LookupFailed as error:
+            target = node.error or self.menu.human_path
+            if target is None:  # the loader refuses such menus; be safe anyway
+                raise EngineError(f"lookup '{node.id}' failed: {error}") from error
+            return target
+        if record is None:
+            return node.missing
+        self.variables.update({str(k): str(v) for k, v in record.items()})
+        return node.found
+
+    def route(self, node: RouteNode) -> str:
+        for rule in node.rules:
+            if rule.when is None:
+                return rule.goto
+            if rule.when == "open" and self.menu.is_open(self.ctx.now):
+                return rule.goto
+            if rule.when == "closed" and not self.menu.is_open(self.ctx.now):
+                return rule.goto
+            if isinstance(rule.when, tuple):
+                _, name, expected = rule.when
+                if self.variables.get(name, "") == fill(expected, self.variables):
+                    return rule.goto
+        raise EngineError(f"no rule of route '{node.id}' matched")
+
+
+def _caller_variables(ctx: CallContext) -> dict[str, str]:
+    return {"caller": ctx.caller}
+
+
+def start(menu: Menu, ctx: CallContext) -> Step:
+    """The first step of a new call: enter ``start``."""
+    return _Walk(menu, ctx, _caller_variables(ctx)).enter(menu.start)
+
+
+def resume(menu: Menu, state: CallState, reply: Reply, ctx: CallContext) -> Step:
+    """The step after the caller answered (or did not answer) a gather."""
+    node = menu.nodes[state.node]
+    walk = _Walk(menu, ctx, state.variables)
+    if isinstance(node, MenuNode):
+        key = reply.digits[:1] if reply.digits else None
+        if key is None and reply.speech.strip():
+            key = match_speech(node, reply.speech) or "?"
+        if key is not None:
+            option = node.option(key)
+            if option is not None:
+                return walk.enter(option.goto, choice=(node.id, key))
+            if key == "*":  # repeat the menu
+                walk.nodes.append(node.id)
+                return walk.gather(node, state.attempt)
+        return _retry(walk, node, state, reply)
+    if isinstance(node, AskNode):
+        digits = (
+            reply.digits.rstrip(node.finish_on_key)
+            if node.finish_on_key
+            else (reply.digits)
+        )
+        if digits.isdigit() and node.min_digits <= len(digits) <= node.max_digits:
+            walk.variables[node.save_as] = digits
+            return walk.enter(node.next)
+        return _retry(walk, node, state, reply)
+    raise EngineError(f"node '{node.id}' does not take input")
+
+
+def _retry(
+    walk: _Walk, node: MenuNode | AskNode, state: CallState, reply: Reply
+) -> Step:
+    """No input or a wrong answer: explain, replay, then ``on_fail`` when used up."""
+    attempt = state.attempt + 1
+    walk.say(node.no_input if reply.empty else node.invalid)
+    if attempt > node.retries:
+        target = node.on_fail or walk.menu.human_path
+        if target is None:
+            walk.say(phrase(walk.menu.language, "goodbye"))
+            return walk.step(Hangup(), node.id)
+        return walk.enter(target)
+    walk.nodes.append(node.id)
+    return walk.gather(node, attempt)
+
+
+# -- the human path: holding, leaving, callbacks ----------------------------------
+
+
+@dataclass(frozen=True)
+class WaitStep:
+    """What a caller hears on one round of waiting in a queue.
+
+    ``leave`` ends the wait (the queue's ``max_wait`` has passed); otherwise the
+    ``prompts`` play, then ``offer_callback`` asks for a key, then ``hold_s`` of
+    hold music or silence, after which Twilio asks again.
+    """
+
+    prompts: tuple[Prompt, ...]
+    hold_s: int
+    offer_callback: bool = False
+    leave: bool = False
+    estimated_wait_s: float | None = None
+
+
+def estimated_wait_s(
+    menu: Menu, queue_id: str, position: int, now: dt.datetime
+) -> float | None:
+    """Expected wait for the caller at ``position`` (1 = next), from staffing.
+
+    With ``c`` agents each taking ``h`` seconds a call, an agent frees up every
+    ``h / c`` seconds on average, and the caller at position ``k`` needs ``k`` of
+    them. Twilio's ``AvgQueueTime`` is how long callers *have* waited, not how long
+    this one *will*, so it is not used.
+    """
+    queue = menu.queues[queue_id]
+    local = _local_time(menu, now)
+    agents = queue.agents_at(local)
+    if agents <= 0:
+        return None
+    return max(position, 1) * queue.handle_time_s / agents
+
+
+def _local_time(menu: Menu, now: dt.datetime) -> dt.time:
+    if menu.hours is not None:
+        from zoneinfo import ZoneInfo
+
+        if now.tzinfo is None:
+            now = now.replace(tzinfo=dt.UTC)
+        now = now.astimezone(ZoneInfo(menu.hours.timezone))
+    return now.time()
+
+
+def queue_wait(
+    menu: Menu, state: CallState, position: int, waited_s: float, ctx: CallContext
+) -> WaitStep:
+    """One round of waiting at queue node ``state.node`` (Twilio's waitUrl)."""
+    node = menu.nodes[state.node]
+    if not isinstance(node, QueueNode):
+        raise EngineError(f"node '{state.node}' is not a queue node")
+    queue = menu.queues[node.queue]
+    if queue.max_wait_s is not None and waited_s >= queue.max_wait_s and node.overflow:
+        return WaitStep(prompts=(), hold_s=0, leave=True)
+    estimate = estimated_wait_s(menu, queue.id, position, ctx.now)
+    lang = menu.language
+    text = phrase(lang, "position", ahead=max(position - 1, 0)) if position > 1 else ""
+    if estimate is None:
+        text += phrase(lang, "no_estimate")
+    else:
+        text += phrase(lang, "estimate", minutes=wait_minutes(estimate))
+    offer = (
+        queue.callback_after_s is not None
+        and estimate is not None
+        and estimate > queue.callback_after_s
+    )
+    return WaitStep(
+        prompts=(Prompt(text=text),),
+        hold_s=int(queue.announce_every_s),
+        offer_callback=offer,
+        estimated_wait_s=estimate,
+    )
+
+
+def wants_callback(digits: str) -> bool:
+    """Whether the keys pressed during the callback offer accept it."""
+    return digits[:1] == "1"
+
+
+def after_queue(
+    menu: Menu, state: CallState, result: str, waited_s: float, ctx: CallContext
+) -> Step:
+    """The step after the caller left the queue (Twilio's Enqueue action).
+
+    ``bridged`` (talked to an agent) and ``hangup`` (gave up) end the call.
+    ``leave`` is either the queue's ``max_wait`` passing (go to ``overflow``) or
+    the caller accepting a callback (confirm and hang up). A full or failed
+    queue also goes to ``overflow``.
+    """
+    node = menu.nodes[state.node]
+    if not isinstance(node, QueueNode):
+        raise EngineError(f"node '{state.node}' is not a queue node")
+    walk = _Walk(menu, ctx, state.variables)
+    queue = menu.queues[node.queue]
+    if result in ("bridged", "hangup"):
+        return walk.step(Hangup(), node.id)
+    timed_out = queue.max_wait_s is not None and waited_s >= queue.max_wait_s
+    if result == "leave" and not timed_out:
+        walk.say(phrase(menu.language, "callback_confirm"))
+        return walk.step(Hangup(), node.id, callback=True)
+    walk.say(phrase(menu.language, "overflow"))
+    if node.overflow:
+        return walk.enter(node.overflow)
+    walk.say(phrase(menu.language, "apology_bye"))
+    return walk.step(Hangup(), node.id)
+
+
+def after_dial(menu: Menu, state: CallState, status: str, ctx: CallContext) -> Step:
+    """The step after a transfer ended: hang up if it was answered, else ``next``."""
+    node = menu.nodes[state.node]
+    walk = _Walk(menu, ctx, state.variables)
+    if status in ("completed", "answered"):
+        return walk.step(Hangup(), node.id)
+    walk.say(phrase(menu.language, "transfer_failed"))
+    target = getattr(node, "next", None) or menu.human_path
+    if target is None or target == node.id:
+        walk.say(phrase(menu.language, "goodbye"))
+        return walk.step(Hangup(), node.id)
+    return walk.enter(target)
+
+
+def after_record(menu: Menu, state: CallState, ctx: CallContext) -> Step:
+    """The step after a voicemail was recorded: ``next``, else goodbye."""
+    node = menu.nodes[state.node]
+    walk = _Walk(menu, ctx, state.variables)
+    target = getattr(node, "next", None)
+    if target:
+        return walk.enter(target)
+    walk.say(phrase(menu.language, "goodbye"))
+    return walk.step(Hangup(), node.id)
+
+
+def fallback(menu: Menu, variables: Mapping[str, str], ctx: CallContext) -> Step:
+    """After an internal fault: apologise and take the caller to the human path.
+
+    Used by the web layer when anything else failed, so it must not fail itself:
+    if the human path cannot be entered either, it apologises and hangs up.
+    """
+    walk = _Walk(menu, ctx, variables)
+    human = menu.human_path
+    if human is not None:
+        walk.say(phrase(menu.language, "apology"))
+        try:
+            return walk.enter(human)
+        except Exception:
+            walk = _Walk(menu, ctx, variables)
+    walk.say(phrase(menu.language, "apology_bye"))
+    return walk.step(Hangup(), menu.start)

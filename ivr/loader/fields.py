@@ -1,0 +1,245 @@
+"""Reading single fields of a menu: text, times, numbers, prompts, recordings.
+
+The shared base of the loader's readers, and the format's fixed vocabulary: which
+keys each part of a menu may have.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ivr.checks import suggest
+from ivr.durations import parse_duration
+from ivr.menu import (
+    Prompt,
+)
+from ivr.yamlread import LineDict
+
+if TYPE_CHECKING:
+    from ivr.loader import Problems
+
+TOP_KEYS = [
+    "id",
+    "title",
+    "numbers",
+    "language",
+    "voice",
+    "start",
+    "hours",
+    "data",
+    "queues",
+    "nodes",
+]
+KIND_KEYS: dict[str, tuple[str, ...]] = {
+    "menu": ("say", "play", "options", "timeout", "retries", "no_input", "invalid",
+             "on_fail"),
+    "ask": ("ask", "play", "digits", "save_as", "sensitive", "next", "timeout",
+            "retries", "no_input", "invalid", "on_fail"),
+    "lookup": ("lookup", "say", "play", "found", "missing", "error"),
+    "route": ("route",),
+    "queue": ("queue", "say", "play", "priority", "closed", "overflow"),
+    "transfer": ("transfer", "say", "play", "next", "timeout"),
+    "voicemail": ("voicemail", "play", "max_length", "next"),
+    "hangup": ("hangup", "play"),
+    "message": ("say", "play", "next"),
+}  # fmt: skip
+MARKERS = {"options": "menu", "ask": "ask", "lookup": "lookup", "route": "route",
+           "queue": "queue", "transfer": "transfer", "voicemail": "voicemail",
+           "hangup": "hangup"}  # fmt: skip
+QUEUE_KEYS = (
+    "title",
+    "agents",
+    "handle_time",
+    "patience",
+    "callback_after",
+    "announce_every",
+    "max_wait",
+    "workflow_sid",
+)
+PHONE_KEYS = frozenset("0123456789*#")
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+AUDIO_SUFFIXES = (".wav", ".mp3")
+COMPANION_SUFFIXES = (".calls.yaml", ".traffic.yaml", ".calls.yml", ".traffic.yml")
+
+_E164 = re.compile(r"\+[1-9]\d{6,14}")
+_LANGUAGE = re.compile(r"[a-z]{2,3}(-[A-Za-z0-9]{2,4})?")
+_HHMM = re.compile(r"([01]?\d|2[0-4]):([0-5]\d)")
+_OPTION_HASH = re.compile(r"^\s*#\s*:")
+_WORKFLOW = re.compile(r"WW[0-9a-f]{32}")
+
+
+class FieldReader:
+    """Reads the fields of one parsed menu document, noting problems as it goes."""
+
+    def __init__(
+        self,
+        path: Path,
+        text: str,
+        doc: LineDict,
+        recordings: Path,
+        problems: Problems,
+    ) -> None:
+        self.path = path
+        self.text_lines = text.splitlines()
+        self.doc = doc
+        self.recordings = recordings
+        self.p = problems
+        self.csv_fields: dict[str, frozenset[str]] = {}
+        self.field_lines: dict[tuple[str, str], int] = {}
+        # Keys a misspelling stood for: not reported missing a second time.
+        self.near_keys: set[str] = set()
+
+    # -- small readers -------------------------------------------------------
+
+    def unknown_keys(self, where: LineDict, allowed: Sequence[str], what: str) -> bool:
+        bad = False
+        for key in where:
+            if key not in allowed:
+                bad = True
+                self.near_keys.update(
+                    difflib.get_close_matches(str(key), list(allowed), n=1)
+                )
+                self.p.add(
+                    where.line_of(key),
+                    f"unknown key '{key}' in {what}{suggest(key, allowed)}",
+                )
+        return bad
+
+    def text(self, where: LineDict, key: str, what: str) -> str | None:
+        value = where.get(key)
+        if value is None:
+            return None
+        if isinstance(value, str | int | float) and not isinstance(value, bool):
+            return str(value)
+        self.p.add(where.line_of(key), f"{key} of {what} must be text")
+        return None
+
+    def seconds(
+        self, where: LineDict, key: str, what: str, *, whole: bool = False,
+        low: float = 0.0, high: float | None = None,
+    ) -> float | None:  # fmt: skip
+        if key not in where or where[key] is None:
+            return None
+        try:
+            value = parse_duration(where[key])
+        except ValueError as error:
+            self.p.add(where.line_of(key), f"{key} of {what}: {error}")
+            return None
+        if whole and value != int(value):
+            self.p.add(where.line_of(key), f"{key} of {what} must be whole seconds")
+        if value < low or (high is not None and value > high):
+            limit = (
+                f"from {low:g}s to {high:g}s" if high is not None else f">= {low:g}s"
+            )
+            self.p.add(where.line_of(key), f"{key} of {what} must be {limit}")
+            return None
+        return value
+
+    def integer(
+        self, where: LineDict, key: str, what: str, low: int, high: int
+    ) -> int | None:
+        if key not in where:
+            return None
+        value = where[key]
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.p.add(where.line_of(key), f"{key} of {what} must be a whole number")
+            return None
+        if not low <= value <= high:
+            self.p.add(
+                where.line_of(key),
+                f"{key} of {what} must be from {low} to {high}, got {value}",
+            )
+            return None
+        return value
+
+    def mapping(self, where: LineDict, key: str, what: str) -> LineDict | None:
+        value = where.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, LineDict):
+            self.p.add(where.line_of(key), f"{key} of {what} must be a map")
+            return None
+        return value
+
+    def prompt(self, node: LineDict, node_id: str, text_key: str = "say") -> Prompt:
+        text = self.text(node, text_key, f"node '{node_id}'")
+        audio = None
+        if "play" in node:
+            audio = self.recording(node, node_id)
+        return Prompt(text=text, audio=audio)
+
+    def recording(self, node: LineDict, node_id: str) -> str | None:
+        name = node["play"]
+        line = node.line_of("play")
+        if not isinstance(name, str) or not name:
+            self.p.add(line, f"play of node '{node_id}' must be a file name")
+            return None
+        if "/" in name or "\\" in name or name.startswith("."):
+            self.p.add(
+                line, f"recording '{name}' must be a plain file name in recordings/"
+            )
+            return None
+        if not name.lower().endswith(AUDIO_SUFFIXES):
+            self.p.add(line, f"recording '{name}' must be a .wav or .mp3 file")
+            return None
+        if not (self.recordings / name).is_file():
+            there = (
+                [p.name for p in self.recordings.iterdir()]
+                if self.recordings.is_dir()
+                else []
+            )
+            self.p.add(
+                line, f"recording '{name}' is not in recordings/{suggest(name, there)}"
+            )
+            return None
+        return name
+
+    # -- the whole menu ------------------------------------------------------
+
+    def target(self, spec: LineDict, key: str, what: str, required: bool) -> str | None:
+        value = spec.get(key)
+        if value is None:
+            if required and key not in self.near_keys:
+                self.p.add(spec.line, f"{what} needs '{key}': the node to go to next")
+            return None
+        if not isinstance(value, str | int) or isinstance(value, bool):
+            self.p.add(spec.line_of(key), f"{key} of {what} must be a node id")
+            return None
+        return str(value)
+
+    def retry_fields(self, spec: LineDict, what: str) -> dict[str, Any]:
+        fields: dict[str, Any] = {
+            "no_input": self.text(spec, "no_input", what),
+            "invalid": self.text(spec, "invalid", what),
+            "on_fail": self.target(spec, "on_fail", what, required=False),
+        }
+        timeout = self.seconds(spec, "timeout", what, whole=True, low=1, high=60)
+        retries = self.integer(spec, "retries", what, 0, 10)
+        if timeout is not None:
+            fields["timeout_s"] = timeout
+        if retries is not None:
+            fields["retries"] = retries
+        return fields
+
+
+def _raw(value: Any) -> str:
+    """How a YAML scalar was most likely written, for a quoting hint."""
+    if value is True:
+        return "yes"
+    if value is False:
+        return "no"
+    return str(value)
+
+
+def _without(spec: LineDict, allowed: Sequence[str]) -> LineDict:
+    kept = LineDict((k, v) for k, v in spec.items() if k in allowed)
+    kept.line, kept.lines, kept.raw_keys = spec.line, spec.lines, spec.raw_keys
+    return kept
+
+
+def _indent(text: str) -> int:
+    return len(text) - len(text.lstrip(" "))

@@ -1,0 +1,440 @@
+"""Reading nodes: one reader per kind (menu, ask, lookup, route, queue...)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from ivr.checks import suggest
+from ivr.loader.fields import (
+    _E164,
+    _OPTION_HASH,
+    KIND_KEYS,
+    MARKERS,
+    PHONE_KEYS,
+    FieldReader,
+    _indent,
+    _raw,
+    _without,
+)
+from ivr.menu import (
+    AskNode,
+    DataSource,
+    HangupNode,
+    Hours,
+    LookupNode,
+    MenuNode,
+    MessageNode,
+    Node,
+    Option,
+    Prompt,
+    Queue,
+    QueueNode,
+    RouteNode,
+    Rule,
+    TransferNode,
+    VoicemailNode,
+)
+from ivr.yamlread import LineDict, LineList
+
+
+class NodeReader(FieldReader):
+    """The nodes of a menu, each read by the reader of its kind."""
+
+    def read_nodes(
+        self, queues: dict[str, Queue], data: dict[str, DataSource], hours: Hours | None
+    ) -> dict[str, Node]:
+        raw = self.mapping(self.doc, "nodes", "the menu")
+        if raw is None:
+            self.p.add(self.doc.line, "the menu needs 'nodes'")
+            return {}
+        nodes: dict[str, Node] = {}
+        for node_id, spec in raw.items():
+            line = raw.line_of(node_id)
+            node_id = str(node_id)
+            if not isinstance(spec, LineDict):
+                self.p.add(line, f"node '{node_id}' must be a map of its keys")
+                continue
+            spec.line = line  # report node-level problems on its id line
+            for key in spec:
+                self.field_lines[(node_id, key)] = spec.line_of(key)
+            node = self.read_node(node_id, spec, queues, data, hours)
+            if node is not None:
+                nodes[node_id] = node
+        return nodes
+
+    def read_node(
+        self,
+        node_id: str,
+        spec: LineDict,
+        queues: dict[str, Queue],
+        data: dict[str, DataSource],
+        hours: Hours | None,
+    ) -> Node | None:
+        self.near_keys = set()
+        kinds = [kind for marker, kind in MARKERS.items() if marker in spec]
+        if len(kinds) > 1:
+            markers = [m for m in MARKERS if m in spec]
+            self.p.add(
+                spec.line,
+                f"node '{node_id}' has both '{markers[0]}' and '{markers[1]}': "
+                "a node is one kind",
+            )
+            return None
+        kind = kinds[0] if kinds else "message"
+        what = f"node '{node_id}'"
+        if self.unknown_keys(spec, KIND_KEYS[kind], f"{kind} {what}"):
+            # Read what is known, so doors to this node do not look broken too.
+            spec = _without(spec, KIND_KEYS[kind])
+        if kind == "message" and not ({"say", "play"} & spec.keys()):
+            self.p.add(
+                spec.line,
+                f"{what} has no kind: give it options, ask, lookup, route, queue, "
+                "transfer, voicemail, hangup, or say/play with next",
+            )
+            return None
+        reader = getattr(self, f"read_{kind}")
+        return reader(node_id, spec, what, queues=queues, data=data, hours=hours)
+
+    def read_message(self, node_id: str, spec: LineDict, what: str, **_: Any) -> Node:
+        return MessageNode(
+            id=node_id,
+            prompt=self.prompt(spec, node_id),
+            line=spec.line,
+            next=self.target(spec, "next", what, required=True) or "",
+        )
+
+    def read_menu(self, node_id: str, spec: LineDict, what: str, **_: Any) -> Node:
+        options = []
+        raw = spec["options"]
+        self.check_hash_comments(spec)
+        if not isinstance(raw, LineDict) or not raw:
+            self.p.add(spec.line_of("options"), f"options of {what} must be a map")
+            raw = LineDict()
+            raw.line, raw.lines, raw.raw_keys = spec.line, {}, {}
+        shares = 0.0
+        keywords: dict[str, str] = {}
+        for key, value in raw.items():
+            line = raw.line_of(key)
+            key_text = raw.raw_keys.get(key, str(key))
+            if key_text not in PHONE_KEYS:
+                self.p.add(
+                    line,
+                    f"option key '{key_text}' is not a phone key: use one of 0-9, * "
+                    "or # (quoted)",
+                )
+                continue
+            option = self.read_option(key_text, value, line, what)
+            if option is None:
+                continue
+            for word in option.speech:
+                if word in keywords:
+                    self.p.add(
+                        line,
+                        f"speech keyword '{word}' of option '{key_text}' is also "
+                        f"a keyword of option '{keywords[word]}'",
+                    )
+                keywords.setdefault(word, key_text)
+            shares += option.share or 0.0
+            options.append(option)
+        if shares > 1 + 1e-9:
+            self.p.add(
+                spec.line_of("options"),
+                f"option shares of {what} add up to {shares:g}, more than 1",
+            )
+        return MenuNode(
+            id=node_id,
+            prompt=self.prompt(spec, node_id),
+            line=spec.line,
+            options=tuple(options),
+            **self.retry_fields(spec, what),
+        )
+
+    def read_option(self, key: str, value: Any, line: int, what: str) -> Option | None:
+        if isinstance(value, str | int) and not isinstance(value, bool):
+            return Option(key=key, goto=str(value), line=line)
+        if not isinstance(value, LineDict):
+            self.p.add(line, f"option '{key}' of {what} must be a node id or a map")
+            return None
+        self.unknown_keys(value, ("goto", "speech", "share"), f"option '{key}'")
+        goto = self.target(value, "goto", f"option '{key}'", required=True)
+        speech = value.get("speech") or []
+        if isinstance(speech, str):
+            speech = [speech]
+        if not isinstance(speech, list) or not all(
+            isinstance(word, str | int) for word in speech
+        ):
+            self.p.add(
+                value.line_of("speech"),
+                f"speech of option '{key}' must be a list of words",
+            )
+            speech = []
+        share = value.get("share")
+        if share is not None and (
+            isinstance(share, bool)
+            or not isinstance(share, int | float)
+            or not 0 <= share <= 1
+        ):
+            self.p.add(
+                value.line_of("share"),
+                f"share of option '{key}' must be a number from 0 to 1, got {share!r}",
+            )
+            share = None
+        if goto is None:
+            return None
+        return Option(
+            key=key,
+            goto=goto,
+            speech=tuple(str(word) for word in speech),
+            share=float(share) if share is not None else None,
+            line=line,
+        )
+
+    def check_hash_comments(self, spec: LineDict) -> None:
+        """An unquoted ``#:`` key is a YAML comment: the option silently vanishes."""
+        options = spec.get("options")
+        first = spec.line_of("options")
+        last = max(
+            [first]
+            + (list(options.lines.values()) if isinstance(options, LineDict) else [])
+        )
+        # Scan from the options key to the next line at the node's indent or less.
+        indent = _indent(self.text_lines[first - 1]) if first else 0
+        for number in range(first + 1, len(self.text_lines) + 1):
+            text = self.text_lines[number - 1]
+            if (
+                text.strip()
+                and not text.lstrip().startswith("#")
+                and _indent(text) <= indent
+                and number > last
+            ):
+                break
+            if _OPTION_HASH.match(text):
+                self.p.add(
+                    number,
+                    "an unquoted '#' starts a YAML comment, so this option is "
+                    'ignored: write the key as "#"',
+                )
+
+    def read_ask(self, node_id: str, spec: LineDict, what: str, **_: Any) -> Node:
+        digits = self.mapping(spec, "digits", what) or LineDict()
+        if not hasattr(digits, "line"):
+            digits.line, digits.lines, digits.raw_keys = spec.line, {}, {}
+        self.unknown_keys(digits, ("min", "max", "finish"), f"digits of {what}")
+        low = self.integer(digits, "min", f"digits of {what}", 1, 64) or 1
+        high = self.integer(digits, "max", f"digits of {what}", 1, 64) or max(low, 20)
+        if low > high:
+            self.p.add(
+                digits.line_of("min"),
+                f"digits of {what}: min {low} is more than max {high}",
+            )
+        finish = digits.get("finish", "#")
+        finish = "" if finish is None else str(finish)
+        if finish not in PHONE_KEYS and finish != "":
+            self.p.add(
+                digits.line_of("finish"),
+                f"finish key of {what} must be one of 0-9, * or # (or null), got "
+                f"'{finish}'",
+            )
+        save_as = self.text(spec, "save_as", what)
+        if save_as is None:
+            self.p.add(spec.line, f"{what} needs 'save_as': the variable to fill")
+        elif not re.fullmatch(r"[A-Za-z_]\w*", save_as):
+            self.p.add(
+                spec.line_of("save_as"),
+                f"save_as '{save_as}' of {what} is not a variable name",
+            )
+        sensitive = spec.get("sensitive", False)
+        if not isinstance(sensitive, bool):
+            self.p.add(
+                spec.line_of("sensitive"), f"sensitive of {what} must be true or false"
+            )
+            sensitive = True  # when in doubt, mask
+        return AskNode(
+            id=node_id,
+            prompt=self.prompt(spec, node_id, text_key="ask"),
+            line=spec.line,
+            save_as=save_as or "",
+            min_digits=low,
+            max_digits=high,
+            finish_on_key=finish,
+            sensitive=sensitive,
+            next=self.target(spec, "next", what, required=True) or "",
+            **self.retry_fields(spec, what),
+        )
+
+    def read_lookup(
+        self, node_id: str, spec: LineDict, what: str, *, data: dict, **_: Any
+    ) -> Node:
+        raw = spec["lookup"]
+        source_id, key = "", ""
+        if not isinstance(raw, LineDict):
+            self.p.add(
+                spec.line_of("lookup"), f"lookup of {what} must be {{data, key}}"
+            )
+        else:
+            self.unknown_keys(raw, ("data", "key"), f"lookup of {what}")
+            source_id = self.text(raw, "data", what) or ""
+            key = self.text(raw, "key", what) or ""
+            if not source_id or not key:
+                self.p.add(raw.line, f"lookup of {what} needs 'data' and 'key'")
+            elif source_id not in data and source_id not in self.doc.get("data", {}):
+                self.p.add(
+                    raw.line_of("data"),
+                    f"lookup of {what} names undefined data '{source_id}'"
+                    f"{suggest(source_id, data)}",
+                )
+        return LookupNode(
+            id=node_id,
+            prompt=self.prompt(spec, node_id),
+            line=spec.line,
+            data=source_id,
+            key=key,
+            found=self.target(spec, "found", what, required=True) or "",
+            missing=self.target(spec, "missing", what, required=True) or "",
+            error=self.target(spec, "error", what, required=False),
+        )
+
+    def read_route(
+        self, node_id: str, spec: LineDict, what: str, *, hours: Hours | None, **_: Any
+    ) -> Node:
+        raw = spec["route"]
+        rules: list[Rule] = []
+        if not isinstance(raw, LineList) or not raw:
+            self.p.add(
+                spec.line_of("route"), f"route of {what} must be a list of rules"
+            )
+            return RouteNode(id=node_id, prompt=Prompt(), line=spec.line)
+        for i, item in enumerate(raw):
+            line = raw.line_of(i)
+            if not isinstance(item, LineDict):
+                self.p.add(line, f"rule {i + 1} of {what} must be {{when, goto}}")
+                continue
+            self.unknown_keys(item, ("when", "goto"), f"rule {i + 1} of {what}")
+            goto = self.target(item, "goto", f"rule {i + 1} of {what}", required=True)
+            when = self.read_when(item, i, what, hours)
+            if goto is not None:
+                rules.append(Rule(goto=goto, when=when, line=line))
+            if "when" not in item and i < len(raw) - 1:
+                self.p.add(
+                    line,
+                    f"rule {i + 1} of {what} has no 'when', so the rules after it "
+                    "are never used",
+                )
+        if "when" in raw[-1]:
+            self.p.add(
+                raw.line_of(len(raw) - 1),
+                f"the last rule of {what} needs no 'when': it is the default when "
+                "nothing else matches",
+            )
+        return RouteNode(
+            id=node_id, prompt=Prompt(), line=spec.line, rules=tuple(rules)
+        )
+
+    def read_when(
+        self, item: LineDict, index: int, what: str, hours: Hours | None
+    ) -> str | tuple[str, str, str] | None:
+        when = item.get("when")
+        line = item.line_of("when")
+        if when is None:
+            return None
+        if when in ("open", "closed"):
+            if hours is None:
+                self.p.add(
+                    line,
+                    f"rule {index + 1} of {what} tests '{when}' but the menu has no "
+                    "'hours'",
+                )
+            return str(when)
+        if isinstance(when, LineDict) and set(when) == {"var", "equals"}:
+            expected = when["equals"]
+            if not isinstance(expected, str):
+                # YAML reads yes as true and 0042 as 42: the route would never match.
+                self.p.add(
+                    when.line_of("equals"),
+                    f"equals of rule {index + 1} of {what} must be quoted text, e.g. "
+                    f'"{_raw(expected)}"',
+                )
+            return ("equals", str(when["var"]), str(expected))
+        self.p.add(
+            line,
+            f"when of rule {index + 1} of {what} must be 'open', 'closed' or "
+            "{var: NAME, equals: VALUE}",
+        )
+        return None
+
+    def read_queue(
+        self,
+        node_id: str,
+        spec: LineDict,
+        what: str,
+        *,
+        queues: dict[str, Queue],
+        hours: Hours | None,
+        **_: Any,
+    ) -> Node:
+        queue_id = self.text(spec, "queue", what) or ""
+        queue = queues.get(queue_id)
+        if queue is None and queue_id not in (self.doc.get("queues") or {}):
+            self.p.add(
+                spec.line_of("queue"),
+                f"{what} names undefined queue '{queue_id}'{suggest(queue_id, queues)}",
+            )
+        closed = self.target(spec, "closed", what, required=False)
+        overflow = self.target(spec, "overflow", what, required=False)
+        if hours is not None and closed is None:
+            self.p.add(
+                spec.line,
+                f"{what} needs 'closed': the menu has opening hours, so say where "
+                "callers go when the line is closed",
+            )
+        if queue is not None and queue.max_wait_s is not None and overflow is None:
+            self.p.add(
+                spec.line,
+                f"{what} needs 'overflow': queue '{queue_id}' has max_wait, so say "
+                "where callers go after it",
+            )
+        return QueueNode(
+            id=node_id,
+            prompt=self.prompt(spec, node_id),
+            line=spec.line,
+            queue=queue_id,
+            priority=self.integer(spec, "priority", what, -100, 100) or 0,
+            closed=closed,
+            overflow=overflow,
+        )
+
+    def read_transfer(self, node_id: str, spec: LineDict, what: str, **_: Any) -> Node:
+        number = self.text(spec, "transfer", what) or ""
+        if not _E164.fullmatch(number):
+            self.p.add(
+                spec.line_of("transfer"),
+                f"transfer number '{number}' of {what} is not in E.164 form like "
+                "'+861000000001'",
+            )
+        timeout = self.seconds(spec, "timeout", what, whole=True, low=5, high=600)
+        return TransferNode(
+            id=node_id,
+            prompt=self.prompt(spec, node_id),
+            line=spec.line,
+            number=number,
+            next=self.target(spec, "next", what, required=False),
+            timeout_s=timeout or 30.0,
+        )
+
+    def read_voicemail(self, node_id: str, spec: LineDict, what: str, **_: Any) -> Node:
+        length = self.seconds(spec, "max_length", what, whole=True, low=1, high=14400)
+        return VoicemailNode(
+            id=node_id,
+            prompt=self.prompt(spec, node_id, text_key="voicemail"),
+            line=spec.line,
+            max_length_s=length or 120.0,
+            next=self.target(spec, "next", what, required=False),
+        )
+
+    def read_hangup(self, node_id: str, spec: LineDict, what: str, **_: Any) -> Node:
+        return HangupNode(
+            id=node_id,
+            prompt=self.prompt(spec, node_id, text_key="hangup"),
+            line=spec.line,
+        )

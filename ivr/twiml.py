@@ -1,0 +1,173 @@
+"""Turn engine steps into TwiML, the XML Twilio reads to run a call.
+
+TwiML is a script of verbs: ``<Say>`` speaks text, ``<Play>`` plays a recording,
+``<Gather>`` listens for keys or words and posts them to an ``action`` URL,
+``<Enqueue>`` holds the caller for an agent, ``<Dial>`` connects another number,
+``<Record>`` takes a voicemail, ``<Hangup>`` ends the call. We build it only with
+twilio's own ``VoiceResponse`` builder; the URLs come from the web layer through
+the ``Urls`` protocol, so this module stays free of Flask.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Protocol
+
+from twilio.twiml.voice_response import VoiceResponse
+
+from ivr.engine import (
+    CallState,
+    Dial,
+    Enqueue,
+    Gather,
+    Hangup,
+    Record,
+    Step,
+    WaitStep,
+)
+from ivr.menu import Menu, Prompt
+from ivr.phrases import phrase
+
+__all__ = ["Urls", "render_apology", "render_leave", "render_step", "render_wait"]
+
+# Voices that read SSML: long digit runs (order numbers) are read digit by digit.
+_SSML_VOICES = ("Polly.", "Google.")
+_DIGIT_RUN = re.compile(r"(\d{5,})")
+
+
+class Urls(Protocol):
+    """Where Twilio should post next; each URL carries the sealed call state."""
+
+    def input(self, state: CallState) -> str: ...
+    def wait(self, state: CallState) -> str: ...
+    def callback(self, state: CallState) -> str: ...
+    def queue_done(self, state: CallState) -> str: ...
+    def dial_done(self, state: CallState) -> str: ...
+    def recorded(self, state: CallState) -> str: ...
+    def recording(self, name: str) -> str: ...
+
+
+def _say(parent, text: str, menu: Menu) -> None:
+    voice = menu.voice
+    # A Polly or Google voice speaks one language (Polly.Zhiyu is cmn-CN, not
+    # zh-CN): name the voice alone rather than risk a pair Twilio refuses.
+    ssml_voice = bool(voice and voice.startswith(_SSML_VOICES))
+    language = None if ssml_voice else menu.language
+    if ssml_voice and _DIGIT_RUN.search(text):
+        say = parent.say(voice=voice)
+        for part in _DIGIT_RUN.split(text):
+            if _DIGIT_RUN.fullmatch(part):
+                say.say_as(part, interpret_as="digits")
+            elif part:
+                say.append(part)
+        return
+    parent.say(text, language=language, voice=voice)
+
+
+def _prompt(parent, prompt: Prompt, menu: Menu, urls: Urls) -> None:
+    if prompt.audio:
+        parent.play(urls.recording(prompt.audio))
+    elif prompt.text:
+        _say(parent, prompt.text, menu)
+
+
+def render_step(step: Step, menu: Menu, urls: Urls) -> VoiceResponse:
+    """The TwiML document for one engine step."""
+    response = VoiceResponse()
+    for prompt in step.prompts:
+        _prompt(response, prompt, menu, urls)
+    action = step.action
+    state = step.state
+    if isinstance(action, Gather):
+        url = urls.input(state)
+        gather = response.gather(
+            input="dtmf speech" if action.speech else "dtmf",
+            action=url,
+            method="POST",
+            timeout=action.timeout_s,
+            num_digits=action.num_digits,
+            finish_on_key=action.finish_on_key,
+            language=menu.language if action.speech else None,
+            hints=", ".join(action.hints) if action.speech and action.hints else None,
+            speech_timeout="auto" if action.speech else None,
+            action_on_empty_result=True,
+        )
+        _prompt(gather, action.prompt, menu, urls)
+        # Should Twilio fall through on silence after all, treat it as no input.
+        response.redirect(url, method="POST")
+    elif isinstance(action, Enqueue):
+        enqueue = response.enqueue(
+            None if action.workflow_sid else action.queue,
+            action=urls.queue_done(state),
+            method="POST",
+            wait_url=urls.wait(state),
+            wait_url_method="POST",
+            workflow_sid=action.workflow_sid,
+        )
+        if action.workflow_sid:
+            attributes = json.dumps({"queue": action.queue})
+            enqueue.task(attributes, priority=action.priority or None)
+    elif isinstance(action, Dial):
+        response.dial(
+            action.number,
+            action=urls.dial_done(state),
+            method="POST",
+            timeout=action.timeout_s,
+        )
+    elif isinstance(action, Record):
+        url = urls.recorded(state)
+        response.record(
+            action=url,
+            method="POST",
+            max_length=action.max_length_s,
+            play_beep=True,
+            finish_on_key="#",
+        )
+        # Twilio skips the action when nothing was recorded; carry on regardless.
+        response.redirect(url, method="POST")
+    elif isinstance(action, Hangup):
+        response.hangup()
+    return response
+
+
+def render_wait(
+    wait: WaitStep, state: CallState, menu: Menu, urls: Urls
+) -> VoiceResponse:
+    """The TwiML for one round of holding in a queue (Twilio's waitUrl)."""
+    response = VoiceResponse()
+    if wait.leave:
+        response.leave()
+        return response
+    for prompt in wait.prompts:
+        _prompt(response, prompt, menu, urls)
+    if wait.offer_callback:
+        gather = response.gather(
+            input="dtmf",
+            action=urls.callback(state),
+            method="POST",
+            num_digits=1,
+            timeout=5,
+        )
+        _say(gather, phrase(menu.language, "callback_offer"), menu)
+    if wait.hold_s > 0:
+        response.pause(length=wait.hold_s)
+    return response
+
+
+def render_leave(accept: bool, wait_url: str) -> VoiceResponse:
+    """Answer to the callback offer: ``<Leave/>`` when accepted, else hold on."""
+    response = VoiceResponse()
+    if accept:
+        response.leave()
+    else:
+        response.redirect(wait_url, method="POST")
+    return response
+
+
+def render_apology(language: str) -> VoiceResponse:
+    """The last-resort answer when not even the menu is known: apologise, hang up."""
+    response = VoiceResponse()
+    response.say(phrase(language, "apology_bye"), language=language)
+    response.hangup()
+    return response
