@@ -243,6 +243,18 @@ def command(
         click.echo("\nproposed agents per interval (meets the target in simulation):")
         for qid, counts in proposal.items():
             click.echo(f"  {qid}: " + " ".join(str(n) for n in counts))
+        short = [
+            f"{qid} {plan.interval_start(i):%H:%M}"
+            for qid, rows in result.mean.items()
+            for i, m in enumerate(rows)
+            if m["offered"]
+            and (
+                m["service_level"] < service_level
+                or (max_abandon is not None and m["p_abandon"] > max_abandon)
+            )
+        ]
+        if short:
+            click.echo("still short after the last round: " + ", ".join(short))
     if plot:
         _plot(result, plot)
         if not as_json:
