@@ -11,13 +11,9 @@ from click.testing import CliRunner
 
 from ivr import queueing
 from ivr.cli import main
+from ivr.day import _queue_setup, propose_staffing, simulate_day
 from ivr.loader import load_menu
-from ivr.traffic import (
-    TrafficPlan,
-    _queue_setup,
-    propose_staffing,
-    simulate_day,
-)
+from ivr.traffic import TrafficPlan
 
 ROOT = Path(__file__).resolve().parent.parent
 MENU = """\

@@ -190,14 +190,9 @@ def command(
             seed, replications or 10, target, as_json,
         )  # fmt: skip
         return
+    from ivr.day import propose_staffing, simulate_day
     from ivr.loader import MenuError, load_menu
-    from ivr.traffic import (
-        TrafficError,
-        load_traffic,
-        propose_staffing,
-        simulate_day,
-        traffic_path,
-    )
+    from ivr.traffic import TrafficError, load_traffic, traffic_path
 
     try:
         loaded = load_menu(menu)

@@ -1,0 +1,310 @@
+"""A day through the menu and its queues: simulation beside hour-by-hour Erlang.
+
+``ivr.traffic`` walks the day's callers through the menu into per-queue arrival
+streams; here each queue meets the agents its day plan puts on duty, replicated
+for 95% intervals, and every interval is set beside what an hour-by-hour Erlang
+calculator would say of it. Where the calculator falls outside the simulation's
+interval (at a peak, or when a shift ends under a backlog) the interval is marked.
+``propose_staffing`` raises each interval's agents until the simulation meets the
+target.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ivr.menu import (
+    Menu,
+    Queue,
+)
+from ivr.queueing import figures as erlang_figures
+from ivr.queueing import staff
+from ivr.simulation import (
+    NEVER,
+    QueueSetup,
+    ci95,
+    exponential,
+    simulate_queue,
+    summarize,
+)
+from ivr.traffic import TrafficPlan, walk_callers
+
+__all__ = ["DAY_KEYS", "DayResult", "propose_staffing", "simulate_day"]
+
+
+DAY_KEYS = ("offered", "asa_s", "p90_wait_s", "service_level", "p_abandon",
+            "occupancy")  # fmt: skip
+_COMPARED = ("asa_s", "service_level", "p_abandon")
+# Below these differences nobody would act (and every replication may agree
+# exactly, e.g. no waits at all, giving a zero-width interval).
+_NEGLIGIBLE = {"asa_s": 1.0, "service_level": 0.01, "p_abandon": 0.005}
+
+
+def _queue_setup(
+    queue: Queue, plan: TrafficPlan, agents: Sequence[int] | None = None
+) -> QueueSetup:
+    """The queue's day plan of agents in seconds from the traffic plan's start.
+
+    ``agents`` (one count per interval) replaces the menu's day plan; the last
+    count holds after the day so callers still holding are answered.
+    """
+    patience = exponential(queue.patience_s) if queue.patience_s else NEVER
+    if agents is not None:
+        shifts = tuple((i * plan.interval_s, int(n)) for i, n in enumerate(agents))
+    else:
+        begin = plan.start.hour * 3600 + plan.start.minute * 60 + plan.start.second
+        changes = {0.0: queue.agents_at(plan.start)}
+        for when, count in queue.agents:
+            offset = (when.hour * 3600 + when.minute * 60 + when.second - begin) % 86400
+            changes[float(offset)] = count
+        shifts = tuple(sorted(changes.items()))
+    return QueueSetup(
+        agents=shifts,
+        handle=exponential(queue.handle_time_s),
+        patience=patience,
+        callback_after_s=queue.callback_after_s,
+        max_wait_s=queue.max_wait_s,
+    )
+
+
+@dataclass
+class DayResult:
+    """A simulated day: per queue and interval, the mean of the replications,
+    their 95% half-widths, the hour-by-hour Erlang figure and where they disagree.
+
+    ``ends`` counts (per replication, on average) how the callers' menu walks
+    ended: ``self_service``, ``queue``, ``voicemail``, ``transfer``, ``gave_up``.
+    """
+
+    plan: TrafficPlan
+    replications: int
+    target_s: float
+    ends: dict[str, float]
+    agents: dict[str, list[int]]
+    mean: dict[str, list[dict[str, float]]]
+    ci95: dict[str, list[dict[str, float]]]
+    erlang: dict[str, list[dict[str, float] | None]]
+    disagree: dict[str, list[list[str]]]
+
+    def as_dict(self) -> dict[str, object]:
+        """Plain data for ``--json`` (NaN and infinity become ``None``)."""
+
+        def clean(value):
+            if isinstance(value, float) and not math.isfinite(value):
+                return None
+            if isinstance(value, dict):
+                return {k: clean(v) for k, v in value.items()}
+            if isinstance(value, list):
+                return [clean(v) for v in value]
+            return value
+
+        queues = {}
+        for qid in self.mean:
+            queues[qid] = [
+                {
+                    "interval": i,
+                    "start": self.plan.interval_start(i).strftime("%H:%M"),
+                    "agents": self.agents[qid][i],
+                    "simulated": self.mean[qid][i],
+                    "ci95": self.ci95[qid][i],
+                    "erlang": self.erlang[qid][i],
+                    "disagree": self.disagree[qid][i],
+                }
+                for i in range(len(self.plan.calls))
+            ]
+        return clean(
+            {
+                "replications": self.replications,
+                "target_s": self.target_s,
+                "callers": sum(self.ends.values()),
+                "ends": self.ends,
+                "queues": queues,
+            }
+        )
+
+
+def simulate_day(
+    menu: Menu,
+    plan: TrafficPlan,
+    *,
+    seed: int | None = 1,
+    replications: int = 5,
+    target_s: float = 20.0,
+    agents: Mapping[str, Sequence[int]] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> DayResult:
+    """Walk the day's callers through ``menu`` and play out each queue, replicated.
+
+    Each replication draws a new day of callers (its own generator, spawned from
+    ``seed``), walks them, feeds every queue the callers who reach it, in the
+    order they reach it, with the queue's day plan of agents (or ``agents``),
+    handle time and patience. Figures are per interval of the plan, by the
+    time callers join the queue. Beside each, the hour-by-hour Erlang figure:
+    the calls of that clock hour spread evenly, in steady state, with the
+    interval's agents (Erlang A with the queue's patience, else C).
+    """
+    if replications < 2:
+        raise ValueError(f"replications must be >= 2, got {replications}")
+    agents = agents or {}
+    for qid in agents:
+        if qid not in menu.queues:
+            raise ValueError(f"no queue '{qid}' in menu '{menu.id}'")
+    setups = {
+        qid: _queue_setup(queue, plan, agents.get(qid))
+        for qid, queue in menu.queues.items()
+    }
+    n_int = len(plan.calls)
+    bounds = [(i * plan.interval_s, (i + 1) * plan.interval_s) for i in range(n_int)]
+    runs: dict[str, list[list[dict[str, float]]]] = {qid: [] for qid in setups}
+    ends: dict[str, float] = {}
+    streams = np.random.SeedSequence(seed).spawn(replications)
+    for stream in streams:
+        rng = np.random.default_rng(stream)
+        journeys = walk_callers(menu, plan, seed=int(rng.integers(2**63)))
+        for kind in ("self_service", "queue", "voicemail", "transfer", "gave_up"):
+            ends[kind] = ends.get(kind, 0.0) + float(np.sum(journeys.end == kind))
+        for qid, setup in setups.items():
+            mine = journeys.queue == qid
+            order = np.argsort(journeys.ready_s[mine], kind="stable")
+            ready = journeys.ready_s[mine][order]
+            priority = journeys.priority[mine][order]
+            records = simulate_queue(ready, setup, rng, priority)
+            per_interval = []
+            for t0, t1 in bounds:
+                figures = summarize(records, target_s, setup, (t0, t1))
+                figures["offered"] = figures.pop("callers")
+                per_interval.append(figures)
+            runs[qid].append(per_interval)
+            if progress:
+                progress(1)
+    ends = {kind: count / replications for kind, count in ends.items()}
+    mean: dict[str, list[dict[str, float]]] = {}
+    half: dict[str, list[dict[str, float]]] = {}
+    erlang: dict[str, list[dict[str, float] | None]] = {}
+    disagree: dict[str, list[list[str]]] = {}
+    staffed: dict[str, list[int]] = {}
+    for qid, setup in setups.items():
+        queue = menu.queues[qid]
+        mean[qid], half[qid], erlang[qid], disagree[qid], staffed[qid] = (
+            [],
+            [],
+            [],
+            [],
+            [],
+        )
+        offered = np.array(
+            [[run[i]["offered"] for i in range(n_int)] for run in runs[qid]], float
+        ).mean(axis=0)
+        for i in range(n_int):
+            m, h = {}, {}
+            for key in (*DAY_KEYS, "mean_wait_served_s", "p_callback", "p_overflow"):
+                m[key], h[key] = ci95([run[i][key] for run in runs[qid]])
+            mean[qid].append(m)
+            half[qid].append(h)
+            count = setup.agents_at(bounds[i][0])
+            staffed[qid].append(count)
+            hourly = _hourly_rate(offered, i, plan)
+            if count < 1 or hourly <= 0:
+                erlang[qid].append(None)
+                disagree[qid].append([])
+                continue
+            exact = erlang_figures(
+                hourly, queue.handle_time_s, count, queue.patience_s, target_s
+            )
+            shown = {key: getattr(exact, key) for key in _COMPARED}
+            shown["occupancy"] = exact.occupancy
+            erlang[qid].append(shown)
+            disagree[qid].append(
+                [
+                    key
+                    for key in _COMPARED
+                    if math.isfinite(m[key])
+                    and math.isfinite(h[key])
+                    and abs(shown[key] - m[key]) > max(h[key], _NEGLIGIBLE[key])
+                ]
+            )
+    return DayResult(
+        plan, replications, target_s, ends, staffed, mean, half, erlang, disagree
+    )
+
+
+def _hourly_rate(offered: np.ndarray, index: int, plan: TrafficPlan) -> float:
+    """Calls per hour over the clock hour holding interval ``index``: the usual
+    calculator's input (the hour's calls spread evenly over the hour)."""
+    begin = plan.start.hour * 3600 + plan.start.minute * 60
+    hour = (begin + index * plan.interval_s) // 3600
+    members = [
+        j for j in range(len(offered)) if (begin + j * plan.interval_s) // 3600 == hour
+    ]
+    return float(offered[members].sum()) * 3600 / (len(members) * plan.interval_s)
+
+
+def propose_staffing(
+    menu: Menu,
+    plan: TrafficPlan,
+    *,
+    service_level: float = 0.8,
+    target_s: float = 20.0,
+    max_abandon: float | None = 0.05,
+    seed: int | None = 1,
+    replications: int = 4,
+    rounds: int = 8,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[dict[str, list[int]], DayResult]:
+    """Agents per interval and queue that meet the targets in simulation.
+
+    Starts from Erlang A staffing of each interval's own rate (the steady-state
+    guess), then simulates the day and adds agents where an interval misses the
+    target (and one interval earlier, since a queue that builds up before the
+    peak is what makes the peak late), up to ``rounds`` times.
+    """
+    first = simulate_day(
+        menu, plan, seed=seed, replications=replications, target_s=target_s,
+        progress=progress,
+    )  # fmt: skip
+    staffing: dict[str, list[int]] = {}
+    for qid, queue in menu.queues.items():
+        counts = []
+        for i in range(len(plan.calls)):
+            rate = first.mean[qid][i]["offered"] * 3600 / plan.interval_s
+            if rate <= 0:
+                counts.append(0)
+                continue
+            counts.append(
+                staff(
+                    rate,
+                    queue.handle_time_s,
+                    patience_s=queue.patience_s,
+                    service_level=service_level,
+                    target_s=target_s,
+                    max_abandon=max_abandon,
+                ).agents
+            )
+        staffing[qid] = counts
+    result = first
+    for _ in range(rounds):
+        result = simulate_day(
+            menu, plan, seed=seed, replications=replications, target_s=target_s,
+            agents=staffing, progress=progress,
+        )  # fmt: skip
+        short = False
+        for qid, counts in staffing.items():
+            for i, m in enumerate(result.mean[qid]):
+                if m["offered"] <= 0 or math.isnan(m["service_level"]):
+                    continue
+                missed = m["service_level"] < service_level or (
+                    max_abandon is not None and m["p_abandon"] > max_abandon
+                )
+                if missed:
+                    short = True
+                    step = max(1, math.ceil(counts[i] * 0.05))
+                    counts[i] += step
+                    if i:
+                        counts[i - 1] += max(1, step // 2)
+        if not short:
+            break
+    return staffing, result
