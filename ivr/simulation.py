@@ -209,7 +209,6 @@ def _fcfs(
     """
     n = len(arrivals)
     wait = np.zeros(n)
-    start = np.full(n, np.nan)
     outcome = np.zeros(n, dtype=np.int8)
     free = [float(min(plan[0][0], arrivals[0] if n else 0.0))] * plan[0][1]
     heapq.heapify(free)
@@ -217,13 +216,13 @@ def _fcfs(
     changes = plan[1:]
     nchanges = len(changes)
     step = 0
-    arr = arrivals.tolist()
-    svc = service.tolist()
-    lim = limit.tolist()
     push, pop, replace = heapq.heappush, heapq.heappop, heapq.heapreplace
     inf = math.inf
-    for i in range(n):
-        t = arr[i]
+    # The hot loop stores nothing for a caller answered at once (the common
+    # case): their wait is 0 and their answer time is derived afterwards.
+    for i, t, svc, lim in zip(
+        range(n), arrivals.tolist(), service.tolist(), limit.tolist(), strict=True
+    ):
         while step < nchanges:
             when, count = changes[step]
             if when > (max(t, free[0]) if free else inf):
@@ -238,21 +237,20 @@ def _fcfs(
             step += 1
         first = free[0] if free else inf
         if first <= t:
-            start[i] = t
-            replace(free, t + svc[i])
+            replace(free, t + svc)
             continue
         held = first - t
-        if held > lim[i]:
-            wait[i] = lim[i]
-            if lim[i] == inf:
+        if held > lim:
+            if lim == inf:
                 outcome[i] = UNSERVED
-                wait[i] = np.nan
+                wait[i] = math.nan
             else:
+                wait[i] = lim
                 outcome[i] = OVERFLOW if overflow_first[i] else ABANDONED
             continue
         wait[i] = held
-        start[i] = first
-        replace(free, first + svc[i])
+        replace(free, first + svc)
+    start = np.where(outcome == SERVED, arrivals + wait, np.nan)
     return wait, start, outcome
 
 
