@@ -53,6 +53,7 @@ __all__ = [
     "after_dial",
     "after_queue",
     "after_record",
+    "estimated_wait_s",
     "fallback",
     "fill",
     "match_speech",
@@ -259,8 +260,10 @@ class _Walk:
         if prompt:
             self.prompts.append(_filled(prompt, self.variables))
 
-    def step(self, action: Action, node: str, **extra: object) -> Step:
-        state = CallState(self.menu.id, node, 0, dict(self.variables))
+    def step(
+        self, action: Action, node: str, attempt: int = 0, **extra: object
+    ) -> Step:
+        state = CallState(self.menu.id, node, attempt, dict(self.variables))
         return Step(tuple(self.prompts), action, state, tuple(self.nodes), **extra)
 
     def enter(self, node_id: str, **extra: object) -> Step:
@@ -317,8 +320,7 @@ class _Walk:
             action = Gather(
                 prompt, False, int(node.timeout_s), None, node.finish_on_key, ()
             )
-        step = self.step(action, node.id)
-        return replace(step, state=replace(step.state, attempt=attempt))
+        return self.step(action, node.id, attempt)
 
     def lookup(self, node: LookupNode) -> str:
         source = self.menu.data[node.data]
@@ -336,27 +338,19 @@ class _Walk:
         return node.found
 
     def route(self, node: RouteNode) -> str:
-        for rule in node.rules:
-            if rule.when is None:
-                return rule.goto
-            if rule.when == "open" and self.menu.is_open(self.ctx.now):
-                return rule.goto
-            if rule.when == "closed" and not self.menu.is_open(self.ctx.now):
-                return rule.goto
-            if isinstance(rule.when, tuple):
-                _, name, expected = rule.when
-                if self.variables.get(name, "") == fill(expected, self.variables):
-                    return rule.goto
-        raise EngineError(f"no rule of route '{node.id}' matched")
-
-
-def _caller_variables(ctx: CallContext) -> dict[str, str]:
-    return {"caller": ctx.caller}
+        variables = self.variables
+        target = node.choose(
+            lambda: self.menu.is_open(self.ctx.now),
+            lambda name, expected: variables.get(name, "") == fill(expected, variables),
+        )
+        if target is None:
+            raise EngineError(f"no rule of route '{node.id}' matched")
+        return target
 
 
 def start(menu: Menu, ctx: CallContext) -> Step:
     """The first step of a new call: enter ``start``."""
-    return _Walk(menu, ctx, _caller_variables(ctx)).enter(menu.start)
+    return _Walk(menu, ctx, {"caller": ctx.caller}).enter(menu.start)
 
 
 def resume(menu: Menu, state: CallState, reply: Reply, ctx: CallContext) -> Step:
@@ -434,21 +428,10 @@ def estimated_wait_s(
     this one *will*, so it is not used.
     """
     queue = menu.queues[queue_id]
-    local = _local_time(menu, now)
-    agents = queue.agents_at(local)
+    agents = queue.agents_at(menu.local_time(now))
     if agents <= 0:
         return None
     return max(position, 1) * queue.handle_time_s / agents
-
-
-def _local_time(menu: Menu, now: dt.datetime) -> dt.time:
-    if menu.hours is not None:
-        from zoneinfo import ZoneInfo
-
-        if now.tzinfo is None:
-            now = now.replace(tzinfo=dt.UTC)
-        now = now.astimezone(ZoneInfo(menu.hours.timezone))
-    return now.time()
 
 
 def queue_wait(

@@ -9,7 +9,7 @@ here does I/O, so the model can be shared by every request of every call.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from zoneinfo import ZoneInfo
@@ -186,6 +186,26 @@ class RouteNode(Node):
     rules: tuple[Rule, ...] = ()
     kind = "route"
 
+    def choose(
+        self, is_open: Callable[[], bool], holds: Callable[[str, str], bool]
+    ) -> str | None:
+        """The target of the first rule that holds (None if none does).
+
+        ``is_open()`` answers the ``open``/``closed`` rules; ``holds(var, value)``
+        the variable tests: the engine compares the call's variables, the traffic
+        walk (which has none) draws a chance.
+        """
+        for rule in self.rules:
+            when = rule.when
+            if when is None:
+                return rule.goto
+            if isinstance(when, tuple):
+                if holds(when[1], when[2]):
+                    return rule.goto
+            elif (when == "open") == is_open():
+                return rule.goto
+        return None
+
     def targets(self) -> tuple[tuple[str, str], ...]:
         return tuple((f"route rule {i + 1}", r.goto) for i, r in enumerate(self.rules))
 
@@ -258,11 +278,15 @@ class Hours:
     )
     closed: frozenset[dt.date] = frozenset()
 
-    def is_open(self, when: dt.datetime) -> bool:
-        """Whether the line is open at ``when`` (aware; naive means UTC)."""
+    def local(self, when: dt.datetime) -> dt.datetime:
+        """``when`` (aware; naive means UTC) on the clock of the menu's time zone."""
         if when.tzinfo is None:
             when = when.replace(tzinfo=dt.UTC)
-        local = when.astimezone(ZoneInfo(self.timezone))
+        return when.astimezone(ZoneInfo(self.timezone))
+
+    def is_open(self, when: dt.datetime) -> bool:
+        """Whether the line is open at ``when`` (aware; naive means UTC)."""
+        local = self.local(when)
         if local.date() in self.closed:
             return False
         now = local.time().replace(tzinfo=None)
@@ -349,6 +373,12 @@ class Menu:
 
     def node(self, node_id: str) -> Node:
         return self.nodes[node_id]
+
+    def local_time(self, when: dt.datetime) -> dt.time:
+        """Time of day at ``when`` in the menu's time zone (UTC without ``hours``)."""
+        if self.hours is not None:
+            return self.hours.local(when).time()
+        return when.time() if when.tzinfo is None else when.astimezone(dt.UTC).time()
 
     def is_open(self, when: dt.datetime) -> bool:
         """Whether the human path is open at ``when`` (always, without ``hours``)."""

@@ -92,10 +92,6 @@ class TrafficPlan:
     satisfied: float = 0.7
     branches: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
-    @property
-    def horizon_s(self) -> float:
-        return self.interval_s * len(self.calls)
-
     def interval_start(self, index: int) -> dt.datetime:
         """The local wall-clock start of interval ``index`` (naive)."""
         first = dt.datetime.combine(self.day, self.start)
@@ -382,18 +378,12 @@ class _Walker:
     def _route(self, node: RouteNode, now: float) -> str:
         if node.id in self.plan.branches:
             return self._pick(node.id)
-        for rule in node.rules:
-            if rule.when is None:
-                return rule.goto
-            if rule.when == "open" and self._is_open(now):
-                return rule.goto
-            if rule.when == "closed" and not self._is_open(now):
-                return rule.goto
-            # A variable test the walk cannot evaluate: taken half the time
-            # unless the traffic file gives this node's branches.
-            if isinstance(rule.when, tuple) and self.rng.random() < 0.5:
-                return rule.goto
-        return node.rules[-1].goto
+        # A variable test the walk cannot evaluate holds half the time unless the
+        # traffic file gives this node's branches.
+        target = node.choose(
+            lambda: self._is_open(now), lambda _var, _value: self.rng.random() < 0.5
+        )
+        return target or node.rules[-1].goto
 
 
 def walk_callers(menu: Menu, plan: TrafficPlan, seed: int | None = None) -> Journeys:
@@ -409,14 +399,3 @@ def walk_callers(menu: Menu, plan: TrafficPlan, seed: int | None = None) -> Jour
     for i, arrival in enumerate(arrivals):
         ready[i], end[i], queue[i], priority[i] = walker.walk(float(arrival))
     return Journeys(arrivals, ready, end.astype(str), queue.astype(str), priority)
-
-
-def interval_of(times_s: np.ndarray, plan: TrafficPlan) -> np.ndarray:
-    """The interval index of each time (clipped to the plan's intervals)."""
-    index = np.floor(np.asarray(times_s) / plan.interval_s).astype(int)
-    return np.clip(index, 0, max(0, len(plan.calls) - 1))
-
-
-def calls_per_hour(plan: TrafficPlan) -> np.ndarray:
-    """Each interval's arrival rate in calls per hour."""
-    return np.asarray(plan.calls, dtype=float) * (3600.0 / plan.interval_s)

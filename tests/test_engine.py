@@ -203,3 +203,35 @@ def test_fallback_without_a_queue_apologises_and_hangs_up(tmp_path):
     assert texts(step) == [
         "Sorry, something went wrong. Please call again later. Goodbye."
     ]
+
+
+def test_route_takes_the_first_rule_that_holds():
+    from ivr.menu import Prompt, RouteNode, Rule
+
+    node = RouteNode(
+        id="r",
+        prompt=Prompt(),
+        line=1,
+        rules=(
+            Rule("night", "closed"),
+            Rule("vip", ("equals", "tier", "gold")),
+            Rule("day", "open"),
+            Rule("fallback"),
+        ),
+    )
+    never = lambda name, value: False  # noqa: E731
+    assert node.choose(lambda: False, never) == "night"
+    assert node.choose(lambda: True, lambda name, value: name == "tier") == "vip"
+    assert node.choose(lambda: True, never) == "day"
+    assert (
+        RouteNode("r", Prompt(), 1, (Rule("a", "open"),)).choose(lambda: False, never)
+        is None
+    )
+
+
+def test_local_time_is_the_menu_clock(hotline):
+    # 04:00 UTC is noon in Shanghai; a menu without hours keeps UTC.
+    assert hotline.local_time(OPEN) == dt.time(12, 0)
+    from dataclasses import replace
+
+    assert replace(hotline, hours=None).local_time(OPEN) == dt.time(4, 0)

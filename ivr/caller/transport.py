@@ -70,18 +70,16 @@ class WsgiTransport:
     ) -> Answer:
         from werkzeug.test import EnvironBuilder, run_wsgi_app
 
-        parts = urllib.parse.urlsplit(url)
-        query = parts.query
         data = None
         if method == "GET":
-            extra = urllib.parse.urlencode(params)
-            query = f"{query}&{extra}" if query and extra else (query or extra)
+            url = _with_query(url, params)
         else:
             data = dict(params)
+        parts = urllib.parse.urlsplit(url)
         builder = EnvironBuilder(
             path=parts.path or "/",
             base_url=f"{parts.scheme}://{parts.netloc}/",
-            query_string=query or None,
+            query_string=parts.query or None,
             method=method,
             headers=dict(headers),
             data=data,

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, render_template_string, send_from_directory
+from flask import (
+    Blueprint,
+    current_app,
+    render_template_string,
+    send_from_directory,
+    url_for,
+)
 from werkzeug.wrappers import Response
 
 bp = Blueprint("pages", __name__)
@@ -22,8 +28,6 @@ _INDEX = """<!doctype html>
 
 @bp.get("/")
 def index() -> str:
-    from flask import url_for
-
     runtime = current_app.extensions["ivr"]
     base = runtime.public_url.rstrip("/") if runtime.public_url else None
     webhook = (
