@@ -35,7 +35,7 @@ from ivr.menu import (
     TransferNode,
     VoicemailNode,
 )
-from ivr.phrases import phrase, wait_minutes
+from ivr.phrases import phrase
 
 __all__ = [
     "CallContext",
@@ -49,18 +49,14 @@ __all__ = [
     "Record",
     "Reply",
     "Step",
-    "WaitStep",
+    "Walk",
     "after_dial",
-    "after_queue",
     "after_record",
-    "estimated_wait_s",
     "fallback",
     "fill",
     "match_speech",
-    "queue_wait",
     "resume",
     "start",
-    "wants_callback",
 ]
 
 MAX_HOPS = 64  # rooms passed without the caller; more means a loop the checks missed
@@ -244,8 +240,11 @@ def match_speech(menu_node: MenuNode, speech: str) -> str | None:
 # -- walking the menu --------------------------------------------------------------
 
 
-class _Walk:
-    """Accumulates one step while passing through nodes that need no caller."""
+class Walk:
+    """Accumulates one step while passing through nodes that need no caller.
+
+    Shared with ``ivr.humanpath``, whose steps (leaving a queue) walk on too.
+    """
 
     def __init__(self, menu: Menu, ctx: CallContext, variables: Mapping[str, str]):
         self.menu = menu
@@ -350,13 +349,13 @@ class _Walk:
 
 def start(menu: Menu, ctx: CallContext) -> Step:
     """The first step of a new call: enter ``start``."""
-    return _Walk(menu, ctx, {"caller": ctx.caller}).enter(menu.start)
+    return Walk(menu, ctx, {"caller": ctx.caller}).enter(menu.start)
 
 
 def resume(menu: Menu, state: CallState, reply: Reply, ctx: CallContext) -> Step:
     """The step after the caller answered (or did not answer) a gather."""
     node = menu.nodes[state.node]
-    walk = _Walk(menu, ctx, state.variables)
+    walk = Walk(menu, ctx, state.variables)
     if isinstance(node, MenuNode):
         key = reply.digits[:1] if reply.digits else None
         if key is None and reply.speech.strip():
@@ -383,7 +382,7 @@ def resume(menu: Menu, state: CallState, reply: Reply, ctx: CallContext) -> Step
 
 
 def _retry(
-    walk: _Walk, node: MenuNode | AskNode, state: CallState, reply: Reply
+    walk: Walk, node: MenuNode | AskNode, state: CallState, reply: Reply
 ) -> Step:
     """No input or a wrong answer: explain, replay, then ``on_fail`` when used up."""
     attempt = state.attempt + 1
@@ -398,109 +397,10 @@ def _retry(
     return walk.gather(node, attempt)
 
 
-# -- the human path: holding, leaving, callbacks ----------------------------------
-
-
-@dataclass(frozen=True)
-class WaitStep:
-    """What a caller hears on one round of waiting in a queue.
-
-    ``leave`` ends the wait (the queue's ``max_wait`` has passed); otherwise the
-    ``prompts`` play, then ``offer_callback`` asks for a key, then ``hold_s`` of
-    hold music or silence, after which Twilio asks again.
-    """
-
-    prompts: tuple[Prompt, ...]
-    hold_s: int
-    offer_callback: bool = False
-    leave: bool = False
-    estimated_wait_s: float | None = None
-
-
-def estimated_wait_s(
-    menu: Menu, queue_id: str, position: int, now: dt.datetime
-) -> float | None:
-    """Expected wait for the caller at ``position`` (1 = next), from staffing.
-
-    With ``c`` agents each taking ``h`` seconds a call, an agent frees up every
-    ``h / c`` seconds on average, and the caller at position ``k`` needs ``k`` of
-    them. Twilio's ``AvgQueueTime`` is how long callers *have* waited, not how long
-    this one *will*, so it is not used.
-    """
-    queue = menu.queues[queue_id]
-    agents = queue.agents_at(menu.local_time(now))
-    if agents <= 0:
-        return None
-    return max(position, 1) * queue.handle_time_s / agents
-
-
-def queue_wait(
-    menu: Menu, state: CallState, position: int, waited_s: float, ctx: CallContext
-) -> WaitStep:
-    """One round of waiting at queue node ``state.node`` (Twilio's waitUrl)."""
-    node = menu.nodes[state.node]
-    if not isinstance(node, QueueNode):
-        raise EngineError(f"node '{state.node}' is not a queue node")
-    queue = menu.queues[node.queue]
-    if queue.max_wait_s is not None and waited_s >= queue.max_wait_s and node.overflow:
-        return WaitStep(prompts=(), hold_s=0, leave=True)
-    estimate = estimated_wait_s(menu, queue.id, position, ctx.now)
-    lang = menu.language
-    text = phrase(lang, "position", ahead=max(position - 1, 0)) if position > 1 else ""
-    if estimate is None:
-        text += phrase(lang, "no_estimate")
-    else:
-        text += phrase(lang, "estimate", minutes=wait_minutes(estimate))
-    offer = (
-        queue.callback_after_s is not None
-        and estimate is not None
-        and estimate > queue.callback_after_s
-    )
-    return WaitStep(
-        prompts=(Prompt(text=text),),
-        hold_s=int(queue.announce_every_s),
-        offer_callback=offer,
-        estimated_wait_s=estimate,
-    )
-
-
-def wants_callback(digits: str) -> bool:
-    """Whether the keys pressed during the callback offer accept it."""
-    return digits[:1] == "1"
-
-
-def after_queue(
-    menu: Menu, state: CallState, result: str, waited_s: float, ctx: CallContext
-) -> Step:
-    """The step after the caller left the queue (Twilio's Enqueue action).
-
-    ``bridged`` (talked to an agent) and ``hangup`` (gave up) end the call.
-    ``leave`` is either the queue's ``max_wait`` passing (go to ``overflow``) or
-    the caller accepting a callback (confirm and hang up). A full or failed
-    queue also goes to ``overflow``.
-    """
-    node = menu.nodes[state.node]
-    if not isinstance(node, QueueNode):
-        raise EngineError(f"node '{state.node}' is not a queue node")
-    walk = _Walk(menu, ctx, state.variables)
-    queue = menu.queues[node.queue]
-    if result in ("bridged", "hangup"):
-        return walk.step(Hangup(), node.id)
-    timed_out = queue.max_wait_s is not None and waited_s >= queue.max_wait_s
-    if result == "leave" and not timed_out:
-        walk.say(phrase(menu.language, "callback_confirm"))
-        return walk.step(Hangup(), node.id, callback=True)
-    walk.say(phrase(menu.language, "overflow"))
-    if node.overflow:
-        return walk.enter(node.overflow)
-    walk.say(phrase(menu.language, "apology_bye"))
-    return walk.step(Hangup(), node.id)
-
-
 def after_dial(menu: Menu, state: CallState, status: str, ctx: CallContext) -> Step:
     """The step after a transfer ended: hang up if it was answered, else ``next``."""
     node = menu.nodes[state.node]
-    walk = _Walk(menu, ctx, state.variables)
+    walk = Walk(menu, ctx, state.variables)
     if status in ("completed", "answered"):
         return walk.step(Hangup(), node.id)
     walk.say(phrase(menu.language, "transfer_failed"))
@@ -514,7 +414,7 @@ def after_dial(menu: Menu, state: CallState, status: str, ctx: CallContext) -> S
 def after_record(menu: Menu, state: CallState, ctx: CallContext) -> Step:
     """The step after a voicemail was recorded: ``next``, else goodbye."""
     node = menu.nodes[state.node]
-    walk = _Walk(menu, ctx, state.variables)
+    walk = Walk(menu, ctx, state.variables)
     target = getattr(node, "next", None)
     if target:
         return walk.enter(target)
@@ -528,13 +428,13 @@ def fallback(menu: Menu, variables: Mapping[str, str], ctx: CallContext) -> Step
     Used by the web layer when anything else failed, so it must not fail itself:
     if the human path cannot be entered either, it apologises and hangs up.
     """
-    walk = _Walk(menu, ctx, variables)
+    walk = Walk(menu, ctx, variables)
     human = menu.human_path
     if human is not None:
         walk.say(phrase(menu.language, "apology"))
         try:
             return walk.enter(human)
         except Exception:
-            walk = _Walk(menu, ctx, variables)
+            walk = Walk(menu, ctx, variables)
     walk.say(phrase(menu.language, "apology_bye"))
     return walk.step(Hangup(), menu.start)

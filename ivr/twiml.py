@@ -24,8 +24,8 @@ from ivr.engine import (
     Hangup,
     Record,
     Step,
-    WaitStep,
 )
+from ivr.humanpath import WaitStep
 from ivr.menu import Menu, Prompt
 from ivr.phrases import phrase
 

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 from conftest import CLOSED, OPEN
 
-from ivr import engine
+from ivr import engine, humanpath
 from ivr.engine import (
     CallContext,
     Dial,
@@ -151,21 +151,21 @@ def test_overnight_hours_wrap_past_midnight():
 
 def test_estimated_wait_uses_staffing_not_average_queue_time(hotline):
     # orders: 30 agents, 4 minutes each: one frees up every 8 s on average.
-    assert engine.estimated_wait_s(hotline, "orders", 15, OPEN) == pytest.approx(120)
+    assert humanpath.estimated_wait_s(hotline, "orders", 15, OPEN) == pytest.approx(120)
     # general at 12:00 Shanghai: 45 agents, 5 minutes.
-    assert engine.estimated_wait_s(hotline, "general", 9, OPEN) == pytest.approx(60)
+    assert humanpath.estimated_wait_s(hotline, "general", 9, OPEN) == pytest.approx(60)
 
 
 def test_queue_result_bridged_or_hangup_ends_the_call(hotline):
     state = engine.CallState("hotline", "agent_orders_queue", 0, {})
     for result in ("bridged", "hangup"):
-        step = engine.after_queue(hotline, state, result, 30, ctx())
+        step = humanpath.after_queue(hotline, state, result, 30, ctx())
         assert isinstance(step.action, Hangup) and step.prompts == ()
 
 
 def test_queue_full_goes_to_overflow(hotline):
     state = engine.CallState("hotline", "agent_orders_queue", 0, {})
-    step = engine.after_queue(hotline, state, "queue-full", 0, ctx())
+    step = humanpath.after_queue(hotline, state, "queue-full", 0, ctx())
     assert step.nodes == ("voicemail",)
 
 

@@ -13,8 +13,8 @@ from ivr.engine import (
     Hangup,
     Record,
     Step,
-    WaitStep,
 )
+from ivr.humanpath import WaitStep
 from ivr.menu import Prompt
 from ivr.twiml import render_leave, render_step, render_wait
 

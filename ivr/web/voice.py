@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl, quote
 from flask import Blueprint, Response, abort, current_app, request, url_for
 from twilio.twiml.voice_response import VoiceResponse
 
-from ivr import engine
+from ivr import engine, humanpath
 from ivr.calllog import MASK
 from ivr.engine import CallContext, CallState, Reply, Step
 from ivr.menu import AskNode, Menu
@@ -244,7 +244,7 @@ def wait(hook: _Hook) -> Response:
     menu, state = hook.state()
     position = int(hook.number("QueuePosition", 1))
     waited = hook.number("QueueTime", 0)
-    step = engine.queue_wait(menu, state, position, waited, hook.context())
+    step = humanpath.queue_wait(menu, state, position, waited, hook.context())
     return _xml(render_wait(step, state, menu, hook))
 
 
@@ -253,7 +253,7 @@ def wait(hook: _Hook) -> Response:
 def callback(hook: _Hook) -> Response:
     """The caller's answer to the callback offer while holding."""
     _, state = hook.state()
-    accept = engine.wants_callback(hook.get("Digits"))
+    accept = humanpath.wants_callback(hook.get("Digits"))
     return _xml(render_leave(accept, hook.wait(state)))
 
 
@@ -264,7 +264,7 @@ def queue_done(hook: _Hook) -> Response:
     menu, state = hook.state()
     result = hook.get("QueueResult", "error")
     waited = hook.number("QueueTime", 0)
-    step = engine.after_queue(menu, state, result, waited, hook.context())
+    step = humanpath.after_queue(menu, state, result, waited, hook.context())
     return hook.answer(menu, step, "queue", {"result": result, "waited_s": waited})
 
 
