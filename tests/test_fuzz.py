@@ -13,7 +13,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from ivr.cli.call import command as ivr_call
 from ivr.cli.test import command as ivr_test
-from ivr.fuzz import fuzz_menu
+from ivr.testing.fuzz import fuzz_menu
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).parent / "fixtures"

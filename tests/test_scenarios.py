@@ -14,7 +14,7 @@ from werkzeug.serving import make_server
 from ivr.caller import Caller, HttpTransport, Press
 from ivr.cli.call import command as call_command
 from ivr.cli.test import command as ivr_test
-from ivr.scenarios import (
+from ivr.testing.scenarios import (
     MenuLine,
     ScenarioError,
     load_scenarios,

@@ -226,7 +226,7 @@ def _call_menu(
     options: dict[str, Any],
 ) -> CallResult:
     from ivr.loader import MenuError
-    from ivr.menuline import MenuLine, parse_clock
+    from ivr.testing.menuline import MenuLine, parse_clock
 
     try:
         line = MenuLine(path, auth_token=token)

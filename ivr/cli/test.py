@@ -44,8 +44,8 @@ def command(
     as_json: bool,
 ) -> None:
     """Run the scenario files of menus (default: menus/) or fuzz them."""
-    from ivr.menuline import MenuLine
-    from ivr.scenarios import menus_with_scenarios
+    from ivr.testing.menuline import MenuLine
+    from ivr.testing.scenarios import menus_with_scenarios
 
     targets = list(paths) or ["menus"]
     for target in targets:
@@ -74,7 +74,7 @@ def command(
 
 
 def _scenarios(lines: dict[Path, Any], as_json: bool) -> bool:
-    from ivr.scenarios import ScenarioError, run_scenarios, scenario_path
+    from ivr.testing.scenarios import ScenarioError, run_scenarios, scenario_path
 
     failed = False
     out: list[dict[str, Any]] = []
@@ -120,7 +120,7 @@ def _scenarios(lines: dict[Path, Any], as_json: bool) -> bool:
 
 
 def _fuzz(lines: dict[Path, Any], calls: int, seed: int | None, as_json: bool) -> bool:
-    from ivr.fuzz import fuzz_menu
+    from ivr.testing.fuzz import fuzz_menu
 
     if seed is None:
         seed = random.SystemRandom().randrange(2**32)

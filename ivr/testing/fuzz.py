@@ -23,8 +23,8 @@ from zoneinfo import ZoneInfo
 
 from ivr.caller import Gathering, HangUp, Input, Press, Silence, Speak
 from ivr.menu import CsvSource, Menu, MenuNode
-from ivr.menuline import DEFAULT_CALLER, MenuLine
-from ivr.scenarios import Coverage
+from ivr.testing.menuline import DEFAULT_CALLER, MenuLine
+from ivr.testing.scenarios import Coverage
 
 __all__ = ["Finding", "FuzzReport", "fuzz_menu", "reproduce_command"]
 

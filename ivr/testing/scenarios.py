@@ -37,7 +37,7 @@ from ivr.caller import (
 )
 from ivr.loader import find_menu_files
 from ivr.menu import Menu, MenuNode
-from ivr.menuline import DEFAULT_CALLER, MenuLine, parse_clock
+from ivr.testing.menuline import DEFAULT_CALLER, MenuLine, parse_clock
 from ivr.yamlread import LineDict, LineList, YamlProblem, read_yaml
 
 __all__ = [
