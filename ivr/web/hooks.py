@@ -1,0 +1,213 @@
+"""What every webhook shares: one read of the request, its URLs, and fault handling.
+
+Every handler runs inside ``webhook``, which checks the signature, gathers what the
+request says into one ``Hook``, and turns any fault (a forged state URL, a bug, a
+dead data source) into an apology and the human path: Twilio never sees a 500 and
+no caller is left in silence.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from collections.abc import Callable
+from urllib.parse import parse_qsl, quote
+
+from flask import Response, abort, current_app, request, url_for
+from twilio.twiml.voice_response import VoiceResponse
+
+from ivr import engine
+from ivr.calllog import MASK
+from ivr.engine import CallContext, CallState, Step
+from ivr.menu import Menu
+from ivr.twiml import render_apology, render_step
+from ivr.web import Runtime
+from ivr.web.sealing import BadState
+from ivr.web.security import signed_url, valid_signature
+
+__all__ = ["Hook", "webhook", "xml"]
+
+log = logging.getLogger(__name__)
+
+
+class Hook:
+    """One webhook request: what Twilio sent, and the app's URLs for the answer.
+
+    Reads the request once (Flask's request proxies are not free on a path that
+    runs for every step of every call) and seals each call state once however
+    many URLs of the answer carry it.
+    """
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        # Twilio posts a flat urlencoded form; the standard library reads it at
+        # half the cost of werkzeug's general form parser.
+        query = dict(
+            parse_qsl(request.query_string.decode("latin-1"), keep_blank_values=True)
+        )
+        self.form: dict[str, str] = {}
+        if request.mimetype == "application/x-www-form-urlencoded":
+            body = request.get_data(as_text=True)
+            self.form = dict(parse_qsl(body, keep_blank_values=True))
+        self.values = {**query, **self.form}
+        self.token = query.get("s", "")
+        self.menu_id = query.get("menu")
+        self.path = request.path
+        base = runtime.public_url.rstrip("/") if runtime.public_url else ""
+        self.prefix = base + request.script_root + "/voice"
+        self._recordings = ""
+        self._sealed: dict[int, str] = {}
+
+    def get(self, name: str, default: str = "") -> str:
+        return self.values.get(name, default)
+
+    def number(self, name: str, default: float) -> float:
+        try:
+            return float(self.values.get(name, default))
+        except ValueError:
+            return default
+
+    def context(self) -> CallContext:
+        return CallContext(
+            now=self.runtime.clock(),
+            caller=self.get("From"),
+            lookup=self.runtime.lookups,
+        )
+
+    def state(self) -> tuple[Menu, CallState]:
+        """The call state sealed in the URL, and its menu; ``BadState`` if forged."""
+        state = self.runtime.sealer.open(self.token)
+        menu = self.runtime.menus.get(state.menu)
+        if menu is None:
+            raise BadState(f"menu '{state.menu}' is not loaded")
+        return menu, state
+
+    def record(self, event: str, **fields: object) -> None:
+        self.runtime.log.record(self.get("CallSid"), event, **fields)  # type: ignore[arg-type]
+
+    # -- the Urls protocol of ivr.twiml ------------------------------------------
+
+    def _url(self, path: str, state: CallState) -> str:
+        token = self._sealed.get(id(state))
+        if token is None:
+            token = quote(self.runtime.sealer.seal(state), safe="")
+            self._sealed[id(state)] = token
+        return f"{self.prefix}/{path}?s={token}"
+
+    def input(self, state: CallState) -> str:
+        return self._url("input", state)
+
+    def wait(self, state: CallState) -> str:
+        return self._url("wait", state)
+
+    def callback(self, state: CallState) -> str:
+        return self._url("callback", state)
+
+    def queue_done(self, state: CallState) -> str:
+        return self._url("queue", state)
+
+    def dial_done(self, state: CallState) -> str:
+        return self._url("dial", state)
+
+    def recorded(self, state: CallState) -> str:
+        return self._url("recorded", state)
+
+    def recording(self, name: str) -> str:
+        """Absolute, as ``<Play>`` needs; the folder's URL is built once."""
+        if not self._recordings:
+            if self.runtime.public_url:
+                folder = self.runtime.public_url.rstrip("/") + url_for(
+                    "pages.recording", name="-"
+                )
+            else:
+                folder = url_for("pages.recording", name="-", _external=True)
+            self._recordings = folder[:-1]
+        return self._recordings + quote(name)
+
+    # -- answers -------------------------------------------------------------------
+
+    def answer(self, menu: Menu, step: Step, event: str, detail: dict) -> Response:
+        """Log the webhook as one event, then answer the step's TwiML."""
+        choice = step.choice
+        self.record(
+            event,
+            menu=menu.id,
+            node=step.state.node,
+            detail={
+                **detail,
+                "nodes": list(step.nodes),
+                "choice": list(choice) if choice else None,
+                "action": type(step.action).__name__.lower(),
+            },
+        )
+        if step.callback:
+            self.record("callback", menu=menu.id, detail={"number": self.get("From")})
+        response = xml(render_step(step, menu, self))
+        if self.runtime.expose_trace:
+            trace = {
+                "menu": menu.id,
+                "nodes": list(step.nodes),
+                "choice": {"node": choice[0], "key": choice[1]} if choice else None,
+                "variables": _masked(menu, dict(step.state.variables)),
+            }
+            response.headers["X-IVR-Trace"] = json.dumps(trace, ensure_ascii=True)
+        return response
+
+    def fallback(self) -> Response:
+        """An apology and the human path, from wherever the call was."""
+        runtime = self.runtime
+        menu = runtime.menu_for(self.get("To"), self.menu_id)
+        variables = {"caller": self.get("From")}
+        try:
+            menu, state = self.state()
+            variables = dict(state.variables)
+        except Exception:  # the state itself may be what failed
+            pass
+        self.record("fault", menu=menu.id, detail={"path": self.path})
+        try:
+            return xml(
+                render_step(
+                    engine.fallback(menu, variables, self.context()), menu, self
+                )
+            )
+        except Exception:
+            log.exception("fallback failed too")
+            return xml(render_apology(menu.language))
+
+
+def xml(twiml: VoiceResponse) -> Response:
+    return Response(str(twiml), mimetype="text/xml")
+
+
+def _masked(menu: Menu, variables: dict[str, str]) -> dict[str, str]:
+    hidden = menu.sensitive_variables
+    return {k: (MASK if k in hidden else v) for k, v in variables.items()}
+
+
+def webhook(handler: Callable[[Hook], Response]) -> Callable[[], Response]:
+    """Check the signature, then run ``handler``; on any fault, apologise."""
+
+    @functools.wraps(handler)
+    def wrapped() -> Response:
+        runtime: Runtime = current_app.extensions["ivr"]
+        hook = Hook(runtime)
+        if runtime.token and not valid_signature(
+            signed_url(request, runtime.public_url),
+            hook.form if request.method == "POST" else {},
+            request.headers.get("X-Twilio-Signature", ""),
+            runtime.token,
+        ):
+            abort(403)
+        try:
+            return handler(hook)
+        except BadState:
+            log.warning("refused a forged or stale call state on %s", hook.path)
+            return hook.fallback()
+        except Exception:
+            log.exception(
+                "webhook %s failed; sending the caller to the human path", hook.path
+            )
+            return hook.fallback()
+
+    return wrapped
