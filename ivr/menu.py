@@ -15,6 +15,7 @@ from functools import cached_property
 from zoneinfo import ZoneInfo
 
 __all__ = [
+    "MASK",
     "TERMINAL_KINDS",
     "AskNode",
     "CsvSource",
@@ -262,6 +263,9 @@ class HangupNode(Node):
 
 
 TERMINAL_KINDS = frozenset({"hangup", "queue", "transfer", "voicemail"})
+
+# What a log, a trace or an agent is shown instead of a value marked sensitive.
+MASK = "***"
 
 
 @dataclass(frozen=True)

@@ -275,7 +275,7 @@ def test_orders_queue_offers_callback_and_overflows_after_max_wait(tmp_path):
     assert verbs(leave) == ["Leave"]
     done = twiml(post(f"/voice/queue?s={token}", QueueResult="leave", QueueTime="120"))
     assert "回电" in said(done)[0] and verbs(done)[-1] == "Hangup"
-    events = runtime.log.events(post.fields["CallSid"])
+    events = runtime.store.events(post.fields["CallSid"])
     assert any(e["event"] == "callback" for e in events)
     # Past max_wait (15m): the wait TwiML says Leave, the action goes to overflow.
     assert verbs(twiml(post(f"/voice/wait?s={token}", QueueTime="900"))) == ["Leave"]
@@ -290,7 +290,7 @@ def test_sensitive_digits_are_masked_in_the_call_log_and_trace(client):
     response = press(post, response, "2")
     response = press(post, response, "202611250001")
     runtime = client.application.extensions["ivr"]
-    events = runtime.log.events(post.fields["CallSid"])
+    events = runtime.store.events(post.fields["CallSid"])
     inputs = [e["detail"]["digits"] for e in events if e["event"] == "input"]
     assert inputs == ["2", "***"]
     assert "202611250001" not in str(events)
@@ -311,7 +311,7 @@ def test_call_log_fault_never_breaks_a_call(client, monkeypatch):
     def broken(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(runtime.log, "_connection", broken)
+    monkeypatch.setattr(runtime.store.database, "transaction", broken)
     post, response = start_call(client)
     assert twiml(press(post, response, "0")).find("Enqueue") is not None
 
@@ -319,7 +319,7 @@ def test_call_log_fault_never_breaks_a_call(client, monkeypatch):
 def test_status_callback_is_logged(client):
     post = TwilioPost(client)
     twiml(post("/voice/status", CallStatus="completed", CallDuration="42"))
-    events = client.application.extensions["ivr"].log.events(post.fields["CallSid"])
+    events = client.application.extensions["ivr"].store.events(post.fields["CallSid"])
     assert events[-1]["detail"] == {"status": "completed", "duration_s": "42"}
 
 

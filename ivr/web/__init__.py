@@ -20,17 +20,17 @@ from flask import Flask
 from flask.sessions import SessionInterface
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from ivr.calllog import CallLog
 from ivr.loader import MenuError, load_menus
 from ivr.lookup import Lookups
 from ivr.menu import Menu
+from ivr.store import Store
 from ivr.web.sealing import Sealer
 
 __all__ = ["Runtime", "create_app"]
 
 
 class Runtime:
-    """What every request shares: the menus, the state sealer, lookups, the log."""
+    """What every request shares: the menus, the state sealer, lookups, the store."""
 
     def __init__(self, app: Flask, menus: list[Menu]) -> None:
         config = app.config
@@ -44,9 +44,13 @@ class Runtime:
         self.default = self.menus[default_id]
         self.sealer = Sealer(config["SECRET_KEY"])
         self.lookups = Lookups()
-        self.log = CallLog(config["DATABASE"])
         self.clock: Callable[[], dt.datetime] = config.get("CLOCK") or (
             lambda: dt.datetime.now(dt.UTC)
+        )
+        database = str(config["DATABASE"])
+        spool = None if database == ":memory:" else Path(app.instance_path) / "spool"
+        self.store = Store(
+            database, spool_dir=spool, clock=lambda: self.clock().timestamp()
         )
         self.token: str | None = config.get("TWILIO_AUTH_TOKEN") or None
         self.public_url: str | None = config.get("PUBLIC_URL") or None

@@ -18,9 +18,8 @@ from flask import Response, abort, current_app, request, url_for
 from twilio.twiml.voice_response import VoiceResponse
 
 from ivr import engine
-from ivr.calllog import MASK
 from ivr.engine import CallContext, CallState, Step
-from ivr.menu import Menu
+from ivr.menu import MASK, Menu
 from ivr.twiml import render_apology, render_step
 from ivr.web import Runtime
 from ivr.web.sealing import BadState
@@ -84,7 +83,7 @@ class Hook:
         return menu, state
 
     def record(self, event: str, **fields: object) -> None:
-        self.runtime.log.record(self.get("CallSid"), event, **fields)  # type: ignore[arg-type]
+        self.runtime.store.record(self.get("CallSid"), event, **fields)  # type: ignore[arg-type]
 
     # -- the Urls protocol of ivr.twiml ------------------------------------------
 

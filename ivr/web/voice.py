@@ -12,9 +12,8 @@ from flask import Blueprint, Response
 from twilio.twiml.voice_response import VoiceResponse
 
 from ivr import engine, humanpath
-from ivr.calllog import MASK
 from ivr.engine import Reply
-from ivr.menu import AskNode
+from ivr.menu import MASK, AskNode
 from ivr.twiml import render_leave, render_wait
 from ivr.web.hooks import Hook, webhook, xml
 

@@ -12,7 +12,7 @@ import uuid
 import pytest
 from conftest import TwilioPost, make_app, twiml
 
-from ivr.calllog import CallLog
+from ivr.store import Store as CallLog
 
 POSTGRES = os.environ.get("IVR_TEST_POSTGRES_URL")
 

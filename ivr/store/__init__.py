@@ -1,0 +1,357 @@
+"""The store: everything that must outlive a request, in one database.
+
+The call log (one row per webhook), who waits in which queue, callback requests
+and agents on shift live here, in SQLite by default (``instance/ivr.sqlite3``,
+nothing to run) or PostgreSQL when several machines answer calls
+(``IVR_DATABASE=postgresql://...``), through SQLAlchemy Core with Alembic
+migrations applied on start.
+
+Two ways in, by who is waiting for the answer:
+
+- a **caller's** webhooks never wait on the store: what they write goes through
+  the journaled background ``Writer`` (``record``, ``enqueued``, ``waited``,
+  ``left``); the few reads a call needs (was a callback asked for? how many
+  agents are on shift?) are bounded by a short time-out and have a fallback;
+- the **agent line** waits for its transactions (``claim_next``, ``bridge``,
+  ``finish``): an agent must not be given a caller someone else has.
+
+The pure core never imports this package; the web layer and ``ivr report`` do.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from ivr.store import lines
+from ivr.store.database import Database
+from ivr.store.lines import Work
+from ivr.store.schema import agents, callbacks, events, waiters
+from ivr.store.writer import Writer
+
+__all__ = ["CALL_PATH_TIMEOUT_S", "Store", "Work"]
+
+log = logging.getLogger("ivr.store")
+
+CALL_PATH_TIMEOUT_S = 1.0  # the longest a caller's webhook waits on the store
+ON_SHIFT_CACHE_S = 5.0
+Pair = tuple[str, str]
+
+
+class Store:
+    """The store at ``target``: a SQLite path or a ``postgresql://`` URL.
+
+    ``spool_dir`` holds the writer's journal (``None``: in memory only, for
+    throw-away stores such as ``ivr call``'s). ``clock`` gives seconds since the
+    epoch; the app passes its own so tests and ``--at`` move time.
+    """
+
+    def __init__(
+        self,
+        target: str | Path,
+        *,
+        spool_dir: str | Path | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.target = str(target)
+        self.database = Database(self.target)
+        self.clock = clock
+        self._schema_ok = False
+        self._schema_tried = 0.0
+        self._schema_lock = threading.Lock()
+        self.writer = Writer(
+            self.database, lines.apply_ops, spool_dir, prepare=self.ensure_schema
+        )
+        self._on_shift: tuple[float, dict[Pair, int]] | None = None
+        try:
+            self.ensure_schema()
+        except Exception as error:  # the store may come up later
+            log.warning(
+                "store %s is not reachable yet (%s); calls go on, writes wait",
+                self.shown,
+                type(error).__name__,
+            )
+
+    @property
+    def shown(self) -> str:
+        """The target without a password, for logs."""
+        if "://" in self.target and "@" in self.target:
+            scheme, rest = self.target.split("://", 1)
+            return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
+        return self.target
+
+    def ensure_schema(self) -> None:
+        """Migrate once per process (retried at most every 5 s while it fails)."""
+        if self._schema_ok:
+            return
+        with self._schema_lock:
+            if self._schema_ok:
+                return
+            if time.monotonic() - self._schema_tried < 5.0 and self._schema_tried:
+                raise RuntimeError("the store's schema could not be brought up yet")
+            self._schema_tried = time.monotonic()
+            self.database.migrate()
+            self._schema_ok = True
+
+    def _write_tx(self, timeout_s: float | None = None) -> Any:
+        self.ensure_schema()
+        return self.database.transaction(write=True, timeout_s=timeout_s)
+
+    def _read_tx(self, timeout_s: float | None = None) -> Any:
+        self.ensure_schema()
+        return self.database.transaction(timeout_s=timeout_s)
+
+    def ping(self) -> bool:
+        """Whether the store answers a query now."""
+        try:
+            with self._read_tx(timeout_s=CALL_PATH_TIMEOUT_S) as conn:
+                conn.execute(sa.select(1))
+            return True
+        except Exception:
+            return False
+
+    def flush(self, timeout_s: float = 5.0) -> bool:
+        """Wait until this process's queued writes are in the store."""
+        return self.writer.flush(timeout_s)
+
+    def close(self) -> None:
+        self.flush()
+        self.database.dispose()
+
+    # -- the call log ------------------------------------------------------------
+
+    def record(
+        self,
+        call_sid: str,
+        event: str,
+        *,
+        menu: str | None = None,
+        node: str | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        """Log one event of a call (queued; never raises)."""
+        self.writer.put(
+            {
+                "op": "event",
+                "at": self.clock(),
+                "call_sid": call_sid or "unknown",
+                "menu": menu,
+                "event": event,
+                "node": node,
+                "detail": detail or None,
+            }
+        )
+
+    def events(self, call_sid: str) -> list[dict[str, Any]]:
+        """Every event of one call, oldest first."""
+        self.flush()
+        with self._read_tx() as conn:
+            rows = conn.execute(
+                sa.select(
+                    events.c.at,
+                    events.c.menu,
+                    events.c.event,
+                    events.c.node,
+                    events.c.detail,
+                )
+                .where(events.c.call_sid == call_sid)
+                .order_by(events.c.id)
+            ).mappings()
+            return [{**row, "detail": row["detail"] or {}} for row in rows]
+
+    # -- waiters (from the caller's webhooks, queued) ---------------------------------
+
+    def enqueued(self, row: dict[str, Any]) -> None:
+        """A caller joined a queue; ``row`` is the whole waiter row."""
+        row = {**row, "status": "waiting", "updated_at": row["enqueued_at"]}
+        self.writer.put({"op": "waiter", "row": row, "when": "newer"})
+
+    def waited(self, row: dict[str, Any], *, position: int, now: float) -> None:
+        """One hold round: the caller is still there, at ``position``."""
+        changes = {"position": position, "updated_at": now}
+        self.writer.put(
+            {"op": "waiter", "row": {**row, **changes, "status": "waiting"},
+             "set": changes}
+        )  # fmt: skip
+
+    def left(
+        self, row: dict[str, Any], *, status: str, wait_s: float, now: float
+    ) -> None:
+        """The caller left the queue: ``status`` says how (abandoned, callback...)."""
+        changes = {
+            "status": status,
+            "left_at": now,
+            "wait_s": wait_s,
+            "updated_at": now,
+        }
+        if status == "answered":
+            changes["answered_at"] = now
+        self.writer.put({"op": "waiter", "row": {**row, **changes}, "set": changes})
+
+    # -- callbacks -----------------------------------------------------------------
+
+    def ask_callback(self, row: dict[str, Any]) -> None:
+        """Store a callback request now; if the store is down, queue it."""
+        now = self.clock()
+        row = {
+            "asked_at": now,
+            "due_at": now,
+            "attempts": 0,
+            "status": "pending",
+            "updated_at": now,
+            **row,
+        }
+        try:
+            with self._write_tx(CALL_PATH_TIMEOUT_S) as conn:
+                lines.add_callback(conn, row)
+        except Exception:
+            log.warning("store: callback request queued for later", exc_info=True)
+            self.writer.put({"op": "callback", "row": row})
+
+    def callback_for(self, call_sid: str) -> dict[str, Any] | None:
+        """The callback request of a call, or None; raises if the store is down."""
+        with self._read_tx(CALL_PATH_TIMEOUT_S) as conn:
+            row = (
+                conn.execute(
+                    sa.select(callbacks).where(callbacks.c.call_sid == call_sid)
+                )
+                .mappings()
+                .first()
+            )
+            return dict(row) if row else None
+
+    def callbacks(self, **where: Any) -> list[dict[str, Any]]:
+        """Callback rows matching ``where`` (column = value), oldest first."""
+        self.flush()
+        with self._read_tx() as conn:
+            query = sa.select(callbacks).order_by(callbacks.c.id)
+            for column, value in where.items():
+                query = query.where(callbacks.c[column] == value)
+            return [dict(row) for row in conn.execute(query).mappings()]
+
+    def waiters(self, **where: Any) -> list[dict[str, Any]]:
+        """Waiter rows matching ``where`` (column = value), oldest first."""
+        self.flush()
+        with self._read_tx() as conn:
+            query = sa.select(waiters).order_by(waiters.c.id)
+            for column, value in where.items():
+                query = query.where(waiters.c[column] == value)
+            return [dict(row) for row in conn.execute(query).mappings()]
+
+    # -- agents (the agent line waits for these) ------------------------------------
+
+    def agent_ready(self, agent: str, call_sid: str, serves: Sequence[Pair]) -> None:
+        """The agent is on the line and waiting for work."""
+        now = self.clock()
+        row = {
+            "id": agent,
+            "call_sid": call_sid,
+            "status": "ready",
+            "serves": [list(pair) for pair in serves],
+            "work": None,
+            "since": now,
+            "updated_at": now,
+        }
+        with self._write_tx() as conn:
+            insert = lines._insert(conn, agents).values(**row)
+            conn.execute(
+                insert.on_conflict_do_update(
+                    index_elements=["id"],
+                    set_={k: v for k, v in row.items() if k not in ("id", "since")}
+                    | {
+                        "since": sa.case(
+                            (agents.c.status == "off", now), else_=agents.c.since
+                        )
+                    },
+                )
+            )
+        self._on_shift = None
+
+    def agent_off(
+        self, *, agent: str | None = None, call_sid: str | None = None
+    ) -> bool:
+        """The agent stopped (pressed 9, or their call ended); True if one was on."""
+        now = self.clock()
+        with self._write_tx() as conn:
+            query = sa.update(agents).where(agents.c.status != "off")
+            if agent is not None:
+                query = query.where(agents.c.id == agent)
+            if call_sid is not None:
+                query = query.where(agents.c.call_sid == call_sid)
+            result = conn.execute(
+                query.values(status="off", work=None, updated_at=now, since=now)
+            )
+        self._on_shift = None
+        return bool(result.rowcount)
+
+    def claim_next(self, agent: str, pairs: Sequence[Pair]) -> Work | None:
+        """The agent's next caller or callback (see ``lines.claim_next``)."""
+        self.flush()  # this process's enqueues first, so none is passed over
+        with self._write_tx() as conn:
+            return lines.claim_next(conn, agent, pairs, self.clock())
+
+    def bridge(
+        self, *, call_sid: str, agent: str, wait_s: float, row: dict[str, Any]
+    ) -> None:
+        """A caller was dequeued by ``agent`` (see ``lines.bridge``)."""
+        now = self.clock()
+        with self._write_tx() as conn:
+            lines.bridge(
+                conn,
+                call_sid=call_sid,
+                agent=agent,
+                wait_s=wait_s,
+                now=now,
+                row={"enqueued_at": now - wait_s, "stale_after_s": 300.0, **row},
+            )
+
+    def finish(self, *, agent: str, work: str, dial_status: str) -> str | None:
+        """The agent's Dial ended (see ``lines.finish``)."""
+        with self._write_tx() as conn:
+            return lines.finish(
+                conn, agent=agent, work=work, dial_status=dial_status, now=self.clock()
+            )
+
+    def waiting_counts(self, pairs: Sequence[Pair]) -> tuple[int, int]:
+        """(callers waiting, callbacks due) in ``pairs``."""
+        self.flush()
+        with self._read_tx() as conn:
+            return lines.waiting_counts(conn, pairs, self.clock())
+
+    def on_shift(self) -> dict[Pair, int]:
+        """Agents on shift (ready or busy) per (menu, queue) they serve.
+
+        Read at most every few seconds per process and bounded by a short
+        time-out: hold rounds ask for it, and a caller never waits on the store.
+        An empty map means nobody has been on the agent line (or the store is
+        down): the queues' day plans are all there is to go by.
+        """
+        cached = self._on_shift
+        now = time.monotonic()
+        if cached is not None and now - cached[0] < ON_SHIFT_CACHE_S:
+            return cached[1]
+        counts: dict[Pair, int] = {}
+        try:
+            with self._read_tx(CALL_PATH_TIMEOUT_S) as conn:
+                rows = conn.execute(
+                    sa.select(agents.c.serves).where(agents.c.status != "off")
+                ).scalars()
+                for serves in rows:
+                    for menu, queue in serves or ():
+                        counts[(menu, queue)] = counts.get((menu, queue), 0) + 1
+        except Exception:
+            log.debug("store: agents on shift not readable", exc_info=True)
+        self._on_shift = (now, counts)
+        return counts
+
+    def agent(self, agent: str) -> dict[str, Any] | None:
+        with self._read_tx() as conn:
+            row = conn.execute(sa.select(agents).where(agents.c.id == agent)).mappings()
+            first = row.first()
+            return dict(first) if first else None
