@@ -34,6 +34,8 @@ __all__ = ["Database", "is_postgres"]
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 _LOCK_ID = 5151  # PostgreSQL advisory lock held while migrating
+# Alembic loads its scripts as modules, which is not safe from several threads.
+_MIGRATING = threading.Lock()
 
 
 def is_postgres(target: str) -> bool:
@@ -148,10 +150,17 @@ class Database:
         """Bring the schema to the newest revision (a no-op when it is there)."""
         from alembic import command
         from alembic.config import Config
+        from alembic.runtime.migration import MigrationContext
+        from alembic.script import ScriptDirectory
 
         config = Config()
         config.set_main_option("script_location", str(_MIGRATIONS))
+        head = ScriptDirectory.from_config(config).get_current_head()
         with self.engine.connect() as conn:
+            # Most starts find the schema current: check without the write lock.
+            if MigrationContext.configure(conn).get_current_revision() == head:
+                return
+        with _MIGRATING, self.engine.connect() as conn:
             if self.postgres:
                 conn.exec_driver_sql(f"SELECT pg_advisory_lock({_LOCK_ID})")
                 conn.commit()
