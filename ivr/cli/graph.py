@@ -7,6 +7,7 @@ of ``-o``; without either, DOT goes to standard output.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -83,7 +84,8 @@ def command(
         text = to_dot(diagram) if fmt == "dot" else to_mermaid(diagram)
         data = text.encode("utf-8")
     if output is None or output == "-":
-        click.get_binary_stream("stdout").write(data)
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
         return
     Path(output).write_bytes(data)
     human = sum(box.path == HUMAN for box in diagram.boxes)
