@@ -171,3 +171,28 @@ def test_without_graphviz_pictures_say_how_to_install_it_and_text_still_works(
         result = run(str(HOTLINE), "--format", fmt, "--recordings", str(RECORDINGS))
         assert result.exit_code == 0, result.output
         assert result.stdout
+
+
+def test_node_ids_that_match_the_drawings_own_names_stay_apart(dot, tmp_path):
+    menu = tmp_path / "m.yaml"
+    menu.write_text(
+        "start: call\n"
+        "queues: {q: {agents: 1}}\n"
+        "nodes:\n"
+        "  call: {say: Hi., next: main}\n"
+        "  main: {say: 1 or 2., options: {'1': a, '2': b}, on_fail: q}\n"
+        "  a: {say: A., options: {'0': q, '9': main}, on_fail: q}\n"
+        "  b: {say: B., next: option-1-to-q}\n"
+        "  option-1-to-q: {say: Holding., next: q}\n"
+        "  q: {queue: q}\n",
+        encoding="utf-8",
+    )
+    loaded = load_menu(menu, tmp_path)
+    groups = svg_groups(render(describe_menu(loaded), "svg"))
+    nodes = {i for i, classes in groups.items() if "ivr-node" in classes}
+    assert nodes == {f"node-{safe_name(n)}" for n in loaded.nodes}
+    # The call's own dot, the "back to main" sign and the junction of branch 1's
+    # two ways to the queue are there beside them.
+    assert {"call", "edge-a--main-sign", "option-1-to-q-dot", "option-1-to-q"} <= set(
+        groups
+    )

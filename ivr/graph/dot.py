@@ -99,11 +99,22 @@ class _DotWriter:
         self.boxes = {box.id: box for box in diagram.boxes}
         self.in_section: dict[str | None, list[str]] = {}
         self.edges: list[str] = []
-        self.junctions: dict[str, str] = {}  # junction name -> node it leads to
+        # (section, target node) -> the name of the junction in that section
+        self.junctions: dict[tuple[str, str], str] = {}
+        self.taken = set(self.boxes)
+        self.call = self.fresh("call")
+
+    def fresh(self, name: str) -> str:
+        """A DOT name for a drawing's own node (the call, a sign, a junction)
+        that no menu node has, whatever ids the designer chose."""
+        while name in self.taken:
+            name += "'"
+        self.taken.add(name)
+        return name
 
     def write(self, dpi: int | None) -> str:
         for box in self.d.boxes:
-            self.add(box.section, _node(box, hub=box.id == self.d.hub))
+            self.add(box.section, _node(box))
         loops = _loops_back(self.d)
         fan_in: dict[tuple[str | None, str], int] = {}
         for arrow in self.d.arrows:
@@ -130,11 +141,12 @@ class _DotWriter:
             lines += ["    " + s for s in self.in_section.get(section.id, [])]
             lines.append("  }")
         call = _attrs(color="#333333", penwidth="1.5", id="edge-call")
-        lines.append(f"  {_q('call')} -> {_q(self.d.start)} [{call}];")
+        lines.append(f"  {_q(self.call)} -> {_q(self.d.start)} [{call}];")
         lines += ["  " + edge for edge in self.edges]
         _, border, _ = PALETTE[HUMAN]
-        for junction, target in self.junctions.items():
-            attrs = _attrs(color=border, penwidth="2", id=junction, weight="0")
+        for (section, target), junction in self.junctions.items():
+            bus = f"{section}-to-{safe_name(target)}"
+            attrs = _attrs(color=border, penwidth="2", id=bus, weight="0")
             lines.append(f"  {_q(junction)} -> {_q(target)} [{attrs}];")
         lines.append("}")
         return "\n".join(lines) + "\n"
@@ -173,7 +185,7 @@ class _DotWriter:
             f"  graph [{graph}];",
             f"  node [{node}];",
             f"  edge [{_attrs(fontname=FONT, fontsize='9', arrowsize='0.7')}];",
-            f"  {_q('call')} [{call}];",
+            f"  {_q(self.call)} [{call}];",
         ]
 
     def add(self, section: str | None, statement: str) -> None:
@@ -190,19 +202,24 @@ class _DotWriter:
         drawn_to = target.id
         attrs = _edge_look(arrow, edge_id)
         if arrow.returns:
-            drawn_to = f"{edge_id}-sign"
-            self.add(source.section, _return_sign(drawn_to, target.id))
+            drawn_to = self.fresh(f"{edge_id}-sign")
+            self.add(
+                source.section, _return_sign(drawn_to, f"{edge_id}-sign", target.id)
+            )
         elif (
             source.section is not None
             and target.path == HUMAN
             and source.path != HUMAN
             and fan_in[(source.section, target.id)] > 1
         ):
-            drawn_to = f"{source.section}-to-{safe_name(target.id)}"
+            key = (source.section, target.id)
+            if key not in self.junctions:
+                name = self.fresh(f"{source.section}-to-{target.id}")
+                self.junctions[key] = name
+                svg_id = f"{source.section}-to-{safe_name(target.id)}-dot"
+                self.add(source.section, _junction(name, svg_id, target.id))
+            drawn_to = self.junctions[key]
             attrs["arrowhead"] = "none"
-            if drawn_to not in self.junctions:
-                self.junctions[drawn_to] = target.id
-                self.add(source.section, _junction(drawn_to, target.id))
         # Ways into the human path and to a goodbye come from all over the menu:
         # let them hang down rather than drag their sources along.
         hangs = target.path != source.path or target.kind == "hangup"
@@ -217,7 +234,7 @@ class _DotWriter:
             self.edges.append(f"{_q(source.id)} -> {_q(drawn_to)} [{_attrs(**attrs)}];")
 
 
-def _node(box: Box, hub: bool) -> str:
+def _node(box: Box) -> str:
     fill, border, ink = PALETTE[box.path]
     parts = [f"<B>{_h(box.id)}</B>", f'<FONT POINT-SIZE="9">{_h(box.detail)}</FONT>']
     parts += [
@@ -259,8 +276,6 @@ def _node(box: Box, hub: bool) -> str:
     }
     if box.kind in ("queue", "voicemail", "transfer", "hangup"):
         attrs["peripheries"] = "2"  # a double border: the call leaves the menu here
-    if hub:
-        attrs["ordering"] = "out"  # the branches left to right in key order
     return f"{_q(box.id)} [{_attrs(**attrs)}];"
 
 
@@ -288,20 +303,20 @@ def _edge_look(arrow: Arrow, edge_id: str) -> dict[str, str]:
     return attrs
 
 
-def _junction(name: str, target: str) -> str:
+def _junction(name: str, svg_id: str, target: str) -> str:
     _, border, _ = PALETTE[HUMAN]
     attrs = _attrs(
         shape="point",
         width="0.09",
         color=border,
         fillcolor=border,
-        id=name,
+        id=svg_id,
         tooltip=f"to {target}",
     )
     return f"{_q(name)} [{attrs}];"
 
 
-def _return_sign(name: str, hub: str) -> str:
+def _return_sign(name: str, svg_id: str, hub: str) -> str:
     _, border, ink = PALETTE[SELF_SERVICE]
     attrs = _attrs(
         shape="box",
@@ -312,7 +327,7 @@ def _return_sign(name: str, hub: str) -> str:
         fontcolor=ink,
         height="0.2",
         margin="0.05,0.02",
-        id=name,
+        id=svg_id,
         tooltip=f"back to {hub}",
     )
     return f"{_q(name)} [{attrs}];"
