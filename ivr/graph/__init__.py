@@ -13,7 +13,7 @@ How nodes are put on the self-service or the human path is told in
 """
 
 from ivr.graph.describe import Problem, describe_menu
-from ivr.graph.dot import INSTALL_HINT, GraphvizMissing, render, to_dot
+from ivr.graph.dot import to_dot
 from ivr.graph.look import EDGE_LOOK, PALETTE
 from ivr.graph.mermaid import mermaid_id, to_mermaid
 from ivr.graph.model import (
@@ -28,6 +28,7 @@ from ivr.graph.model import (
     safe_name,
 )
 from ivr.graph.paths import human_path_nodes
+from ivr.graph.render import INSTALL_HINT, GraphvizMissing, render
 
 __all__ = [
     "EDGE_LOOK",

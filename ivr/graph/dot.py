@@ -1,9 +1,8 @@
-"""Drawing a menu's diagram with Graphviz: DOT text, and SVG or PNG from ``dot``.
+"""A menu's diagram as Graphviz DOT text.
 
 ``describe_menu`` says *what* to draw; this module says *how* for Graphviz: a
-shape per kind, the colours of ``ivr.graph.look``. Graphviz's ``dot`` does the
-layout, top to bottom; it is a separate program (Debian's ``graphviz``), needed
-only for SVG and PNG.
+shape per kind, the colours of ``ivr.graph.look``, top to bottom. Graphviz's
+``dot`` does the layout (``ivr.graph.render``).
 
 Three devices keep a 40-node menu readable: the branches of the main menu are
 boxed groups; a way back to the main menu is a small "↩ main" sign beside its node
@@ -20,9 +19,6 @@ at. The SVG links to nothing outside itself.
 from __future__ import annotations
 
 import html
-import re
-import shutil
-import subprocess
 from collections.abc import Iterator
 
 from ivr.graph.look import (
@@ -36,17 +32,10 @@ from ivr.graph.look import (
 )
 from ivr.graph.model import HUMAN, SELF_SERVICE, Arrow, Box, Diagram, safe_name
 
-__all__ = ["FONT", "INSTALL_HINT", "GraphvizMissing", "edge_ids", "render", "to_dot"]
+__all__ = ["FONT", "edge_ids", "to_dot"]
 
 # Noto CJK covers Chinese and Latin; the generic family is the browser's fallback.
 FONT = "Noto Sans CJK SC,sans-serif"
-INSTALL_HINT = (
-    "Graphviz's 'dot' program is needed for SVG and PNG: install it with "
-    "'apt-get install graphviz fonts-noto-cjk' (Debian, Ubuntu) or "
-    "'brew install graphviz' (macOS); --format dot and --format mermaid work "
-    "without it"
-)
-
 SHAPES = {
     "message": "note",
     "menu": "box",
@@ -59,31 +48,6 @@ SHAPES = {
     "hangup": "octagon",
     "missing": "box",
 }
-
-
-class GraphvizMissing(RuntimeError):
-    """Graphviz's ``dot`` is not installed; the message says how to install it."""
-
-
-def render(diagram: Diagram, fmt: str) -> bytes:
-    """The diagram laid out by ``dot`` as ``svg`` or ``png`` bytes."""
-    if fmt not in ("svg", "png"):
-        raise ValueError(f"render makes svg or png, got {fmt!r}")
-    dot = shutil.which("dot")
-    if dot is None:
-        raise GraphvizMissing(INSTALL_HINT)
-    source = to_dot(diagram, dpi=110 if fmt == "png" else None)
-    done = subprocess.run(
-        [dot, f"-T{fmt}"], input=source.encode("utf-8"), capture_output=True
-    )
-    if done.returncode != 0:
-        error = done.stderr.decode("utf-8", "replace").strip()
-        raise RuntimeError(f"dot failed: {error}")
-    if fmt == "svg":
-        # The DOCTYPE names a DTD on the web; nothing needs it, and a page that
-        # embeds the SVG inline must not carry it.
-        return re.sub(rb"<!DOCTYPE[^>]*>\s*", b"", done.stdout, count=1)
-    return done.stdout
 
 
 def to_dot(diagram: Diagram, dpi: int | None = None) -> str:
