@@ -22,6 +22,7 @@ COMMANDS = {
     "erlang": "Waits, service level and abandonment from Erlang C/A.",
     "staff": "The fewest agents that meet a service-level target.",
     "simulate": "Simulate peak-hour traffic through a menu and its queues.",
+    "graph": "Draw a menu as a diagram (SVG, PNG, DOT or Mermaid).",
 }
 
 
