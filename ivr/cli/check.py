@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ivr.loader import find_menu_files, load_menus
+from ivr.loader import find_menu_files, load_line
 
 
 @click.command("check")
@@ -24,7 +24,7 @@ def command(paths: tuple[str, ...], recordings: str | None) -> None:
     files = find_menu_files(paths)
     if not files:
         raise click.UsageError(f"no menu files in {', '.join(paths)}")
-    menus, problems = load_menus(files, recordings)
+    menus, roster, problems = load_line(paths, recordings)
     for problem in problems:
         click.echo(problem, err=True)
     if problems:
@@ -32,4 +32,5 @@ def command(paths: tuple[str, ...], recordings: str | None) -> None:
         click.echo(f"{len(problems)} {noun} in {len(files)} menu file(s)", err=True)
         raise SystemExit(1)
     nodes = sum(len(menu.nodes) for menu in menus)
-    click.echo(f"ok: {len(menus)} menu(s), {nodes} nodes, no problems")
+    agents = f", {len(roster.agents)} agent(s)" if roster else ""
+    click.echo(f"ok: {len(menus)} menu(s), {nodes} nodes{agents}, no problems")

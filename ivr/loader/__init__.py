@@ -17,9 +17,18 @@ from ivr.checks import suggest
 from ivr.loader.builder import MenuBuilder
 from ivr.loader.fields import COMPANION_SUFFIXES
 from ivr.menu import Menu
+from ivr.roster import ROSTER_FILE, Roster
 from ivr.yamlread import LineDict, YamlProblem, read_yaml
 
-__all__ = ["MenuError", "find_menu_files", "load_menu", "load_menus", "suggest"]
+__all__ = [
+    "MenuError",
+    "find_menu_files",
+    "find_roster",
+    "load_line",
+    "load_menu",
+    "load_menus",
+    "suggest",
+]
 
 
 class MenuError(Exception):
@@ -46,7 +55,8 @@ class Problems:
 def find_menu_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
     """Menu files among ``paths``: files as given, folders' ``*.yaml`` sorted.
 
-    Companion files (``NAME.calls.yaml``, ``NAME.traffic.yaml``) are left out.
+    Companion files (``NAME.calls.yaml``, ``NAME.traffic.yaml``) and the agent
+    roster (``agents.yaml``) are left out.
     """
     found: list[Path] = []
     for raw in paths:
@@ -60,6 +70,7 @@ def find_menu_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
                 )
                 if p.suffix in (".yaml", ".yml")
                 and not p.name.endswith(COMPANION_SUFFIXES)
+                and p.name != ROSTER_FILE
                 and p.is_file()
             )
         else:
@@ -113,6 +124,47 @@ def load_menus(
             owners.setdefault(number, menu)
         menus.append(menu)
     return menus, problems
+
+
+def find_roster(paths: Iterable[str | os.PathLike[str]]) -> Path | None:
+    """The roster of ``paths``: ``agents.yaml`` in a folder given, or given itself."""
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir() and (path / ROSTER_FILE).is_file():
+            return path / ROSTER_FILE
+        if path.name == ROSTER_FILE and path.is_file():
+            return path
+    return None
+
+
+def load_line(
+    paths: Iterable[str | os.PathLike[str]],
+    recordings_dir: str | os.PathLike[str] | None = None,
+) -> tuple[list[Menu], Roster | None, list[str]]:
+    """Menus and the agent roster of ``paths``, with the problems of every file.
+
+    The roster is checked against every menu of its folder, so ``ivr check
+    menus/agents.yaml`` knows the queues it names.
+    """
+    from ivr.loader.roster import load_roster
+
+    paths = list(paths)
+    files = [f for f in find_menu_files(paths) if f.name != ROSTER_FILE]
+    menus, problems = load_menus(files, recordings_dir)
+    roster_path = find_roster(paths)
+    if roster_path is None:
+        return menus, None, problems
+    folder_files = find_menu_files([roster_path.parent])
+    if set(folder_files) - set(files):  # the roster names menus not given
+        menus_around, _ = load_menus(folder_files, recordings_dir)
+    else:
+        menus_around = menus
+    loaded = {m.id for m in menus_around}
+    broken = {f.name.split(".")[0] for f in folder_files} - loaded
+    roster, found = load_roster(
+        roster_path, menus_around, _shown(roster_path), unchecked=broken
+    )
+    return menus, roster, problems + found
 
 
 def _shown(path: Path) -> str:
