@@ -79,7 +79,7 @@ def test_every_roster_mistake_is_reported_at_its_line(tmp_path):
         "agents.yaml:6: agent 'li.na' serves unknown menu 'hotlne' (did you mean 'hotline'?)",
         "agents.yaml:6: 'orders' in serves of agent 'li.na' must be menu/queue, e.g. shop/orders",
         "agents.yaml:7: agent id 'li.na' is used twice",
-        "agents.yaml:8: phone '+8613800000001' is listed also for agent 'li.na': the line could not tell who calls",
+        "agents.yaml:8: phone '+8613800000001' is already listed for agent 'li.na': the line could not tell who calls",
         "agents.yaml:9: agent 'li.na' serves nothing: list queues as menu/queue, e.g. shop/orders",
         "agents.yaml:10: agent needs an 'id'",
         "agents.yaml:12: agent '#3' lists hotline/orders twice",
@@ -100,7 +100,7 @@ def test_ivr_check_checks_the_roster_beside_the_menus(tmp_path):
         main, ["check", str(folder), "--recordings", str(RECORDINGS)]
     )
     assert result.exit_code == 0, result.output
-    assert result.output.strip() == "ok: 1 menu(s), 17 nodes, 2 agent(s), no problems"
+    assert result.output.strip() == "ok: 1 menu(s), 14 nodes, 2 agent(s), no problems"
 
 
 def test_the_shop_roster_covers_every_queue_with_chinese_speakers_on_chinese_queues():

@@ -172,12 +172,14 @@ def _phones(
                 "'+8613800000001', 'client:IDENTITY' or 'sip:user@host'",
             )
             continue
+        if text in phones:
+            add(line, f"phone '{text}' is listed twice for {what}")
+            continue
         if text in owner:
-            other = owner[text]
-            said = "twice" if other == agent_id else f"also for agent '{other}'"
             add(
                 line,
-                f"phone '{text}' is listed {said}: the line could not tell who calls",
+                f"phone '{text}' is already listed for agent '{owner[text]}': "
+                "the line could not tell who calls",
             )
             continue
         owner[text] = agent_id
