@@ -6,8 +6,8 @@ not just ours. Sales (1) dials a number, support (2) queues with a wait message
 that offers to leave the queue with 9, voicemail (3) records, and the caller may
 also say "sales" or "support".
 
-Agents ring another number, answered at ``/agent`` (on Twilio each number has its
-own voice URL): 1 takes the first caller of the support queue
+Agents ring the agent line (``/voice`` tells it by ``To``; ``/agent`` answers it
+directly): 1 takes the first caller of the support queue
 (``<Dial><Queue url>``), 2 calls a customer back (``<Dial callerId><Number
 url>``) who hears a whisper and presses 1 to talk, 9 ends the shift. After each
 conversation the agent is back at the prompt.
@@ -22,6 +22,7 @@ from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
 
 SHOP_NUMBER = "+15005550001"  # the app's own Twilio number
+AGENT_LINE = "+15005550002"  # agents ring this number (or /agent directly)
 CUSTOMER = "+15005550010"  # the customer an agent calls back with 2
 
 
@@ -62,6 +63,8 @@ def create_app(
     @app.route("/voice", methods=["GET", "POST"])
     @validate_twilio_request
     def voice():
+        if request.values.get("To") == AGENT_LINE:
+            return agent()
         resp = VoiceResponse()
         gather = Gather(num_digits=1, action="/gather", input="dtmf speech")
         gather.say("For sales, press 1. For support, press 2. To leave a message, 3.")
@@ -138,6 +141,9 @@ def create_app(
 
     @app.route("/agent", methods=["POST"])
     @validate_twilio_request
+    def agent_line():
+        return agent()
+
     def agent():
         resp = VoiceResponse()
         gather = Gather(num_digits=1, action="/agent-key", timeout=5)

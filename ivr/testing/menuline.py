@@ -66,8 +66,6 @@ class MenuLine:
     """
 
     def __init__(self, menu_path: str | Path, *, auth_token: str | None = None):
-        from ivr.web import create_app  # Flask stays out of the pure core
-
         self.menu_path = menu_path
         self.auth_token = auth_token
         self.menu: Menu = load_menu(menu_path)
@@ -84,11 +82,16 @@ class MenuLine:
         }
         if auth_token:
             config["TWILIO_AUTH_TOKEN"] = auth_token
-        self.app = create_app(config)
+        self.app = self._build_app(config)
         self.transport = WsgiTransport(self.app)
         self.url = "http://localhost/voice"
         self._watch = _FaultWatch()
         self._watched = _WatchedTransport(self.app, self._watch)
+
+    def _build_app(self, config: dict[str, Any]) -> Any:
+        from ivr.web import create_app  # Flask stays out of the pure core
+
+        return create_app(config)
 
     def _clock(self) -> dt.datetime:
         if self._board is not None:
@@ -98,6 +101,11 @@ class MenuLine:
     def fresh(self) -> MenuLine:
         """The same line with a new app: nothing the last calls stored remains."""
         return MenuLine(self.menu_path, auth_token=self.auth_token)
+
+    @property
+    def account_numbers(self) -> tuple[str, ...]:
+        """The Twilio numbers of the account the line runs on: valid callerIds."""
+        return self.menu.numbers
 
     @property
     def number(self) -> str:
@@ -131,7 +139,7 @@ class MenuLine:
         The menu's numbers are the account's (valid ``<Dial callerId>``);
         ``options`` go to :class:`~ivr.caller.Switchboard`.
         """
-        options.setdefault("numbers", self.menu.numbers)
+        options.setdefault("numbers", self.account_numbers)
         board = Switchboard(at=at or dt.datetime.now(dt.UTC), **options)
         self._board = board
         return board
