@@ -77,6 +77,7 @@ class Party:
         self.turn = threading.Semaphore(0)
         self.cond = threading.Condition()
         self.round_started = 0.0
+        self.finished = False  # a wake-up for a call that ended is dropped
 
 
 def _run_party(party: Party) -> None:
@@ -143,6 +144,8 @@ class LockStepClock:
 
     def wake(self, party: Party, signal: object = True) -> None:
         """Resume ``party`` now (after the running call yields) with ``signal``."""
+        if party.finished:
+            return
         party.token += 1
         if not isinstance(party.signal, Interrupted):
             party.signal = signal
@@ -150,6 +153,7 @@ class LockStepClock:
         self._push(party, self.now)
 
     def finish(self, party: Party) -> None:
+        party.finished = True
         party.token += 1
         self._parked.pop(party, None)
         self._live -= 1
@@ -249,6 +253,7 @@ class RealTimeClock:
             party.cond.notify_all()
 
     def finish(self, party: Party) -> None:
+        party.finished = True
         with self._lock:
             self._live -= 1
             if self._live == 0:

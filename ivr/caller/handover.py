@@ -253,8 +253,7 @@ class Handover:
                 f"callerId '{caller_id}' is neither this call's From or To nor a "
                 "number of the account (Twilio error 13214)"
             )
-            params = {"DialCallSid": new_sid("CA")}
-            return self._dial_done(verb, url, entry, "failed", params, None, note)
+            return self._dial_done(verb, url, entry, "failed", {}, None, note)
         rings = [(noun, *board.ring(noun.text)) for noun in nouns]
         answering = [
             (ring.after_s, index)

@@ -284,6 +284,8 @@ class Switchboard:
         """
         if at_s < 0:
             raise ValueError(f"at_s must be >= 0, got {at_s}")
+        if self._ran and not self.realtime:
+            raise RuntimeError("place every call before run() on a lock-step board")
         call = caller._new_call(inputs, on_event, board=self)
         handle = CallHandle(call.call_sid, caller.from_number, caller.to_number, at_s)
         party = Party(handle, call.run)
@@ -318,8 +320,6 @@ class Switchboard:
     # -- what calls ask of the account -------------------------------------
 
     def _enter(self, party: Party, at_s: float) -> None:
-        if self._ran and not self.realtime and at_s < self._clock.now:
-            at_s = self._clock.now
         with self._lock:
             self._handles.append(party.handle)
         self._clock.enter(party, at_s)
