@@ -109,6 +109,7 @@ class LockStepClock:
         self._parked: dict[Party, int] = {}  # waiting on another, no deadline
         self._live = 0
         self._done = threading.Event()
+        self._waiting: list[threading.Thread] | None = []  # None once running
 
     def _push(self, party: Party, at_s: float) -> None:
         heapq.heappush(self._heap, (at_s, next(self._seq), party.token, party))
@@ -117,7 +118,11 @@ class LockStepClock:
         """A call joins; its thread waits for its first turn at ``at_s``."""
         self._live += 1
         self._push(party, max(at_s, self.now))
-        threading.Thread(target=self._body, args=(party,), daemon=True).start()
+        thread = threading.Thread(target=self._body, args=(party,), daemon=True)
+        if self._waiting is None:
+            thread.start()
+        else:  # threads start with the run, so an unrun board leaves none behind
+            self._waiting.append(thread)
 
     def _body(self, party: Party) -> None:
         party.turn.acquire()
@@ -126,6 +131,9 @@ class LockStepClock:
 
     def run(self) -> None:
         """Hand out the first turn; return when every call has ended."""
+        threads, self._waiting = self._waiting or [], None
+        for thread in threads:
+            thread.start()
         if self._live:
             self._dispatch()
             self._done.wait()
