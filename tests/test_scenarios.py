@@ -161,13 +161,11 @@ def test_scenario_file_mistakes_are_all_reported_with_their_lines(hotline):
     assert caught.value.problems == [
         f'{shown}:3: press 123 must be quoted, e.g. press: "123" (YAML reads '
         "0-led digits as a number)",
-        f"{shown}:4: unknown expectation 'heard' (hears, not_hears, outcome, "
-        "queue, queue_result, variables, visits)",
+        f"{shown}:4: unknown expectation 'heard' (did you mean 'hears'?)",
         f"{shown}:4: outcome 'queued' is not one of self_service, queue, "
         "transfer, voicemail, caller_hangup, error",
         f"{shown}:5: two calls are named 'one'",
-        f"{shown}:6: unknown key 'inptus' (name, at, caller, inputs, expect, "
-        "agent_after, ahead, dial)",
+        f"{shown}:6: unknown key 'inptus' (did you mean 'inputs'?)",
         f"{shown}:8: clock must look like '2026-11-27 23:30', got 'tomorrow'",
         f"{shown}:9: agent_after must be a whole number >= 0, got -1",
         f"{shown}:10: dial 'engaged' is not one of completed, busy, no-answer, failed",

@@ -5,6 +5,12 @@ code with ``ivr.web``. If the caller can drive it, it speaks Twilio's protocol,
 not just ours. Sales (1) dials a number, support (2) queues with a wait message
 that offers to leave the queue with 9, voicemail (3) records, and the caller may
 also say "sales" or "support".
+
+Agents ring the agent line (``/voice`` tells it by ``To``; ``/agent`` answers it
+directly): 1 takes the first caller of the support queue
+(``<Dial><Queue url>``), 2 calls a customer back (``<Dial callerId><Number
+url>``) who hears a whisper and presses 1 to talk, 9 ends the shift. After each
+conversation the agent is back at the prompt.
 """
 
 from __future__ import annotations
@@ -15,9 +21,22 @@ from flask import Flask, Response, abort, request
 from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
 
+SHOP_NUMBER = "+15005550001"  # the app's own Twilio number
+AGENT_LINE = "+15005550002"  # agents ring this number (or /agent directly)
+CUSTOMER = "+15005550010"  # the customer an agent calls back with 2
 
-def create_app(auth_token: str | None = None) -> Flask:
-    """The app; with ``auth_token`` every webhook checks X-Twilio-Signature."""
+
+def create_app(
+    auth_token: str | None = None,
+    *,
+    caller_id: str = SHOP_NUMBER,
+    dial_timeout: int = 20,
+) -> Flask:
+    """The app; with ``auth_token`` every webhook checks X-Twilio-Signature.
+
+    ``caller_id`` is the callerId of the callback Dial; ``dial_timeout`` the
+    agent's Dial timeout.
+    """
     app = Flask(__name__)
     app.config["HITS"] = []
 
@@ -44,6 +63,8 @@ def create_app(auth_token: str | None = None) -> Flask:
     @app.route("/voice", methods=["GET", "POST"])
     @validate_twilio_request
     def voice():
+        if request.values.get("To") == AGENT_LINE:
+            return agent()
         resp = VoiceResponse()
         gather = Gather(num_digits=1, action="/gather", input="dtmf speech")
         gather.say("For sales, press 1. For support, press 2. To leave a message, 3.")
@@ -116,6 +137,83 @@ def create_app(auth_token: str | None = None) -> Flask:
         if request.values.get("DialCallStatus") != "completed":
             resp.say("Sales is busy. Goodbye.")
         resp.hangup()
+        return twiml(resp)
+
+    @app.route("/agent", methods=["POST"])
+    @validate_twilio_request
+    def agent_line():
+        return agent()
+
+    def agent():
+        resp = VoiceResponse()
+        gather = Gather(num_digits=1, action="/agent-key", timeout=5)
+        gather.say("Press 1 for the next caller, 2 to call back, 9 to stop.")
+        resp.append(gather)
+        resp.redirect("/agent")
+        return twiml(resp)
+
+    @app.route("/agent-key", methods=["POST"])
+    @validate_twilio_request
+    def agent_key():
+        resp = VoiceResponse()
+        digits = request.values.get("Digits")
+        if digits == "1":
+            dial = Dial(action="/agent-done", timeout=dial_timeout)
+            dial.queue("support", url="/about-to-connect")
+            resp.append(dial)
+        elif digits == "2":
+            dial = Dial(
+                action="/callback-done", timeout=dial_timeout, caller_id=caller_id
+            )
+            dial.number(CUSTOMER, url="/whisper")
+            resp.append(dial)
+        else:
+            resp.say("Goodbye.")
+            resp.hangup()
+        return twiml(resp)
+
+    @app.route("/about-to-connect", methods=["POST"])
+    @validate_twilio_request
+    def about_to_connect():
+        resp = VoiceResponse()
+        waited = request.values.get("QueueTime")
+        resp.say(f"You waited {waited} seconds. Connecting you to an agent.")
+        return twiml(resp)
+
+    @app.route("/agent-done", methods=["POST"])
+    @validate_twilio_request
+    def agent_done():
+        resp = VoiceResponse()
+        resp.say(f"Call ended: {request.values.get('DialCallStatus')}.")
+        resp.redirect("/agent")
+        return twiml(resp)
+
+    @app.route("/whisper", methods=["POST"])
+    @validate_twilio_request
+    def whisper():
+        resp = VoiceResponse()
+        gather = Gather(num_digits=1, action="/whisper-key", timeout=5)
+        gather.say("Example Shop is calling you back. Press 1 to talk to us.")
+        resp.append(gather)
+        resp.hangup()
+        return twiml(resp)
+
+    @app.route("/whisper-key", methods=["POST"])
+    @validate_twilio_request
+    def whisper_key():
+        resp = VoiceResponse()
+        if request.values.get("Digits") == "1":
+            resp.say("Connecting.")
+        else:
+            resp.hangup()
+        return twiml(resp)
+
+    @app.route("/callback-done", methods=["POST"])
+    @validate_twilio_request
+    def callback_done():
+        resp = VoiceResponse()
+        resp.say(f"Callback {request.values.get('DialCallStatus')}.")
+        resp.redirect("/agent")
         return twiml(resp)
 
     @app.route("/recorded", methods=["POST"])

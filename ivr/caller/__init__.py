@@ -3,7 +3,8 @@
 ``Caller`` calls any TwiML webhook the way Twilio does (same fields, same
 signature, same URL resolution, same verb semantics) and acts the person on the
 phone from a script or a terminal. ``ivr call``, ``ivr test`` (scenarios and
-fuzzing) and the browser console are all built on it.
+fuzzing) and the browser console are all built on it. A ``Switchboard`` is the
+account several calls share: its queues, the phones it can ring, its clock.
 """
 
 from __future__ import annotations
@@ -23,11 +24,13 @@ from ivr.caller.inputs import (
     describe_input,
 )
 from ivr.caller.session import CallSession, Turn
+from ivr.caller.switchboard import CallHandle, Phone, Ring, Switchboard
 from ivr.caller.transport import Answer, HttpTransport, Transport, WsgiTransport
 
 __all__ = [
     "OUTCOMES",
     "Answer",
+    "CallHandle",
     "CallResult",
     "CallSession",
     "Caller",
@@ -36,9 +39,12 @@ __all__ = [
     "HttpTransport",
     "Input",
     "InputSource",
+    "Phone",
     "Press",
+    "Ring",
     "Silence",
     "Speak",
+    "Switchboard",
     "Transport",
     "Turn",
     "TwimlError",

@@ -12,12 +12,14 @@ a script or typed in a terminal). What the person hears is the *transcript*.
 from __future__ import annotations
 
 import json
-import secrets
 import urllib.parse
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ivr.caller.clocks import Closed, Party, Stalled
 from ivr.caller.document import TwimlError, Verb, parse_twiml
+from ivr.caller.flow import LEAVE, Ended, LoopError, WebhookError, new_sid
+from ivr.caller.handover import Handover
 from ivr.caller.inputs import (
     CallResult,
     Gathering,
@@ -31,6 +33,9 @@ from ivr.caller.inputs import (
 )
 from ivr.caller.transport import Answer, Transport, WsgiTransport
 
+if TYPE_CHECKING:
+    from ivr.caller.switchboard import Switchboard
+
 __all__ = ["Caller", "WebhookError"]
 
 API_VERSION = "2010-04-01"
@@ -38,27 +43,32 @@ XML_TYPES = ("text/xml", "application/xml", "text/html")
 MAX_TWIML_BYTES = 64 * 1024  # Twilio's limit on a TwiML document
 
 
-class WebhookError(Exception):
-    """A webhook answered something Twilio cannot use: not 200, not TwiML, nothing."""
+# Where a document runs decides the verbs Twilio allows in it (a waitUrl
+# document is checked by parse_twiml itself).
+_CONTEXTS = {
+    # <Dial><Queue url>: on the dequeued caller's end, before the bridge.
+    "dequeue": (
+        "a <Queue url> document",
+        frozenset({"Play", "Say", "Pause", "Redirect"}),
+    ),
+    # <Dial><Number url>: the whisper on the called party's end. Twilio forbids
+    # <Dial> there; an <Enqueue> would leave the dialling call ringing for ever.
+    "whisper": (
+        "a <Number url> document",
+        frozenset({"Say", "Play", "Pause", "Gather", "Redirect", "Hangup", "Reject"})
+        | {"Record"},
+    ),
+}
 
 
-class _LoopError(Exception):
-    pass
-
-
-class _Ended(Exception):
-    """The call is over; ``by`` says who ended it."""
-
-    def __init__(self, by: str) -> None:
-        super().__init__(by)
-        self.by = by  # "caller", "app"
-
-
-_LEAVE = object()
-
-
-def _sid(prefix: str) -> str:
-    return prefix + secrets.token_hex(16)
+def _check_context(verbs: list[Verb], where: str) -> None:
+    if where not in _CONTEXTS:
+        return
+    shown, allowed = _CONTEXTS[where]
+    for verb in verbs:
+        if verb.name not in allowed:
+            names = ", ".join(f"<{v}>" for v in sorted(allowed))
+            raise TwimlError(f"<{verb.name}> is not allowed in {shown} (only {names})")
 
 
 class Caller:
@@ -67,8 +77,15 @@ class Caller:
     ``transport`` reaches the webhook (in-process WSGI or HTTP); ``url`` is the
     voice URL the call starts at. Queue behaviour is a choice of the caller: an
     agent takes the call after ``agent_after_rounds`` waitUrl rounds, unless the
-    caller's patience (``patience_rounds``) runs out first. ``dial_status`` is
-    how a ``<Dial>`` ends (``completed``, ``busy``, ``no-answer``, ``failed``).
+    caller's patience (``patience_rounds``, or ``patience_s`` seconds of holding)
+    runs out first. ``dial_status`` is how a ``<Dial>`` ends (``completed``,
+    ``busy``, ``no-answer``, ``failed``).
+
+    Placed on a :class:`~ivr.caller.switchboard.Switchboard` instead
+    (``board.place(caller, inputs)``), the call meets the other calls of the
+    account: agents take it from its queue, its ``<Dial>`` reaches queues and
+    scripted phones, and ``agent_after_rounds``, ``queue_ahead`` and
+    ``dial_status`` no longer apply (patience still does).
     """
 
     def __init__(
@@ -81,6 +98,7 @@ class Caller:
         auth_token: str | None = None,
         agent_after_rounds: int = 2,
         patience_rounds: int | None = None,
+        patience_s: float | None = None,
         queue_ahead: int = 2,
         dial_status: str = "completed",
         fetch_audio: bool = True,
@@ -106,6 +124,7 @@ class Caller:
         self.auth_token = auth_token
         self.agent_after_rounds = agent_after_rounds
         self.patience_rounds = patience_rounds
+        self.patience_s = patience_s
         self.queue_ahead = queue_ahead
         self.dial_status = dial_status
         self.fetch_audio = fetch_audio
@@ -126,8 +145,18 @@ class Caller:
         """
         return _Call(self, inputs, on_event).run()
 
+    def _new_call(
+        self,
+        inputs: Iterable[Input] | InputSource,
+        on_event: Callable[[dict[str, Any]], None] | None,
+        *,
+        board: Switchboard,
+    ) -> _Call:
+        """A call of these settings on a switchboard (``Switchboard.place``)."""
+        return _Call(self, inputs, on_event, board=board)
 
-class _Call:
+
+class _Call(Handover):
     """One call's state; the Caller holds only settings so it can be reused."""
 
     def __init__(
@@ -135,6 +164,10 @@ class _Call:
         caller: Caller,
         inputs: Iterable[Input] | InputSource,
         on_event: Callable[[dict[str, Any]], None] | None,
+        *,
+        board: Switchboard | None = None,
+        direction: str = "inbound",
+        parent_sid: str | None = None,
     ) -> None:
         self.c = caller
         self.source: InputSource | None = None
@@ -146,12 +179,22 @@ class _Call:
         self.on_event = on_event
         self.result = CallResult()
         self.reached: list[str] = []
-        self.call_sid = _sid("CA")
+        self.call_sid = new_sid("CA")
         self.result.call_sid = self.call_sid
-        self.account_sid = "AC" + "0" * 32
-        self.status = "ringing"
+        self.account_sid = board.account_sid if board else "AC" + "0" * 32
+        self.direction = direction
+        self.parent_sid = parent_sid
+        # A dialled leg is answered before its first request.
+        self.status = "ringing" if direction == "inbound" else "in-progress"
         self.since_input = 0
+        self.held_requests = 0  # waitUrl rounds: bounded by patience, not a loop
         self.elapsed_s = 0.0
+        self.board = board
+        self.party: Party | None = None  # set by the switchboard
+        self.holding = None  # the queue Member while holding on a switchboard
+        self.leg = None  # the Bridge when this call is a dialled leg
+        self._via: _Call | None = None  # whose transport fetches a <Queue url>
+        self.start_s = 0.0
         if caller.auth_token:
             from twilio.request_validator import RequestValidator
 
@@ -162,13 +205,32 @@ class _Call:
     # -- the conversation -------------------------------------------------
 
     def run(self) -> CallResult:
+        return self._conduct(self._call_in)
+
+    def run_leg(self) -> CallResult:
+        """Run a leg the switchboard dialled: its whisper, then the talk."""
+        return self._conduct(self._answer_leg)
+
+    def _call_in(self) -> None:
+        verbs, url = self._fetch("POST", self.c.url, {}, where="call")
+        self._run(verbs, url, where="call")
+
+    def _conduct(self, body: Callable[[], None]) -> CallResult:
+        if self.board is not None:
+            self.start_s = self.board.now_s
         ended_by = "app"
         try:
-            verbs, url = self._fetch("POST", self.c.url, {}, wait=False)
-            self._run(verbs, url, wait=False)
-        except _Ended as ended:
+            body()
+        except Ended as ended:
             ended_by = ended.by
-        except (TwimlError, WebhookError, _LoopError) as error:
+        except Closed as closed:
+            self._event({"verb": "Hangup", "by": "switchboard", "reason": str(closed)})
+            ended_by = "caller"
+        except Stalled as stalled:
+            self.result.outcome = "error"
+            self.result.error = f"the switchboard stalled: {stalled}"
+            return self.result
+        except (TwimlError, WebhookError, LoopError) as error:
             self.result.outcome = "error"
             self.result.error = str(error)
             return self.result
@@ -194,25 +256,28 @@ class _Call:
             "Called": self.c.to_number,
             "Caller": self.c.from_number,
             "CallStatus": self.status,
-            "Direction": "inbound",
+            "Direction": self.direction,
             "ApiVersion": API_VERSION,
         }
+        if self.parent_sid:
+            params["ParentCallSid"] = self.parent_sid
         params.update(extra)
         self.status = "in-progress"
         return params
 
     def _send(
-        self, method: str, url: str, params: Mapping[str, str]
+        self, method: str, url: str, params: Mapping[str, str], *, hold: bool = False
     ) -> tuple[Answer, str]:
         self.result.requests += 1
+        self.held_requests += hold
         self.since_input += 1
-        if self.result.requests > self.c.max_requests:
-            raise _LoopError(
+        if self.result.requests - self.held_requests > self.c.max_requests:
+            raise LoopError(
                 f"the call made more than {self.c.max_requests} webhook requests: "
                 "a loop that never ends"
             )
         if self.since_input > self.c.max_requests_without_input:
-            raise _LoopError(
+            raise LoopError(
                 f"{self.c.max_requests_without_input} webhook requests without any "
                 f"input from the caller (last {url}): a loop that never ends"
             )
@@ -221,37 +286,50 @@ class _Call:
             joiner = "&" if urllib.parse.urlsplit(url).query else "?"
             url = url + joiner + urllib.parse.urlencode(params)
             params = {}
-        if self.validator is not None:
-            headers["X-Twilio-Signature"] = self.validator.compute_signature(
+        # A <Queue url> is the dialling call's document: its app, its token.
+        owner = self._via or self
+        if owner.validator is not None:
+            headers["X-Twilio-Signature"] = owner.validator.compute_signature(
                 url, dict(params)
             )
         try:
-            answer = self.c.transport(method, url, params, headers)
+            answer = owner.c.transport(method, url, params, headers)
         except OSError as error:
             raise WebhookError(f"{method} {url} failed: {error}") from None
         return answer, url
 
     def _fetch(
-        self, method: str, url: str, extra: Mapping[str, str], *, wait: bool
+        self,
+        method: str,
+        url: str,
+        extra: Mapping[str, str],
+        *,
+        where: str,
+        hold: bool = False,
     ) -> tuple[list[Verb], str]:
-        """Request a TwiML document and check it; return its verbs and its URL."""
-        answer, sent_url = self._send(method, url, self._params(extra))
-        where = f"{method} {url}"
+        """Request a TwiML document and check it; return its verbs and its URL.
+
+        ``where`` is where the document runs (``call``, ``wait`` for a waitUrl,
+        ``dequeue`` for a ``<Queue url>``, ``whisper`` for a ``<Number url>``),
+        which decides the verbs Twilio allows in it.
+        """
+        answer, sent_url = self._send(method, url, self._params(extra), hold=hold)
+        shown = f"{method} {url}"
         if answer.status == 403:
             raise WebhookError(
-                f"{where} answered 403 Forbidden: the webhook refused the request "
+                f"{shown} answered 403 Forbidden: the webhook refused the request "
                 "(wrong auth token or X-Twilio-Signature?)"
             )
         if answer.status != 200:
-            raise WebhookError(f"{where} answered HTTP {answer.status}, not 200")
+            raise WebhookError(f"{shown} answered HTTP {answer.status}, not 200")
         if answer.content_type not in XML_TYPES:
             raise WebhookError(
-                f"{where} answered Content-Type '{answer.content_type}', "
+                f"{shown} answered Content-Type '{answer.content_type}', "
                 "not TwiML (text/xml or application/xml)"
             )
         if len(answer.body) > MAX_TWIML_BYTES:
             raise WebhookError(
-                f"{where} answered {len(answer.body)} bytes; Twilio refuses TwiML "
+                f"{shown} answered {len(answer.body)} bytes; Twilio refuses TwiML "
                 f"over {MAX_TWIML_BYTES // 1024} KB"
             )
         trace = answer.headers.get("x-ivr-trace")
@@ -259,11 +337,12 @@ class _Call:
             try:
                 self.result.traces.append(json.loads(trace))
             except ValueError:
-                raise WebhookError(f"{where}: X-IVR-Trace is not JSON") from None
+                raise WebhookError(f"{shown}: X-IVR-Trace is not JSON") from None
         try:
-            verbs = parse_twiml(answer.body, wait=wait)
+            verbs = parse_twiml(answer.body, wait=where == "wait")
+            _check_context(verbs, where)
         except TwimlError as error:
-            raise TwimlError(f"{where}: {error}") from None
+            raise TwimlError(f"{method} {url}: {error}") from None
         # Twilio resolves relative URLs against the document's own URL; the
         # query it added for a GET is not part of that base.
         return verbs, url if method == "GET" else sent_url
@@ -281,28 +360,43 @@ class _Call:
 
     # -- running documents --------------------------------------------------
 
-    def _run(self, verbs: list[Verb], url: str, *, wait: bool) -> object | None:
+    def _run(self, verbs: list[Verb], url: str, *, where: str) -> object | None:
         """Run a document and the documents it hands over to.
 
-        Returns ``_LEAVE`` when a waitUrl document says ``<Leave>``, ``None``
+        Returns ``LEAVE`` when a waitUrl document says ``<Leave>``, ``None``
         when the last document ran out of verbs.
         """
         while True:
             handover = None
             for verb in verbs:
-                handover = getattr(self, f"_verb_{verb.name.lower()}")(verb, url, wait)
+                run = getattr(self, f"_verb_{verb.name.lower()}")
+                handover = run(verb, url, where)
                 if handover is not None:
                     break
             if handover is None:
                 return None
-            if handover is _LEAVE:
-                return _LEAVE
+            if handover is LEAVE:
+                return LEAVE
             verbs, url = handover
 
     def _resolve(self, base: str, target: str | None) -> str:
         return urllib.parse.urljoin(base, target) if target else base
 
-    def _verb_say(self, verb: Verb, url: str, wait: bool) -> None:
+    def _spend(self, seconds: float) -> None:
+        """Time passes on the call: a Say, a Pause, a Gather waiting, a talk.
+
+        On a switchboard the calls due earlier run first, and a caller holding
+        in a queue can be taken from it (or give up) in the middle.
+        """
+        if self.board is None or self.party is None:
+            self.elapsed_s += seconds
+            return
+        try:
+            self.board.spend(self.party, seconds, self.holding)
+        finally:
+            self.elapsed_s = self.board.now_s - self.start_s
+
+    def _verb_say(self, verb: Verb, url: str, where: str) -> None:
         loop = int(verb.get("loop", "1") or 1)
         entry: dict[str, Any] = {"verb": "Say", "text": verb.text}
         if verb.get("language"):
@@ -310,15 +404,14 @@ class _Call:
         if loop != 1:
             entry["loop"] = loop
         self._event(entry)
-        self.elapsed_s += max(1.0, len(verb.text) / 8) * max(loop, 1)
+        self._spend(max(1.0, len(verb.text) / 8) * max(loop, 1))
 
-    def _verb_play(self, verb: Verb, url: str, wait: bool) -> None:
+    def _verb_play(self, verb: Verb, url: str, where: str) -> None:
         if not verb.text:
             self._event({"verb": "Play", "digits": verb.get("digits")})
             return
         target = self._resolve(url, verb.text)
         self._event({"verb": "Play", "url": target})
-        self.elapsed_s += 5.0
         if self.c.fetch_audio and self._reachable(target):
             answer, _ = self._send("GET", target, {})
             if answer.status != 200:
@@ -331,39 +424,42 @@ class _Call:
                 raise WebhookError(
                     f"<Play> {target}: answered Content-Type '{kind}', not audio"
                 )
+        self._spend(5.0)
 
     def _reachable(self, url: str) -> bool:
         """Whether the transport can fetch ``url``: an in-process app serves only
         its own host; audio elsewhere (a CDN) is Twilio's to fetch, not ours."""
-        if isinstance(self.c.transport, WsgiTransport):
-            own = urllib.parse.urlsplit(self.c.url).netloc
+        owner = self._via or self
+        if isinstance(owner.c.transport, WsgiTransport):
+            own = urllib.parse.urlsplit(owner.c.url).netloc
             return urllib.parse.urlsplit(url).netloc == own
         return True
 
-    def _verb_pause(self, verb: Verb, url: str, wait: bool) -> None:
+    def _verb_pause(self, verb: Verb, url: str, where: str) -> None:
         length = int(verb.get("length", "1") or 1)
         self._event({"verb": "Pause", "seconds": length})
-        self.elapsed_s += length
+        self._spend(length)
 
     def _verb_gather(
-        self, verb: Verb, url: str, wait: bool
+        self, verb: Verb, url: str, where: str
     ) -> tuple[list[Verb], str] | None:
         for child in verb.children:
-            getattr(self, f"_verb_{child.name.lower()}")(child, url, wait)
+            getattr(self, f"_verb_{child.name.lower()}")(child, url, where)
         modes = tuple((verb.get("input") or "dtmf").split())
         num_digits = int(verb.get("numDigits")) if verb.get("numDigits") else None
         finish = verb.get("finishOnKey", "#") or ""
         timeout_s = int(verb.get("timeout", "5") or 5)
-        gathering = Gathering(modes, num_digits, finish, timeout_s, wait)
+        holding = where == "wait"
+        gathering = Gathering(modes, num_digits, finish, timeout_s, holding)
         item = self._next_input(gathering)
         if item is None:
-            if not wait:
+            if not holding:
                 self._event({"verb": "Gather", "hangup": True})
-                raise _Ended("caller")
+                raise Ended("caller")
             item = Silence()  # holding in a queue: the caller just listens
         if isinstance(item, HangUp):
             self._event({"verb": "Gather", "hangup": True})
-            raise _Ended("caller")
+            raise Ended("caller")
         params: dict[str, str] = {}
         if isinstance(item, Press) and "dtmf" in modes:
             digits, finished_on = _collect(item.keys, num_digits, finish)
@@ -378,58 +474,65 @@ class _Call:
             if not isinstance(item, Silence):
                 entry["ignored"] = f"input is {' '.join(modes)}"
         self._event(entry)
-        self.elapsed_s += timeout_s if not params else 2.0
+        self._spend(timeout_s if not params else 2.0)
         if not params and verb.get("actionOnEmptyResult") != "true":
             return None  # silence: Twilio goes on with the next verb
         method = verb.get("method", "POST") or "POST"
         target = self._resolve(url, verb.get("action"))
-        return self._fetch(method, target, params, wait=wait)
+        return self._fetch(method, target, params, where=where)
 
     def _verb_redirect(
-        self, verb: Verb, url: str, wait: bool
+        self, verb: Verb, url: str, where: str
     ) -> tuple[list[Verb], str]:
         target = self._resolve(url, verb.text)
         self._event({"verb": "Redirect", "url": target})
-        return self._fetch(verb.get("method", "POST") or "POST", target, {}, wait=wait)
+        method = verb.get("method", "POST") or "POST"
+        return self._fetch(method, target, {}, where=where)
 
-    def _verb_hangup(self, verb: Verb, url: str, wait: bool) -> None:
+    def _verb_hangup(self, verb: Verb, url: str, where: str) -> None:
         self._event({"verb": "Hangup"})
-        raise _Ended("app")
+        raise Ended("app")
 
-    def _verb_reject(self, verb: Verb, url: str, wait: bool) -> None:
+    def _verb_reject(self, verb: Verb, url: str, where: str) -> None:
         self._event({"verb": "Reject", "reason": verb.get("reason", "rejected")})
-        raise _Ended("app")
+        raise Ended("app")
 
-    def _verb_leave(self, verb: Verb, url: str, wait: bool) -> object:
+    def _verb_leave(self, verb: Verb, url: str, where: str) -> object:
         self._event({"verb": "Leave"})
-        return _LEAVE
+        return LEAVE
 
     def _verb_enqueue(
-        self, verb: Verb, url: str, wait: bool
+        self, verb: Verb, url: str, where: str
     ) -> tuple[list[Verb], str] | None:
+        if self.board is not None and verb.text:
+            return self._enqueue_on_board(verb, url)
+        # Alone (or TaskRouter): an agent after some rounds, as the caller says.
         name = verb.text or f"workflow:{verb.get('workflowSid')}"
         self._event({"verb": "Enqueue", "queue": name})
         self.reached.append("queue")
         self.result.queue = name
-        queue_sid = _sid("QU")
+        queue_sid = new_sid("QU")
         start_s = self.elapsed_s
         result = "bridged"
-        caller_gone = False
+        ended: Ended | None = None
         wait_url = verb.get("waitUrl")
         rounds = 0
         while True:
             if rounds >= self.c.agent_after_rounds:
                 result = "bridged"
                 break
-            if self.c.patience_rounds is not None and rounds >= self.c.patience_rounds:
-                result, caller_gone = "hangup", True
+            waited = self.elapsed_s - start_s
+            if (
+                self.c.patience_rounds is not None and rounds >= self.c.patience_rounds
+            ) or (self.c.patience_s is not None and waited >= self.c.patience_s):
+                result, ended = "hangup", Ended("caller")
                 break
             rounds += 1
             # Holding is bounded by the agent or the caller's patience; only a
             # loop inside one round (Redirect to itself) is a loop that never ends.
             self.since_input = 0
             if not wait_url:
-                self.elapsed_s += 30.0  # Twilio's hold music
+                self._spend(30.0)  # Twilio's hold music
                 continue
             position = max(1, self.c.queue_ahead + 2 - rounds)
             queue_time = int(self.elapsed_s - start_s)
@@ -444,69 +547,70 @@ class _Call:
             method = verb.get("waitUrlMethod", "POST") or "POST"
             target = self._resolve(url, wait_url)
             try:
-                wait_verbs, wait_doc = self._fetch(method, target, params, wait=True)
-                if self._run(wait_verbs, wait_doc, wait=True) is _LEAVE:
+                wait_verbs, wait_doc = self._fetch(
+                    method, target, params, where="wait", hold=True
+                )
+                if self._run(wait_verbs, wait_doc, where="wait") is LEAVE:
                     result = "leave"
                     break
-            except _Ended as ended:
-                result, caller_gone = "hangup", ended.by == "caller"
+            except Ended as gone:
+                result, ended = "hangup", gone
                 break
         queue_time = int(self.elapsed_s - start_s)
-        self.result.queue_result = result
-        self._event({"verb": "Enqueue", "queue": name, "result": result})
+        self._queue_result(name, result)
         if result == "bridged":
-            self.elapsed_s += 120.0  # talking with the agent
-        if not verb.get("action"):
-            if result == "hangup":
-                raise _Ended("caller" if caller_gone else "app")
-            return None
+            self._spend(120.0)  # talking with the agent
         params = {
             "QueueResult": result,
             "QueueSid": queue_sid,
             "QueueTime": str(queue_time),
         }
-        method = verb.get("method", "POST") or "POST"
-        handover = self._fetch(
-            method, self._resolve(url, verb.get("action")), params, wait=False
-        )
-        if result == "hangup":
-            # The caller is gone: Twilio reports the result but runs nothing more.
-            raise _Ended("caller" if caller_gone else "app")
-        return handover
+        return self._queue_done(verb, url, params, ended)
 
     def _verb_dial(
-        self, verb: Verb, url: str, wait: bool
+        self, verb: Verb, url: str, where: str
     ) -> tuple[list[Verb], str] | None:
-        numbers = [n.text for n in verb.children] or [verb.text]
+        if self.board is not None:
+            nouns = list(verb.children) or [Verb("Number", {}, verb.text)]
+            queues = [n for n in nouns if n.name == "Queue"]
+            if queues:
+                return self._dial_queue(verb, queues[0], url)
+            numbers = [n for n in nouns if n.name == "Number"]
+            if numbers:
+                return self._dial_numbers(verb, numbers, url)
+        # Alone (or a Client, Sip, Conference): it ends as the caller says.
+        numbers_text = [n.text for n in verb.children] or [verb.text]
         status = self.c.dial_status
-        self._event({"verb": "Dial", "number": ", ".join(numbers), "status": status})
+        self._event(
+            {"verb": "Dial", "number": ", ".join(numbers_text), "status": status}
+        )
         if status == "completed":
             self.reached.append("transfer")
-            self.elapsed_s += 120.0
+            self._spend(120.0)
         else:
-            self.elapsed_s += int(verb.get("timeout", "30") or 30)
+            self._spend(int(verb.get("timeout", "30") or 30))
         if not verb.get("action"):
             return None
-        params = {"DialCallStatus": status, "DialCallSid": _sid("CA")}
+        params = {"DialCallStatus": status, "DialCallSid": new_sid("CA")}
         params["DialCallDuration"] = "120" if status == "completed" else "0"
         method = verb.get("method", "POST") or "POST"
         return self._fetch(
-            method, self._resolve(url, verb.get("action")), params, wait=False
+            method, self._resolve(url, verb.get("action")), params, where="call"
         )
 
-    def _verb_record(self, verb: Verb, url: str, wait: bool) -> tuple[list[Verb], str]:
+    def _verb_record(self, verb: Verb, url: str, where: str) -> tuple[list[Verb], str]:
         max_length = int(verb.get("maxLength", "3600") or 3600)
         duration = min(10, max_length)
         finish = verb.get("finishOnKey", "1234567890*#")
         key = "#" if "#" in (finish or "") else (finish or "")[:1]
-        recording_sid = _sid("RE")
+        recording_sid = new_sid("RE")
         recording_url = (
             f"https://api.twilio.com/{API_VERSION}/Accounts/{self.account_sid}"
             f"/Recordings/{recording_sid}"
         )
         self._event({"verb": "Record", "url": recording_url, "seconds": duration})
         self.reached.append("voicemail")
-        self.elapsed_s += duration
+        self._spend(duration)
         params = {
             "RecordingUrl": recording_url,
             "RecordingSid": recording_sid,
@@ -516,7 +620,7 @@ class _Call:
             params["Digits"] = key
         method = verb.get("method", "POST") or "POST"
         return self._fetch(
-            method, self._resolve(url, verb.get("action")), params, wait=False
+            method, self._resolve(url, verb.get("action")), params, where=where
         )
 
 

@@ -97,6 +97,9 @@ class CallResult:
     the call with no person reached, ``queue``/``transfer``/``voicemail`` for the
     last human path reached, ``caller_hangup`` when the caller's inputs ran out
     (or they hung up) first, ``error`` when Twilio would have failed the call.
+    A ``<Dial>`` that reached a person (a number, or a caller taken from a queue
+    on a switchboard) counts as ``transfer``, for the dialling call and for the
+    leg it reached.
     """
 
     outcome: str = "self_service"
@@ -115,6 +118,23 @@ class CallResult:
         return [e["text"] for e in self.transcript if e["verb"] == "Say"]
 
     @property
+    def dial_statuses(self) -> list[str]:
+        """The DialCallStatus of every ``<Dial>`` of the call, in order."""
+        dials = [e for e in self.transcript if e["verb"] == "Dial"]
+        return [e["status"] for e in dials if "status" in e]
+
+    @property
+    def dial_status(self) -> str | None:
+        """The DialCallStatus of the last ``<Dial>`` (``None``: no Dial)."""
+        statuses = self.dial_statuses
+        return statuses[-1] if statuses else None
+
+    @property
+    def bridged_with(self) -> list[str]:
+        """The CallSids this call talked with on a switchboard, in order."""
+        return [e["call"] for e in self.transcript if e["verb"] == "Bridge"]
+
+    @property
     def variables(self) -> dict[str, Any]:
         """Call variables as the app last traced them (needs ``X-IVR-Trace``)."""
         merged: dict[str, Any] = {}
@@ -130,6 +150,8 @@ class CallResult:
         }
         if self.queue_result:
             data["queue_result"] = self.queue_result
+        if self.dial_status:
+            data["dial_status"] = self.dial_status
         if self.error:
             data["error"] = self.error
         return data

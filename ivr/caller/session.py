@@ -6,6 +6,10 @@ the server answers with what was heard next. ``CallSession`` turns one into the
 other, like a walkie-talkie: the call runs in its own thread and stops at each
 ``<Gather>``; ``start()`` and ``send()`` return what was heard up to the next
 question (or the end of the call).
+
+On a lock-step :class:`~ivr.caller.switchboard.Switchboard` the session's call
+is one of several: the switchboard runs in the session's thread, and while the
+person at the front end thinks, simulated time stands still for every call.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Any
 
 from ivr.caller.call import Caller
 from ivr.caller.inputs import CallResult, Gathering, HangUp, Input
+from ivr.caller.switchboard import CallHandle, Switchboard
 
 __all__ = ["CallSession", "Turn"]
 
@@ -40,11 +45,24 @@ class CallSession:
 
     ``timeout_s`` bounds each wait for the app, so a stuck webhook cannot hang
     the front end; ``close()`` hangs up a call that is still waiting for input.
+    With ``switchboard`` the call is placed on it ``at_s`` simulated seconds in
+    (beside the calls already placed there) and ``start()`` runs the switchboard;
+    ``handle`` is then this call's handle.
     """
 
-    def __init__(self, caller: Caller, *, timeout_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        caller: Caller,
+        *,
+        timeout_s: float = 30.0,
+        switchboard: Switchboard | None = None,
+        at_s: float = 0.0,
+    ) -> None:
         self.caller = caller
         self.timeout_s = timeout_s
+        self.switchboard = switchboard
+        self.at_s = at_s
+        self.handle: CallHandle | None = None
         self._inputs: queue.Queue[Input | None] = queue.Queue()
         self._events: queue.Queue[tuple[str, Any]] = queue.Queue()
         self._thread: threading.Thread | None = None
@@ -83,7 +101,15 @@ class CallSession:
             self._events.put(("entry", entry))
 
         try:
-            result = self.caller.call(source, on_event=on_event)
+            if self.switchboard is None:
+                result = self.caller.call(source, on_event=on_event)
+            else:
+                self.handle = self.switchboard.place(
+                    self.caller, source, at_s=self.at_s, on_event=on_event
+                )
+                self.switchboard.run()
+                assert self.handle.result is not None
+                result = self.handle.result
         except Exception as error:  # never leave the front end waiting
             result = CallResult(outcome="error", error=f"caller failed: {error}")
         self._events.put(("done", result))

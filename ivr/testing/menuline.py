@@ -4,6 +4,11 @@
 Flask app built with a clock the caller controls (``--at``) and the trace header on,
 so every call can say which nodes and options it reached. A fault the app hides
 behind an apology is caught from its log and reported as an error, not a pass.
+
+Several calls at once (callers, agents on the agent line, customers called back)
+go through a lock-step :class:`~ivr.caller.Switchboard` from ``switchboard()``:
+while it runs, the app's clock is the switchboard's, ``at`` plus the simulated
+seconds, so the app sees waits grow, the line close, callbacks come due.
 """
 
 from __future__ import annotations
@@ -11,12 +16,24 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import secrets
-from collections.abc import Callable, Iterable
+import threading
+import urllib.parse
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ivr.caller import Caller, CallResult, Input, InputSource, WsgiTransport
+from ivr.caller import (
+    Answer,
+    Caller,
+    CallHandle,
+    CallResult,
+    Input,
+    InputSource,
+    Switchboard,
+    WsgiTransport,
+)
 from ivr.loader import load_menu
 from ivr.menu import Menu
 
@@ -43,14 +60,18 @@ class MenuLine:
 
     One app serves every call; ``call(at=...)`` moves the clock the app sees,
     which is how a scenario or ``ivr call --at`` lands outside opening hours.
+    ``switchboard(at=...)``, ``caller(...)`` and ``run(board)`` make several calls
+    meet (see :class:`~ivr.caller.Switchboard`); the app answers every number,
+    told apart by the call's ``To`` as on Twilio.
     """
 
     def __init__(self, menu_path: str | Path, *, auth_token: str | None = None):
-        from ivr.web import create_app  # Flask stays out of the pure core
-
+        self.menu_path = menu_path
+        self.auth_token = auth_token
         self.menu: Menu = load_menu(menu_path)
         self.timezone = self.menu.hours.timezone if self.menu.hours else "UTC"
         self._now: dt.datetime | None = None
+        self._board: Switchboard | None = None
         config: dict[str, Any] = {
             "TESTING": True,
             "SECRET_KEY": secrets.token_urlsafe(16),
@@ -61,12 +82,86 @@ class MenuLine:
         }
         if auth_token:
             config["TWILIO_AUTH_TOKEN"] = auth_token
-        self.app = create_app(config)
+        self.app = self._build_app(config)
         self.transport = WsgiTransport(self.app)
         self.url = "http://localhost/voice"
+        self._watch = _FaultWatch()
+        self._watched = _WatchedTransport(self.app, self._watch)
+
+    def _build_app(self, config: dict[str, Any]) -> Any:
+        from ivr.web import create_app  # Flask stays out of the pure core
+
+        return create_app(config)
 
     def _clock(self) -> dt.datetime:
+        if self._board is not None:
+            return self._board.clock()
         return self._now or dt.datetime.now(dt.UTC)
+
+    def fresh(self) -> MenuLine:
+        """The same line with a new app: nothing the last calls stored remains."""
+        return MenuLine(self.menu_path, auth_token=self.auth_token)
+
+    @property
+    def account_numbers(self) -> tuple[str, ...]:
+        """The Twilio numbers of the account the line runs on: valid callerIds."""
+        return self.menu.numbers
+
+    @property
+    def number(self) -> str:
+        """The number a call to this menu dials (its first, or a stand-in)."""
+        return (self.menu.numbers or ("+15005550001",))[0]
+
+    def caller(
+        self,
+        *,
+        from_number: str = DEFAULT_CALLER,
+        to_number: str | None = None,
+        auth_token: str | None = None,
+        **caller_options: Any,
+    ) -> Caller:
+        """A caller for this line's app, for ``board.place(...)``; ``to_number``
+        picks what the app answers (this menu by default, or an agent line)."""
+        return Caller(
+            self._watched,
+            self.url,
+            from_number=from_number,
+            to_number=to_number or self.number,
+            auth_token=auth_token,
+            **caller_options,
+        )
+
+    def switchboard(
+        self, *, at: dt.datetime | None = None, **options: Any
+    ) -> Switchboard:
+        """A lock-step switchboard whose clock the app follows from now on.
+
+        The menu's numbers are the account's (valid ``<Dial callerId>``);
+        ``options`` go to :class:`~ivr.caller.Switchboard`.
+        """
+        options.setdefault("numbers", self.account_numbers)
+        board = Switchboard(at=at or dt.datetime.now(dt.UTC), **options)
+        self._board = board
+        return board
+
+    def run(self, board: Switchboard) -> list[CallHandle]:
+        """Run ``board``; a call during which the app hid a fault is an error."""
+        logger = logging.getLogger("ivr.web")
+        self._watch.faults.clear()
+        logger.addHandler(self._watch)
+        try:
+            handles = board.run()
+        finally:
+            logger.removeHandler(self._watch)
+        for handle in handles:
+            result = handle.result
+            faults = self._watch.faults.get(handle.call_sid)
+            if result is not None and faults and result.outcome != "error":
+                result.outcome = "error"
+                result.error = (
+                    "the app hit an internal fault and apologised: " + faults[0]
+                )
+        return handles
 
     def call(
         self,
@@ -81,11 +176,12 @@ class MenuLine:
     ) -> CallResult:
         """Ring the menu's line once; ``at`` is the clock the app sees."""
         self._now = at
+        self._board = None
         caller = Caller(
             self.transport,
             self.url,
             from_number=from_number,
-            to_number=to_number or (self.menu.numbers or ("+15005550001",))[0],
+            to_number=to_number or self.number,
             auth_token=auth_token,
             **caller_options,
         )
@@ -118,3 +214,47 @@ class _FaultCatcher(logging.Handler):
             error = record.exc_info[1]
             message += f" ({type(error).__name__}: {error})"
         self.messages.append(message)
+
+
+class _FaultWatch(logging.Handler):
+    """The web layer's warnings and errors, by the CallSid of the request."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.current = threading.local()
+        self.faults: dict[str, list[str]] = defaultdict(list)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        sid = getattr(self.current, "sid", None)
+        if not sid:
+            return
+        message = record.getMessage()
+        if record.exc_info and record.exc_info[1] is not None:
+            error = record.exc_info[1]
+            message += f" ({type(error).__name__}: {error})"
+        self.faults[sid].append(message)
+
+
+class _WatchedTransport(WsgiTransport):
+    """The app's transport, noting which call each request belongs to."""
+
+    def __init__(self, app: Callable[..., Any], watch: _FaultWatch) -> None:
+        super().__init__(app)
+        self.watch = watch
+
+    def __call__(
+        self,
+        method: str,
+        url: str,
+        params: Mapping[str, str],
+        headers: Mapping[str, str],
+    ) -> Answer:
+        sid = params.get("CallSid")
+        if sid is None:
+            query = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)
+            sid = (query.get("CallSid") or [None])[0]
+        self.watch.current.sid = sid
+        try:
+            return super().__call__(method, url, params, headers)
+        finally:
+            self.watch.current.sid = None

@@ -17,248 +17,56 @@ A scenario file::
           hears: [已于11月24日发货]
           outcome: caller_hangup
           variables: {order_id: "202611240002"}
+      - name: an agent takes the caller
+        inputs: [{press: "0"}]
+        expect: {queue_result: bridged}
+        agents:
+          - {from: "+8613800000001", to: "+861000000009", after: 90s,
+             inputs: [{press: "1"}], expect: {dial_status: completed}}
+
+A scenario with ``agents``, ``callers`` or ``phones`` runs on a lock-step
+switchboard (``ivr.caller.switchboard``): the calls meet in real queues, the
+line's callbacks ring the scripted phones, and the app's clock follows the
+simulated time. Reading and checking the file is ``ivr.testing.scenario_file``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ivr.caller import (
-    OUTCOMES,
-    CallResult,
-    HangUp,
-    Input,
-    Press,
-    Silence,
-    Speak,
-)
+from ivr.caller import CallResult, Ring
 from ivr.loader import find_menu_files
 from ivr.menu import Menu, MenuNode
-from ivr.testing.menuline import DEFAULT_CALLER, MenuLine, parse_clock
-from ivr.yamlread import LineDict, LineList, YamlProblem, read_yaml
+from ivr.testing.menuline import MenuLine, parse_clock
+from ivr.testing.scenario_file import (
+    CALLS_SUFFIX,
+    Expect,
+    Scenario,
+    ScenarioError,
+    load_scenarios,
+    parse_inputs,
+    scenario_path,
+)
 
 __all__ = [
     "Coverage",
+    "MenuLine",
     "Scenario",
     "ScenarioError",
     "ScenarioReport",
     "load_scenarios",
+    "menus_with_scenarios",
+    "parse_clock",
     "parse_inputs",
     "run_scenarios",
     "scenario_path",
 ]
 
-CALLS_SUFFIX = ".calls.yaml"
-_DIAL_STATUSES = ("completed", "busy", "no-answer", "failed")
 _SHOWN_TEXTS = 6  # of what was heard instead, in a failure line
-_EXPECT_KEYS = (
-    "hears",
-    "not_hears",
-    "outcome",
-    "queue",
-    "queue_result",
-    "variables",
-    "visits",
-)
-_CALL_KEYS = (
-    "name",
-    "at",
-    "caller",
-    "inputs",
-    "expect",
-    "agent_after",
-    "ahead",
-    "dial",
-)
-
-
-class ScenarioError(Exception):
-    """A scenario file that cannot be run; ``problems`` are ``file:line: message``."""
-
-    def __init__(self, problems: Sequence[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = list(problems)
-
-
-@dataclass(frozen=True)
-class Scenario:
-    """One written-down call and what must happen in it."""
-
-    name: str
-    line: int
-    inputs: tuple[Input, ...]
-    at: str | None = None
-    caller: str = DEFAULT_CALLER
-    agent_after: int = 2
-    ahead: int = 2
-    dial: str = "completed"
-    expect: dict[str, Any] = field(default_factory=dict)
-    expect_lines: dict[str, int] = field(default_factory=dict)
-
-
-def scenario_path(menu_path: str | Path) -> Path:
-    """``menus/shop.yaml`` -> ``menus/shop.calls.yaml``."""
-    path = Path(menu_path)
-    return path.with_name(path.name.rsplit(".", 1)[0] + CALLS_SUFFIX)
-
-
-def parse_inputs(items: Any, where: str, line: int) -> tuple[Input, ...]:
-    """Inputs as written in a scenario: ``{press: "1"}``, ``{say: 退款}``,
-    ``silence`` or ``hangup``; raise ``ValueError`` naming the bad item."""
-    if not isinstance(items, list):
-        raise ValueError(f"{where}:{line}: inputs must be a list, got {items!r}")
-    parsed: list[Input] = []
-    for index, item in enumerate(items):
-        at = items.line_of(index) if isinstance(items, LineList) else line
-        if item in ("silence", "hangup"):
-            parsed.append(Silence() if item == "silence" else HangUp())
-            continue
-        if not isinstance(item, dict) or len(item) != 1:
-            raise ValueError(
-                f"{where}:{at}: input must be {{press: KEYS}}, {{say: TEXT}}, "
-                f"silence or hangup, got {item!r}"
-            )
-        ((kind, value),) = item.items()
-        if kind == "press":
-            if not isinstance(value, str):
-                raise ValueError(
-                    f"{where}:{at}: press {value!r} must be quoted, e.g. "
-                    f'press: "{value}" (YAML reads 0-led digits as a number)'
-                )
-            try:
-                parsed.append(Press(value))
-            except ValueError as error:
-                raise ValueError(f"{where}:{at}: {error}") from None
-        elif kind == "say":
-            parsed.append(Speak(str(value)))
-        else:
-            raise ValueError(
-                f"{where}:{at}: unknown input '{kind}' (press, say, silence, hangup)"
-            )
-    return tuple(parsed)
-
-
-def load_scenarios(path: str | Path) -> list[Scenario]:
-    """Read a ``.calls.yaml`` file; raise :class:`ScenarioError` with every problem."""
-    shown = str(path)
-    try:
-        data, yaml_problems = read_yaml(Path(path).read_text(encoding="utf-8"))
-    except YamlProblem as problem:
-        raise ScenarioError([f"{shown}:{problem.line}: {problem.message}"]) from None
-    problems = [f"{shown}:{p.line}: {p.message}" for p in yaml_problems]
-    if not isinstance(data, LineDict) or not isinstance(data.get("calls"), list):
-        raise ScenarioError([f"{shown}:1: a scenario file needs a 'calls:' list"])
-    for key in data:
-        if key not in ("defaults", "calls"):
-            problems.append(
-                f"{shown}:{data.line_of(key)}: unknown key '{key}' (defaults, calls)"
-            )
-    defaults = data.get("defaults") or {}
-    if not isinstance(defaults, dict):
-        problems.append(f"{shown}:{data.line_of('defaults')}: defaults must be a map")
-        defaults = {}
-    scenarios: list[Scenario] = []
-    names: set[str] = set()
-    calls = data["calls"]
-    for index, raw in enumerate(calls):
-        line = calls.line_of(index)
-        if not isinstance(raw, LineDict):
-            problems.append(f"{shown}:{line}: a call must be a map with a name")
-            continue
-        merged = {**defaults, **raw}
-        for key in raw:
-            if key not in _CALL_KEYS:
-                problems.append(
-                    f"{shown}:{raw.line_of(key)}: unknown key '{key}' "
-                    f"({', '.join(_CALL_KEYS)})"
-                )
-        name = str(raw.get("name") or "")
-        if not name:
-            problems.append(f"{shown}:{line}: call has no name")
-        elif name in names:
-            problems.append(f"{shown}:{line}: two calls are named '{name}'")
-        names.add(name)
-        try:
-            inputs = parse_inputs(
-                raw.get("inputs", LineList()), shown, raw.line_of("inputs")
-            )
-        except ValueError as error:
-            problems.append(str(error))
-            inputs = ()
-        expect = raw.get("expect") or LineDict()
-        expect_lines: dict[str, int] = {}
-        if not isinstance(expect, LineDict):
-            problems.append(f"{shown}:{raw.line_of('expect')}: expect must be a map")
-            expect = LineDict()
-        for key in expect:
-            expect_lines[key] = expect.line_of(key)
-            if key not in _EXPECT_KEYS:
-                problems.append(
-                    f"{shown}:{expect.line_of(key)}: unknown expectation '{key}' "
-                    f"({', '.join(_EXPECT_KEYS)})"
-                )
-        outcome = expect.get("outcome")
-        if outcome is not None and outcome not in OUTCOMES:
-            problems.append(
-                f"{shown}:{expect.line_of('outcome')}: outcome '{outcome}' is not "
-                f"one of {', '.join(OUTCOMES)}"
-            )
-        for key in ("hears", "not_hears", "visits"):
-            if key in expect and not isinstance(expect[key], list):
-                problems.append(
-                    f"{shown}:{expect.line_of(key)}: {key} must be a list, got "
-                    f"{expect[key]!r}"
-                )
-        if "variables" in expect and not isinstance(expect["variables"], dict):
-            problems.append(
-                f"{shown}:{expect.line_of('variables')}: variables must be a map"
-            )
-        at = merged.get("at")
-        if at is not None:
-            where = raw if "at" in raw else defaults
-            try:
-                parse_clock(str(at), "UTC")
-            except ValueError as error:
-                line_at = where.line_of("at") if isinstance(where, LineDict) else line
-                message = f"{shown}:{line_at}: {error}"
-                if message not in problems:
-                    problems.append(message)
-        numbers = {}
-        for key in ("agent_after", "ahead"):
-            value = merged.get(key, 2)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                problems.append(
-                    f"{shown}:{raw.line_of(key)}: {key} must be a whole number "
-                    f">= 0, got {value!r}"
-                )
-                value = 2
-            numbers[key] = value
-        dial = str(merged.get("dial", "completed"))
-        if dial not in _DIAL_STATUSES:
-            problems.append(
-                f"{shown}:{raw.line_of('dial')}: dial '{dial}' is not one of "
-                f"{', '.join(_DIAL_STATUSES)}"
-            )
-        scenarios.append(
-            Scenario(
-                name=name,
-                line=line,
-                inputs=inputs,
-                at=str(at) if at else None,
-                caller=str(merged.get("caller") or DEFAULT_CALLER),
-                agent_after=numbers["agent_after"],
-                ahead=numbers["ahead"],
-                dial=dial,
-                expect=dict(expect),
-                expect_lines=expect_lines,
-            )
-        )
-    if problems:
-        raise ScenarioError(sorted(problems, key=lambda p: int(p.split(":")[1])))
-    return scenarios
 
 
 @dataclass
@@ -312,51 +120,43 @@ class ScenarioReport:
     coverage: Coverage | None = None
 
 
-def _check(scenario: Scenario, result: CallResult, shown: str) -> list[str]:
+def _check(
+    label: str, expect: Expect, line: int, result: CallResult, shown: str
+) -> list[str]:
+    """Every expectation of one call that ``result`` does not meet."""
     failures: list[str] = []
 
     def fail(key: str, message: str) -> None:
-        line = scenario.expect_lines.get(key, scenario.line)
-        failures.append(f"{shown}:{line}: scenario '{scenario.name}': {message}")
+        at = expect.lines.get(key, line)
+        failures.append(f"{shown}:{at}: {label}: {message}")
 
-    expect = scenario.expect
-    if result.outcome == "error" and expect.get("outcome") != "error":
+    wanted = expect.values
+    if result.outcome == "error" and wanted.get("outcome") != "error":
         fail("outcome", f"expected a call without error, got {result.error}")
         return failures
-    if "outcome" in expect and expect["outcome"] != result.outcome:
+    if "outcome" in wanted and wanted["outcome"] != result.outcome:
         fail(
-            "outcome", f"expected outcome '{expect['outcome']}', got '{result.outcome}'"
+            "outcome", f"expected outcome '{wanted['outcome']}', got '{result.outcome}'"
         )
-    if "queue" in expect and str(expect["queue"]) != (result.queue or ""):
+    if "queue" in wanted and str(wanted["queue"]) != (result.queue or ""):
         fail(
             "queue",
-            f"expected queue '{expect['queue']}', got '{result.queue or 'none'}'",
+            f"expected queue '{wanted['queue']}', got '{result.queue or 'none'}'",
         )
-    if "queue_result" in expect and expect["queue_result"] != result.queue_result:
+    if "queue_result" in wanted and wanted["queue_result"] != result.queue_result:
         fail(
             "queue_result",
-            f"expected queue result '{expect['queue_result']}', got "
+            f"expected queue result '{wanted['queue_result']}', got "
             f"'{result.queue_result or 'none'}'",
         )
-    heard = result.heard
-    position = 0
-    for text in expect.get("hears") or ():
-        found = next(
-            (i for i in range(position, len(heard)) if str(text) in heard[i]), None
-        )
-        if found is None:
-            rest = heard[position:]
-            said = " | ".join(rest[:_SHOWN_TEXTS]) or "nothing more"
-            if len(rest) > _SHOWN_TEXTS:
-                said += f" | ... ({len(rest) - _SHOWN_TEXTS} more)"
-            fail("hears", f"expected to hear '{text}', got {said}")
-            break
-        position = found + 1
-    for text in expect.get("not_hears") or ():
-        if any(str(text) in said for said in heard):
+    if "dial_status" in wanted:
+        _check_dials(wanted["dial_status"], result, fail)
+    _check_hears(wanted.get("hears") or (), result.heard, fail)
+    for text in wanted.get("not_hears") or ():
+        if any(str(text) in said for said in result.heard):
             fail("not_hears", f"expected not to hear '{text}', got it")
     variables = result.variables
-    for name, value in (expect.get("variables") or {}).items():
+    for name, value in (wanted.get("variables") or {}).items():
         got = variables.get(name)
         if got is None or str(got) != str(value):
             fail(
@@ -365,7 +165,7 @@ def _check(scenario: Scenario, result: CallResult, shown: str) -> list[str]:
                 f"{'unset' if got is None else repr(str(got))}",
             )
     visited = [n for trace in result.traces for n in trace.get("nodes") or ()]
-    for node in expect.get("visits") or ():
+    for node in wanted.get("visits") or ():
         if node not in visited:
             fail(
                 "visits",
@@ -375,32 +175,172 @@ def _check(scenario: Scenario, result: CallResult, shown: str) -> list[str]:
     return failures
 
 
+def _check_hears(texts: Iterable[Any], heard: list[str], fail: Any) -> None:
+    """Each piece must be heard after the one before: later in the same sentence
+    or in a later one."""
+    sentence, offset = 0, 0
+    for text in texts:
+        piece = str(text)
+        found = None
+        for index in range(sentence, len(heard)):
+            start = heard[index].find(piece, offset if index == sentence else 0)
+            if start >= 0:
+                found = (index, start + len(piece))
+                break
+        if found is None:
+            rest = heard[sentence:]
+            if rest and offset:
+                tail = rest[0][offset:]
+                # What is left of a sentence after a match, if it says anything.
+                rest = ([tail] if any(ch.isalnum() for ch in tail) else []) + rest[1:]
+            said = " | ".join(rest[:_SHOWN_TEXTS]) or "nothing more"
+            if len(rest) > _SHOWN_TEXTS:
+                said += f" | ... ({len(rest) - _SHOWN_TEXTS} more)"
+            fail("hears", f"expected to hear '{piece}', got {said}")
+            return
+        sentence, offset = found
+
+
+def _check_dials(wanted: Any, result: CallResult, fail: Any) -> None:
+    notes = [
+        e["error"] for e in result.transcript if e["verb"] == "Dial" and "error" in e
+    ]
+    because = f" ({notes[-1]})" if notes else ""
+    if isinstance(wanted, list):
+        got = result.dial_statuses
+        if [str(w) for w in wanted] != got:
+            fail(
+                "dial_status",
+                f"expected dial statuses {', '.join(map(str, wanted))}, got "
+                f"{', '.join(got) or 'no dial'}{because}",
+            )
+    elif wanted != result.dial_status:
+        fail(
+            "dial_status",
+            f"expected dial status '{wanted}', got "
+            f"'{result.dial_status or 'no dial'}'{because}",
+        )
+
+
 def run_scenarios(
     menu_path: str | Path, line: MenuLine | None = None
 ) -> ScenarioReport:
     """Replay the scenario file beside ``menu_path``; collect failures and coverage."""
     calls_path = scenario_path(menu_path)
     report = ScenarioReport(str(menu_path), str(calls_path))
-    scenarios = load_scenarios(calls_path)
     line = line or MenuLine(menu_path)
+    scenarios = load_scenarios(calls_path, nodes=line.menu.nodes)
     report.coverage = Coverage(line.menu)
+    shown = str(calls_path)
     for scenario in scenarios:
         at = parse_clock(scenario.at, line.timezone) if scenario.at else None
-        result = line.call(
-            scenario.inputs,
-            at=at,
-            from_number=scenario.caller,
-            agent_after_rounds=scenario.agent_after,
-            queue_ahead=scenario.ahead,
-            dial_status=scenario.dial,
-        )
+        if scenario.on_switchboard:
+            checked = _run_together(line, scenario, at)
+        else:
+            result = line.call(
+                scenario.inputs,
+                at=at,
+                from_number=scenario.caller,
+                agent_after_rounds=scenario.agent_after,
+                queue_ahead=scenario.ahead,
+                dial_status=scenario.dial,
+                patience_s=scenario.patience_s,
+            )
+            expect = Expect(scenario.expect, scenario.expect_lines)
+            checked = [_Checked(None, expect, scenario.line, result)]
         report.scenarios += 1
-        report.coverage.add(result)
-        failures = _check(scenario, result, str(calls_path))
+        failures: list[str] = []
+        for call in checked:
+            label = f"scenario '{scenario.name}'"
+            if call.who:
+                label += f", {call.who}"
+            if isinstance(call.got, str):
+                failures.append(f"{shown}:{call.line}: {label}: {call.got}")
+                continue
+            report.coverage.add(call.got)
+            failures += _check(label, call.expect, call.line, call.got, shown)
         if failures:
             report.failed.add(scenario.name)
             report.failures.extend(failures)
     return report
+
+
+@dataclass(frozen=True)
+class _Checked:
+    """One call of a scenario to check: who, what must happen, where it is
+    written, and how it went (or why it could not be checked)."""
+
+    who: str | None
+    expect: Expect
+    line: int
+    got: CallResult | str
+
+
+# What a number the scenario does not list answers, by the scenario's `dial`.
+_STAND_INS = {
+    "completed": Ring(),
+    "busy": Ring(answer="busy"),
+    "no-answer": Ring(answer="no-answer"),
+    "failed": Ring(answer="failed"),
+}
+
+
+def _run_together(
+    line: MenuLine, scenario: Scenario, at: dt.datetime | None
+) -> list[_Checked]:
+    """Run a scenario's calls on one switchboard; pair each with its expectations.
+
+    Each scenario gets a fresh app, so nothing one stored (a caller waiting, a
+    callback asked for) leaks into the next.
+    """
+    line = line.fresh()
+    board = line.switchboard(at=at, unknown_number=_STAND_INS[scenario.dial])
+    main = board.place(
+        line.caller(from_number=scenario.caller, patience_s=scenario.patience_s),
+        scenario.inputs,
+        talk_s=scenario.talk_s,
+    )
+    others = []
+    for other in (*scenario.agents, *scenario.callers):
+        caller = line.caller(
+            from_number=other.from_number,
+            to_number=other.to_number,
+            patience_s=other.patience_s,
+        )
+        handle = board.place(
+            caller, other.inputs, at_s=other.after_s, talk_s=other.talk_s
+        )
+        others.append((other, handle))
+    phones = [
+        (script, board.phone(script.number, *(r.ring for r in script.rings)))
+        for script in scenario.phones
+    ]
+    line.run(board)
+    assert main.result is not None
+    expect = Expect(scenario.expect, scenario.expect_lines)
+    checked = [_Checked(None, expect, scenario.line, main.result)]
+    for other, handle in others:
+        assert handle.result is not None
+        checked.append(_Checked(other.label, other.expect, other.line, handle.result))
+    for script, phone in phones:
+        for index, ring in enumerate(script.rings, start=1):
+            if not ring.expect.values:
+                continue
+            who = f"phone {script.number}, call {index}"
+            got: CallResult | str
+            if index > len(phone.calls):
+                times = len(phone.calls)
+                got = f"expected call {index}, the line rang this phone " + (
+                    f"only {times} time{'s' if times > 1 else ''}" if times else "never"
+                )
+            else:
+                handle = phone.calls[index - 1]
+                if handle is None or handle.result is None:
+                    got = "expected the phone to pick up, the line hung up first"
+                else:
+                    got = handle.result
+            checked.append(_Checked(who, ring.expect, ring.line, got))
+    return checked
 
 
 def menus_with_scenarios(paths: Iterable[str | Path]) -> list[Path]:
