@@ -15,6 +15,7 @@ The engine does no I/O itself; lookups go through ``CallContext.lookup``.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 import unicodedata
 from collections.abc import Callable, Mapping
@@ -54,9 +55,11 @@ __all__ = [
     "after_record",
     "fallback",
     "fill",
+    "handover_facts",
     "match_speech",
     "resume",
     "start",
+    "twilio_queue_name",
 ]
 
 MAX_HOPS = 64  # rooms passed without the caller; more means a loop the checks missed
@@ -129,11 +132,18 @@ class Gather:
 
 @dataclass(frozen=True)
 class Enqueue:
-    """Hold in the queue of the human path until an agent answers."""
+    """Hold in the queue of the human path until an agent answers.
+
+    ``name`` is the Twilio queue that holds the caller (one per menu, queue and
+    priority level); ``topic`` and ``facts`` are what the agent will hear.
+    """
 
     queue: str
     priority: int = 0
     workflow_sid: str | None = None
+    name: str = ""
+    topic: str = ""
+    facts: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -174,6 +184,48 @@ class Step:
     nodes: tuple[str, ...] = ()
     choice: tuple[str, str] | None = None
     callback: bool = False  # the caller asked to be called back
+
+
+# -- the human path's hand-over ------------------------------------------------------
+
+TWILIO_QUEUE_MAX = 64  # Twilio's limit on a queue's name
+
+
+def twilio_queue_name(menu: str, queue: str, priority: int) -> str:
+    """The Twilio queue holding callers of ``queue`` at ``priority``.
+
+    Twilio's queues are first come, first served, so each priority level of a
+    queue is a queue of its own (``shop.accounts.p1``), and agents are sent to
+    the level whose caller is next. Menus never share one: the Chinese and
+    English lines' ``orders`` are ``shop.orders.p0`` and ``shop-en.orders.p0``.
+    Names past Twilio's 64 characters keep a readable head and a hash.
+    """
+    name = f"{menu}.{queue}.p{priority}"
+    if len(name) <= TWILIO_QUEUE_MAX:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:10]
+    return f"{name[: TWILIO_QUEUE_MAX - 11]}~{digest}"
+
+
+def handover_facts(
+    menu: Menu, node: QueueNode, variables: Mapping[str, str]
+) -> tuple[tuple[str, str], ...]:
+    """What the agent hears the menu collected: (label, value) pairs.
+
+    The node's ``handover`` list, or else every variable the menu set, except
+    the caller's number (the agent's phone shows it) and anything ``sensitive``,
+    which never leaves the menu in clear. Unset or empty values are left out.
+    """
+    hidden = menu.sensitive_variables
+    if node.handover is not None:
+        wanted = node.handover
+    else:
+        wanted = tuple((name, name) for name in variables if name != "caller")
+    return tuple(
+        (label, str(variables[name]))
+        for name, label in wanted
+        if name not in hidden and str(variables.get(name, "")).strip()
+    )
 
 
 # -- filling prompts ------------------------------------------------------------
@@ -294,9 +346,15 @@ class Walk:
                 return node.closed
             self.say(node.prompt)
             queue = menu.queues[node.queue]
-            return self.step(
-                Enqueue(queue.id, node.priority, queue.workflow_sid), node.id
+            enqueue = Enqueue(
+                queue.id,
+                node.priority,
+                queue.workflow_sid,
+                name=twilio_queue_name(menu.id, queue.id, node.priority),
+                topic=node.topic or queue.title,
+                facts=handover_facts(menu, node, self.variables),
             )
+            return self.step(enqueue, node.id)
         if isinstance(node, TransferNode):
             self.say(node.prompt)
             return self.step(Dial(node.number, int(node.timeout_s)), node.id)

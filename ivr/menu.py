@@ -213,12 +213,20 @@ class RouteNode(Node):
 
 @dataclass(frozen=True)
 class QueueNode(Node):
-    """The human path: hold in a queue until an agent answers."""
+    """The human path: hold in a queue until an agent answers.
+
+    ``topic`` is what the agent is told the caller came for (default: the
+    queue's title). ``handover`` lists the variables the agent hears before the
+    bridge, as (variable, label) pairs; ``None`` hands over every variable the
+    menu set that is not ``sensitive``.
+    """
 
     queue: str = ""
     priority: int = 0
     closed: str | None = None  # outside opening hours
     overflow: str | None = None  # waited past the queue's max_wait
+    topic: str | None = None
+    handover: tuple[tuple[str, str], ...] | None = None
     kind = "queue"
 
     def targets(self) -> tuple[tuple[str, str], ...]:
@@ -324,6 +332,9 @@ class Queue:
     announce_every_s: float = 60.0
     max_wait_s: float | None = None
     workflow_sid: str | None = None
+    hold: str | None = None  # hold music in recordings/ (else the menu's)
+    callback_attempts: int = 3  # calls placed to reach a caller who asked
+    callback_retry_s: float = 300.0  # between two of them
     line: int = 0
 
     def agents_at(self, when: dt.time) -> int:
@@ -373,6 +384,7 @@ class Menu:
     hours: Hours | None = None
     data: Mapping[str, DataSource] = field(default_factory=dict)
     queues: Mapping[str, Queue] = field(default_factory=dict)
+    hold: str | None = None  # the line's hold music in recordings/
     recordings_dir: str = ""
 
     def node(self, node_id: str) -> Node:

@@ -98,7 +98,7 @@ def render_step(step: Step, menu: Menu, urls: Urls) -> VoiceResponse:
         response.redirect(url, method="POST")
     elif isinstance(action, Enqueue):
         enqueue = response.enqueue(
-            None if action.workflow_sid else action.queue,
+            None if action.workflow_sid else (action.name or action.queue),
             action=urls.queue_done(state),
             method="POST",
             wait_url=urls.wait(state),
@@ -106,8 +106,19 @@ def render_step(step: Step, menu: Menu, urls: Urls) -> VoiceResponse:
             workflow_sid=action.workflow_sid,
         )
         if action.workflow_sid:
-            attributes = json.dumps({"queue": action.queue})
-            enqueue.task(attributes, priority=action.priority or None)
+            # TaskRouter routes on these; the agent's app shows them.
+            attributes = {
+                "queue": action.queue,
+                "menu": menu.id,
+                "topic": action.topic,
+                "language": menu.language,
+                "priority": action.priority,
+                "facts": dict(action.facts),
+            }
+            enqueue.task(
+                json.dumps(attributes, ensure_ascii=False),
+                priority=action.priority or None,
+            )
     elif isinstance(action, Dial):
         response.dial(
             action.number,

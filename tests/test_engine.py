@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import pytest
@@ -235,3 +236,36 @@ def test_local_time_is_the_menu_clock(hotline):
     from dataclasses import replace
 
     assert replace(hotline, hours=None).local_time(OPEN) == dt.time(4, 0)
+
+
+def test_each_priority_level_of_a_queue_is_its_own_twilio_queue():
+    assert engine.twilio_queue_name("shop", "accounts", 1) == "shop.accounts.p1"
+    assert engine.twilio_queue_name("shop-en", "orders", 0) == "shop-en.orders.p0"
+    long = engine.twilio_queue_name("m" * 40, "q" * 40, 3)
+    assert len(long) == 64 and long.startswith("m" * 40)
+    assert long != engine.twilio_queue_name("m" * 40, "q" * 40, 4)
+
+
+def test_the_agent_is_handed_the_facts_collected_never_sensitive_ones(hotline):
+    from ivr.menu import QueueNode
+
+    node = QueueNode("q", engine.Prompt(), 1, queue="orders")
+    # order_id is marked sensitive in the hotline (its refund ask).
+    variables = {"caller": "+8613800000000", "order_id": "202611250001",
+                 "tracking": "SF123", "status": "已发货", "empty": " ",
+                 "pin": "1234"}  # fmt: skip
+    menu = dataclasses.replace(
+        hotline,
+        nodes={**hotline.nodes, "pin_ask": engine.AskNode(
+            "pin_ask", engine.Prompt("PIN"), 1, save_as="pin", sensitive=True)},
+    )  # fmt: skip
+    assert engine.handover_facts(menu, node, variables) == (
+        ("tracking", "SF123"),
+        ("status", "已发货"),
+    )
+    marked = dataclasses.replace(
+        node,
+        handover=(("tracking", "运单号"), ("order_id", "订单号"), ("pin", "PIN"),
+                  ("missing", "无")),
+    )  # fmt: skip
+    assert engine.handover_facts(menu, marked, variables) == (("运单号", "SF123"),)

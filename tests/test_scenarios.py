@@ -66,7 +66,7 @@ def test_ivr_call_shop_press_0_json_ends_in_queue():
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert data["outcome"] == "queue"
-    assert data["queue"] == "general"
+    assert data["queue"] == "shop.general.p0"  # the Twilio queue holding them
 
 
 def test_failing_expectations_print_file_line_scenario_expected_got(hotline):

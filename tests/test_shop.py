@@ -59,7 +59,7 @@ def test_refund_progress(post):
 
 def test_zero_reaches_a_person(post):
     root = twiml(walk(post, "0"))
-    assert root.find("Enqueue").text == "general"
+    assert root.find("Enqueue").text == "shop.general.p0"
 
 
 def test_outside_opening_hours_a_person_means_voicemail(tmp_path):
@@ -72,7 +72,7 @@ def test_silence_replays_the_menu_then_goes_to_on_fail(post):
     response = walk(post, "", "")
     assert said(twiml(response))[0] == "抱歉，没有听到您的选择。"
     root = twiml(post(action_of(twiml(response)), Digits=""))
-    assert root.find("Enqueue").text == "general"
+    assert root.find("Enqueue").text == "shop.general.p0"
 
 
 def test_account_details_only_after_the_identity_check(post):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import xml.etree.ElementTree as ET
 from dataclasses import replace
 
@@ -102,14 +103,27 @@ def test_enqueue_names_the_queue_with_wait_and_action_urls(hotline):
     }
 
 
-def test_enqueue_through_taskrouter_carries_a_task_with_priority(hotline):
-    root = render(Enqueue("orders", 5, "WW" + "0" * 32), hotline)
-    e = root.find("Enqueue")
-    assert e.get("workflowSid") == "WW" + "0" * 32
-    assert (
-        e.find("Task").text == '{"queue": "orders"}'
-        and e.find("Task").get("priority") == "5"
+def test_enqueue_through_taskrouter_carries_a_task_with_the_facts(hotline):
+    facts = (("订单号", "202611250001"), ("状态", "尚未发货"))
+    enqueue = Enqueue(
+        "orders", 5, "WW" + "0" * 32, "hotline.orders.p5", "订单问题", facts
     )
+    e = render(enqueue, hotline).find("Enqueue")
+    assert e.get("workflowSid") == "WW" + "0" * 32 and not (e.text or "").strip()
+    assert e.find("Task").get("priority") == "5"
+    assert json.loads(e.find("Task").text) == {
+        "queue": "orders",
+        "menu": "hotline",
+        "topic": "订单问题",
+        "language": "zh-CN",
+        "priority": 5,
+        "facts": {"订单号": "202611250001", "状态": "尚未发货"},
+    }
+
+
+def test_enqueue_names_the_twilio_queue_of_its_priority_level(hotline):
+    root = render(Enqueue("orders", 1, name="hotline.orders.p1"), hotline)
+    assert root.find("Enqueue").text == "hotline.orders.p1"
 
 
 def test_transfer_dials_with_an_action(hotline):

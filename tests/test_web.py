@@ -79,7 +79,7 @@ def test_refund_source_down_takes_the_error_path_to_a_person(client):
     response = press(post, response, "2")
     response = press(post, response, "202611250001")
     root = twiml(response)
-    assert root.find("Enqueue").text == "general"
+    assert root.find("Enqueue").text == "hotline.general.p0"
 
 
 def test_zero_enqueues_the_caller_with_wait_and_action_urls(client):
@@ -87,7 +87,7 @@ def test_zero_enqueues_the_caller_with_wait_and_action_urls(client):
     response = press(post, response, "0")
     root = twiml(response)
     enqueue = root.find("Enqueue")
-    assert enqueue.text == "general"
+    assert enqueue.text == "hotline.general.p0"
     assert enqueue.get("waitUrl").startswith("/voice/wait?s=")
     assert enqueue.get("action").startswith("/voice/queue?s=")
     assert "正在为您转接人工客服。" in said(root)
@@ -112,7 +112,7 @@ def test_silence_replays_with_no_input_text_then_goes_to_on_fail(client):
         assert root.find("Gather") is not None
     response = press(post, response, "")
     root = twiml(response)
-    assert root.find("Enqueue").text == "general"  # on_fail: agent_general
+    assert root.find("Enqueue").text == "hotline.general.p0"  # on_fail: agent_general
 
 
 def test_wrong_keys_replay_with_invalid_text_then_go_to_on_fail(client):
@@ -390,7 +390,7 @@ nodes:
         post = TwilioPost(client)
         response = post(action_of(twiml(post("/voice"))), Digits="123")
         root = twiml(response)
-        assert root.find("Enqueue").text == "people"  # default error: human path
+        assert root.find("Enqueue").text == "m.people.p0"  # default error: human path
     finally:
         release.set()
         server.shutdown()

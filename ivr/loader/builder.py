@@ -27,11 +27,13 @@ class MenuBuilder(NodeReader, SettingsReader):
                 f"language '{language}' is not a language tag like 'zh-CN' or 'en-US'",
             )
         voice = self.text(doc, "voice", "the menu")
+        hold = self.recording(doc, "", "hold", "the menu") if "hold" in doc else None
         numbers = self.read_numbers()
         hours = self.read_hours()
         data = self.read_data()
         queues = self.read_queues()
         nodes = self.read_nodes(queues, data, hours)
+        self.check_handover(nodes)
         start = doc.get("start")
         if start is None:
             self.p.add(doc.line, "the menu needs 'start': the id of its first node")
@@ -59,6 +61,7 @@ class MenuBuilder(NodeReader, SettingsReader):
             hours=hours,
             data=data,
             queues=queues,
+            hold=hold,
             recordings_dir=str(self.recordings),
         )
         checks.check_menu(menu, self.csv_fields, self.p.add, self.field_lines)

@@ -32,6 +32,7 @@ TOP_KEYS = [
     "hours",
     "data",
     "queues",
+    "hold",
     "nodes",
 ]
 KIND_KEYS: dict[str, tuple[str, ...]] = {
@@ -41,7 +42,8 @@ KIND_KEYS: dict[str, tuple[str, ...]] = {
             "retries", "no_input", "invalid", "on_fail"),
     "lookup": ("lookup", "say", "play", "found", "missing", "error"),
     "route": ("route",),
-    "queue": ("queue", "say", "play", "priority", "closed", "overflow"),
+    "queue": ("queue", "say", "play", "priority", "closed", "overflow", "topic",
+              "handover"),
     "transfer": ("transfer", "say", "play", "next", "timeout"),
     "voicemail": ("voicemail", "play", "max_length", "next"),
     "hangup": ("hangup", "play"),
@@ -59,6 +61,9 @@ QUEUE_KEYS = (
     "announce_every",
     "max_wait",
     "workflow_sid",
+    "hold",
+    "callback_attempts",
+    "callback_retry",
 )
 PHONE_KEYS = frozenset("0123456789*#")
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -92,6 +97,8 @@ class FieldReader:
         self.field_lines: dict[tuple[str, str], int] = {}
         # Keys a misspelling stood for: not reported missing a second time.
         self.near_keys: set[str] = set()
+        # (id of a node's spec, variable) -> line of its handover entry
+        self.handover_lines: dict[tuple[int, str], int] = {}
 
     # -- small readers -------------------------------------------------------
 
@@ -172,11 +179,15 @@ class FieldReader:
             audio = self.recording(node, node_id)
         return Prompt(text=text, audio=audio)
 
-    def recording(self, node: LineDict, node_id: str) -> str | None:
-        name = node["play"]
-        line = node.line_of("play")
+    def recording(
+        self, node: LineDict, node_id: str, key: str = "play", what: str = ""
+    ) -> str | None:
+        name = node[key]
+        line = node.line_of(key)
         if not isinstance(name, str) or not name:
-            self.p.add(line, f"play of node '{node_id}' must be a file name")
+            self.p.add(
+                line, f"{key} of {what or f'node {node_id!r}'} must be a file name"
+            )
             return None
         if "/" in name or "\\" in name or name.startswith("."):
             self.p.add(

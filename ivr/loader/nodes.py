@@ -37,6 +37,8 @@ from ivr.menu import (
 )
 from ivr.yamlread import LineDict, LineList
 
+_VARIABLE_NAME = re.compile(r"[A-Za-z_]\w*")
+
 
 class NodeReader(FieldReader):
     """The nodes of a menu, each read by the reader of its kind."""
@@ -402,7 +404,61 @@ class NodeReader(FieldReader):
             priority=self.integer(spec, "priority", what, -100, 100) or 0,
             closed=closed,
             overflow=overflow,
+            topic=self.text(spec, "topic", what),
+            handover=self.read_handover(spec, what),
         )
+
+    def read_handover(
+        self, spec: LineDict, what: str
+    ) -> tuple[tuple[str, str], ...] | None:
+        """``handover: [order_id]`` or ``{order_id: 订单号}``: variable and label."""
+        if "handover" not in spec:
+            return None
+        raw = spec["handover"]
+        line = spec.line_of("handover")
+        if raw is None or raw == []:
+            return ()
+        if isinstance(raw, LineList):
+            items = [(item, item, raw.line_of(i)) for i, item in enumerate(raw)]
+        elif isinstance(raw, LineDict):
+            items = [(k, v, raw.line_of(k)) for k, v in raw.items()]
+        else:
+            self.p.add(
+                line,
+                f"handover of {what} must be a list of variables, or a map of "
+                "variable to the label the agent hears",
+            )
+            return None
+        pairs = []
+        for name, label, at in items:
+            if not isinstance(name, str) or not _VARIABLE_NAME.fullmatch(name):
+                self.p.add(at, f"handover of {what}: '{name}' is not a variable name")
+                continue
+            if not isinstance(label, str | int) or isinstance(label, bool):
+                self.p.add(at, f"handover label of '{name}' in {what} must be text")
+                continue
+            pairs.append((name, str(label)))
+            self.handover_lines[(id(spec), name)] = at
+        return tuple(pairs)
+
+    def check_handover(self, nodes: dict[str, Node]) -> None:
+        """A variable marked ``sensitive`` is never handed over: refuse it."""
+        sensitive = {
+            n.save_as for n in nodes.values() if isinstance(n, AskNode) and n.sensitive
+        }
+        raw = self.doc.get("nodes")
+        for node in nodes.values():
+            if not isinstance(node, QueueNode) or not node.handover:
+                continue
+            spec = raw.get(node.id) if isinstance(raw, LineDict) else None
+            for name, _ in node.handover:
+                if name in sensitive:
+                    line = self.handover_lines.get((id(spec), name), node.line)
+                    self.p.add(
+                        line,
+                        f"handover of node '{node.id}' names '{name}', which is "
+                        "sensitive: it is never spoken to an agent",
+                    )
 
     def read_transfer(self, node_id: str, spec: LineDict, what: str, **_: Any) -> Node:
         number = self.text(spec, "transfer", what) or ""

@@ -212,6 +212,11 @@ class SettingsReader(FieldReader):
                 announce_every_s=announce or 60.0,
                 max_wait_s=self.seconds(spec, "max_wait", what, low=1),
                 workflow_sid=workflow,
+                hold=self.recording(spec, "", "hold", what) if "hold" in spec else None,
+                callback_attempts=self.integer(spec, "callback_attempts", what, 1, 10)
+                or 3,
+                callback_retry_s=self.seconds(spec, "callback_retry", what, low=30)
+                or 300.0,
                 line=line,
             )
         return queues
