@@ -39,10 +39,8 @@ import numpy as np
 
 __all__ = [
     "Estimator",
-    "agents_on_duty",
     "day_plan",
     "expected_wait_s",
-    "next_start_s",
     "wait_by_position_s",
 ]
 
@@ -195,22 +193,6 @@ def _position_for_wait(wait_s: float, rate: float, theta: float) -> float:
             return nxt
         r = nxt
     return r
-
-
-def agents_on_duty(plan: Plan, now_s: float) -> int:
-    """Agents the plan puts on duty at ``now_s`` (the first entry holds before it)."""
-    index = bisect.bisect_right([start for start, _ in plan], now_s) - 1
-    return plan[max(index, 0)][1]
-
-
-def next_start_s(plan: Plan, now_s: float) -> float | None:
-    """When the plan next puts an agent on duty, if nobody is on duty at ``now_s``."""
-    if agents_on_duty(plan, now_s) > 0:
-        return now_s
-    for start, count in plan:
-        if start > now_s and count > 0:
-            return float(start)
-    return None
 
 
 def _retire(

@@ -10,14 +10,11 @@ import numpy as np
 import pytest
 from wait_reference import busy_after_drop, exact_wait_s
 
-from ivr.estimate import (
-    Estimator,
-    agents_on_duty,
-    day_plan,
-    expected_wait_s,
-    next_start_s,
-    wait_by_position_s,
-)
+from ivr.estimate import Estimator, day_plan, expected_wait_s, wait_by_position_s
+
+
+def agents_on_duty(plan, now_s: float) -> int:
+    return [count for start, count in plan if start <= now_s][-1]
 
 
 @pytest.mark.parametrize("patience_s", [None, 60.0, 180.0, 1800.0])
@@ -142,7 +139,8 @@ def test_day_plan_repeats_the_day_around_now():
     plan = day_plan(agents, dt.time(21, 30))  # now is second 0
     assert agents_on_duty(plan, 0.0) == 45
     assert agents_on_duty(plan, 1800.0) == 0  # 22:00
-    assert next_start_s(plan, 1800.0) == 10.5 * 3600  # 08:00 tomorrow
+    assert agents_on_duty(plan, 10.5 * 3600 - 1) == 0
+    assert agents_on_duty(plan, 10.5 * 3600) == 20  # 08:00 tomorrow
     assert agents_on_duty(plan, -86400.0 + 3600) == 0  # yesterday 22:30
     assert agents_on_duty(plan, -86400.0 - 5400) == 45  # yesterday 20:00
     early = day_plan(agents, dt.time(2, 0))
