@@ -80,10 +80,9 @@ class DayResult:
     ``ends`` counts (per replication, on average) how the callers' menu walks
     ended: ``self_service``, ``queue``, ``voicemail``, ``transfer``, ``gave_up``.
     ``told`` scores the wait announcements (``ivr.announcements.score``) per
-    queue over the day, and ``told_all`` over all queues together: mean of the
-    replications with ``told_ci95`` their 95% half-widths (keyed like ``told``,
-    plus ``all``); ``told_by_interval`` the means per interval, by the time the
-    announcement was said.
+    queue over the day, and under ``all`` for all queues together: means of the
+    replications, with ``told_ci95`` their 95% half-widths; ``told_by_interval``
+    the means per queue and interval, by the time the announcement was said.
     """
 
     plan: TrafficPlan
@@ -266,8 +265,11 @@ def _told(
     for all queues together (counts pooled within each replication)."""
     told: dict[str, dict[str, float]] = {}
     half: dict[str, dict[str, float]] = {}
-    pooled = [_pool([per[r] for per in told_runs.values()]) for r in range(
-        len(next(iter(told_runs.values()), [])))]  # fmt: skip
+    replications = len(next(iter(told_runs.values()), []))
+    pooled = [
+        _pool([per_run[r] for per_run in told_runs.values()])
+        for r in range(replications)
+    ]
     for qid, per_run in [*told_runs.items(), ("all", pooled)]:
         told[qid], half[qid] = {}, {}
         for key in SCORE_KEYS:
@@ -290,14 +292,18 @@ def _told(
 def _pool(scores: list[dict[str, float]]) -> dict[str, float]:
     """Scores of several queues as one: counts add, shares and means weigh by
     the announcements they cover."""
-    n = sum(s["announcements"] for s in scores)
     out = {}
     for key in SCORE_KEYS:
         known = [s[key] for s in scores if not math.isnan(s[key])]
         out[key] = float(sum(known)) if known else math.nan
     for key in ("within_tolerance", "mean_error_s"):
-        weighted = [(s[key], s["announcements"]) for s in scores if s["announcements"]]
-        out[key] = sum(v * w for v, w in weighted) / n if n else math.nan
+        weighted = [
+            (s[key], s["announcements"])
+            for s in scores
+            if s["announcements"] and not math.isnan(s[key])
+        ]
+        weight = sum(w for _, w in weighted)
+        out[key] = sum(v * w for v, w in weighted) / weight if weight else math.nan
     return out
 
 

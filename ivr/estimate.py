@@ -13,14 +13,19 @@ average, so the caller at position ``k`` waits on average
 This is exact for the M/M/c+M queue (Erlang A) conditioned on the caller
 holding on: callers behind do not matter to a first-come-first-served queue.
 
-Staffing changes during the wait are played forward on the mean path:
+Staffing changes during the wait are played forward (``_Walk``):
 
 - a **drop** in the day plan frees nobody until enough busy agents have finished
   their call and left (the ``p`` busy agents finish one after the other, after
-  ``1/(p/h)``, ``1/((p-1)/h)``, ...), while callers ahead still hang up;
+  ``h/p``, ``h/(p-1)``, ... on average), while callers ahead still hang up;
 - a **rise** brings several agents at once, who answer as many callers at once;
 - a drop shortly *before* now still holds agents back, so the agents' side of
   the plan is replayed from a little before now.
+
+Between two changes the wait is a sum of exponentials; taken as a gamma
+variable with its mean and variance, it tells how likely the caller is to be
+answered before the change (or to be among those a rise answers at once) and
+how long the others still have to go, which carries on past the change.
 
 Times are seconds on one clock: ``plan`` is ((from second, agents), ...) on it,
 ``now_s`` is on it too. ``day_plan`` turns a menu queue's day plan (times of
@@ -137,12 +142,11 @@ def _gamma_p(shape: float, arg: float) -> float:
 
 
 def wait_by_position_s(
-    position: float, agents: float, handle_s: float, patience_s: float | None = None
+    position: float, agents: int, handle_s: float, patience_s: float | None = None
 ) -> float:
     """W(k): expected wait at ``position`` with ``agents`` all busy, staffing fixed.
 
-    ``position`` may be fractional (a mean over possible positions), and so may
-    ``agents`` (the capacity left after callers who go ahead).
+    ``position`` may be fractional (a mean over possible positions).
     """
     theta = 0.0 if not patience_s or math.isinf(patience_s) else 1.0 / patience_s
     return _wait_mean(position, agents / handle_s, theta)
@@ -368,6 +372,8 @@ class _Walk:
     def run(
         self, ahead: float, busy: int, target: int, here: int, now_s: float
     ) -> float:
+        """Expected wait from ``now_s`` at position ``ahead``, with ``busy``
+        agents on calls, the plan at ``target`` and ``plan[here]`` in force."""
         plan, handle_s, theta = self.plan, self.handle_s, self.theta
         total, mass, t = 0.0, 1.0, now_s
         spread = 0.0  # variance of when the current stretch starts (agents leaving)
