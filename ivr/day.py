@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from ivr.announcements import SCORE_KEYS, announce, score
 from ivr.menu import (
     Menu,
     Queue,
@@ -78,6 +79,10 @@ class DayResult:
 
     ``ends`` counts (per replication, on average) how the callers' menu walks
     ended: ``self_service``, ``queue``, ``voicemail``, ``transfer``, ``gave_up``.
+    ``told`` scores the wait announcements (``ivr.announcements.score``) per
+    queue over the day, and under ``all`` for all queues together: means of the
+    replications, with ``told_ci95`` their 95% half-widths; ``told_by_interval``
+    the means per queue and interval, by the time the announcement was said.
     """
 
     plan: TrafficPlan
@@ -89,6 +94,9 @@ class DayResult:
     ci95: dict[str, list[dict[str, float]]]
     erlang: dict[str, list[dict[str, float] | None]]
     disagree: dict[str, list[list[str]]]
+    told: dict[str, dict[str, float]] = field(default_factory=dict)
+    told_ci95: dict[str, dict[str, float]] = field(default_factory=dict)
+    told_by_interval: dict[str, list[dict[str, float]]] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, object]:
         """Plain data for ``--json`` (NaN and infinity become ``None``)."""
@@ -113,6 +121,9 @@ class DayResult:
                     "ci95": self.ci95[qid][i],
                     "erlang": self.erlang[qid][i],
                     "disagree": self.disagree[qid][i],
+                    "announcements": (
+                        self.told_by_interval[qid][i] if self.told_by_interval else None
+                    ),
                 }
                 for i in range(len(self.plan.calls))
             ]
@@ -124,6 +135,10 @@ class DayResult:
                 "callers": round(sum(self.ends.values()), 1),
                 "ends": {end: round(n, 1) for end, n in self.ends.items()},
                 "queues": queues,
+                "announcements": {
+                    qid: {**figures, "ci95": self.told_ci95[qid]}
+                    for qid, figures in self.told.items()
+                },
             }
         )
 
@@ -161,6 +176,7 @@ def simulate_day(
     n_int = len(plan.calls)
     bounds = [(i * plan.interval_s, (i + 1) * plan.interval_s) for i in range(n_int)]
     runs: dict[str, list[list[dict[str, float]]]] = {qid: [] for qid in setups}
+    told_runs: dict[str, list[dict[str, float]]] = {qid: [] for qid in setups}
     ends: dict[str, float] = {}
     streams = np.random.SeedSequence(seed).spawn(replications)
     for stream in streams:
@@ -174,12 +190,17 @@ def simulate_day(
             ready = journeys.ready_s[mine][order]
             priority = journeys.priority[mine][order]
             records = simulate_queue(ready, setup, rng, priority)
+            queue = menu.queues[qid]
+            announced = announce(records, setup, queue.announce_every_s)
             per_interval = []
             for t0, t1 in bounds:
                 figures = summarize(records, target_s, setup, (t0, t1))
                 figures["offered"] = figures.pop("callers")
+                told = score(announced, records, queue.callback_after_s, (t0, t1))
+                figures.update({f"told_{key}": value for key, value in told.items()})
                 per_interval.append(figures)
             runs[qid].append(per_interval)
+            told_runs[qid].append(score(announced, records, queue.callback_after_s))
             if progress:
                 progress(1)
     ends = {kind: count / replications for kind, count in ends.items()}
@@ -228,9 +249,62 @@ def simulate_day(
                     and abs(shown[key] - m[key]) > max(h[key], _NEGLIGIBLE[key])
                 ]
             )
+    told, told_half, told_by_interval = _told(told_runs, runs, n_int)
     return DayResult(
-        plan, replications, target_s, ends, staffed, mean, half, erlang, disagree
-    )
+        plan, replications, target_s, ends, staffed, mean, half, erlang, disagree,
+        told, told_half, told_by_interval,
+    )  # fmt: skip
+
+
+def _told(
+    told_runs: dict[str, list[dict[str, float]]],
+    runs: dict[str, list[list[dict[str, float]]]],
+    n_int: int,
+) -> tuple[dict, dict, dict]:
+    """Announcement scores: mean and half-width over replications per queue and
+    for all queues together (counts pooled within each replication)."""
+    told: dict[str, dict[str, float]] = {}
+    half: dict[str, dict[str, float]] = {}
+    replications = len(next(iter(told_runs.values()), []))
+    pooled = [
+        _pool([per_run[r] for per_run in told_runs.values()])
+        for r in range(replications)
+    ]
+    for qid, per_run in [*told_runs.items(), ("all", pooled)]:
+        told[qid], half[qid] = {}, {}
+        for key in SCORE_KEYS:
+            told[qid][key], half[qid][key] = ci95([r[key] for r in per_run])
+    by_interval = {
+        qid: [
+            {
+                key: float(np.nanmean([run[i][f"told_{key}"] for run in per_run]))
+                if any(not math.isnan(run[i][f"told_{key}"]) for run in per_run)
+                else math.nan
+                for key in SCORE_KEYS
+            }
+            for i in range(n_int)
+        ]
+        for qid, per_run in runs.items()
+    }
+    return told, half, by_interval
+
+
+def _pool(scores: list[dict[str, float]]) -> dict[str, float]:
+    """Scores of several queues as one: counts add, shares and means weigh by
+    the announcements they cover."""
+    out = {}
+    for key in SCORE_KEYS:
+        known = [s[key] for s in scores if not math.isnan(s[key])]
+        out[key] = float(sum(known)) if known else math.nan
+    for key in ("within_tolerance", "mean_error_s"):
+        weighted = [
+            (s[key], s["announcements"])
+            for s in scores
+            if s["announcements"] and not math.isnan(s[key])
+        ]
+        weight = sum(w for _, w in weighted)
+        out[key] = sum(v * w for v, w in weighted) / weight if weight else math.nan
+    return out
 
 
 def _hourly_rate(offered: np.ndarray, index: int, plan: TrafficPlan) -> float:

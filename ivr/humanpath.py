@@ -11,11 +11,19 @@ Twilio said (position, time waited) and renders the answer.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass
 
 from ivr.engine import CallContext, CallState, EngineError, Hangup, Step, Walk
-from ivr.menu import Menu, Prompt, QueueNode
-from ivr.phrases import phrase, wait_minutes
+from ivr.estimate import day_plan, expected_wait_s
+from ivr.menu import Menu, Prompt, Queue, QueueNode
+from ivr.phrases import (
+    phrase,
+    position_phrase,
+    service_start_phrase,
+    spoken_wait,
+    wait_phrase,
+)
 
 __all__ = [
     "WaitStep",
@@ -43,39 +51,82 @@ class WaitStep:
 
 
 def estimated_wait_s(
-    menu: Menu, queue_id: str, position: int, now: dt.datetime
+    menu: Menu,
+    queue_id: str,
+    position: int,
+    now: dt.datetime,
+    *,
+    on_shift: int | None = None,
 ) -> float | None:
     """Expected wait for the caller at ``position`` (1 = next), from staffing.
 
-    With ``c`` agents each taking ``h`` seconds a call, an agent frees up every
-    ``h / c`` seconds on average, and the caller at position ``k`` needs ``k`` of
-    them. Twilio's ``AvgQueueTime`` is how long callers *have* waited, not how long
-    this one *will*, so it is not used.
+    ``ivr.estimate`` plays the queue forward: agents the day plan puts on duty
+    now and in the coming hours (``on_shift``, the agents actually on shift
+    from the agent line, replaces the plan's count now), the handle time, and
+    the callers ahead who may hang up (the queue's patience). Twilio's
+    ``AvgQueueTime`` is how long callers *have* waited, not how long this one
+    *will*, so it is not used. ``None`` when the plan brings nobody.
     """
     queue = menu.queues[queue_id]
-    agents = queue.agents_at(menu.local_time(now))
-    if agents <= 0:
-        return None
-    return max(position, 1) * queue.handle_time_s / agents
+    plan = day_plan(queue.agents, menu.local_time(now))
+    wait = expected_wait_s(
+        position, plan, 0.0, queue.handle_time_s, queue.patience_s, on_shift=on_shift
+    )
+    return None if math.isinf(wait) else wait
+
+
+def _local(menu: Menu, now: dt.datetime) -> dt.datetime:
+    if menu.hours is not None:
+        return menu.hours.local(now)
+    return now.replace(tzinfo=dt.UTC) if now.tzinfo is None else now.astimezone(dt.UTC)
+
+
+def _service_starts(menu: Menu, queue: Queue, now: dt.datetime) -> dt.datetime | None:
+    """When the day plan next puts an agent on duty while the line is open."""
+    local = _local(menu, now)
+    for offset, count in day_plan(queue.agents, local.time()):
+        if offset > 0 and count > 0:
+            start = local + dt.timedelta(seconds=offset)
+            if menu.is_open(start):
+                return start.replace(second=0, microsecond=0)
+    return None
 
 
 def queue_wait(
-    menu: Menu, state: CallState, position: int, waited_s: float, ctx: CallContext
+    menu: Menu,
+    state: CallState,
+    position: int,
+    waited_s: float,
+    ctx: CallContext,
+    *,
+    on_shift: int | None = None,
 ) -> WaitStep:
-    """One round of waiting at queue node ``state.node`` (Twilio's waitUrl)."""
+    """One round of waiting at queue node ``state.node`` (Twilio's waitUrl).
+
+    The caller hears their position and the estimated wait as people say it
+    (``ivr.phrases.spoken_wait``); with nobody on duty, when service starts.
+    A callback is offered when the same estimate passes ``callback_after``.
+    ``on_shift``: agents on shift now by the agent line, if it knows.
+    """
     node = menu.nodes[state.node]
     if not isinstance(node, QueueNode):
         raise EngineError(f"node '{state.node}' is not a queue node")
     queue = menu.queues[node.queue]
     if queue.max_wait_s is not None and waited_s >= queue.max_wait_s and node.overflow:
         return WaitStep(prompts=(), hold_s=0, leave=True)
-    estimate = estimated_wait_s(menu, queue.id, position, ctx.now)
+    estimate = estimated_wait_s(menu, queue.id, position, ctx.now, on_shift=on_shift)
     lang = menu.language
-    text = phrase(lang, "position", ahead=max(position - 1, 0)) if position > 1 else ""
-    if estimate is None:
-        text += phrase(lang, "no_estimate")
-    else:
-        text += phrase(lang, "estimate", minutes=wait_minutes(estimate))
+    text = position_phrase(lang, position)
+    local = menu.local_time(ctx.now)
+    on_duty = queue.agents_at(local) if on_shift is None else on_shift
+    if on_duty <= 0:
+        start = _service_starts(menu, queue, ctx.now) if on_shift is None else None
+        if start is None:
+            text += phrase(lang, "nobody_on_duty")
+        else:
+            text += service_start_phrase(lang, start, _local(menu, ctx.now))
+    elif estimate is not None:
+        text += wait_phrase(lang, spoken_wait(estimate, queue.max_wait_s))
     offer = (
         queue.callback_after_s is not None
         and estimate is not None

@@ -3,21 +3,42 @@
 Designers write their own prompts; these few sentences belong to the engine (the
 hold announcement, the callback offer, the apology after a fault). Chinese and
 English are built in; other languages fall back to English.
+
+A wait is said the way a person would say it (``spoken_wait``): "less than a
+minute", then the nearest minute, coarser steps as the wait grows (5 minutes
+past 10, 10 past 30, half hours past an hour), and "more than N minutes" once
+the estimate passes the queue's ``max_wait``. Nothing is rounded up by habit.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import math
+from dataclasses import dataclass
 
-__all__ = ["phrase", "wait_minutes"]
+__all__ = [
+    "SpokenWait",
+    "phrase",
+    "position_phrase",
+    "service_start_phrase",
+    "spoken_wait",
+    "wait_phrase",
+]
 
 _PHRASES = {
     "zh": {
         "apology": "抱歉，系统出现问题，正在为您转接人工服务。",
         "apology_bye": "抱歉，系统出现问题，请稍后再拨。再见。",
+        "position_next": "您是下一位，",
         "position": "您前面还有{ahead}位客户在等待，",
-        "estimate": "预计等待约{minutes}分钟。",
+        "wait_under_minute": "预计等待不到1分钟。",
+        "wait_minutes": "预计等待约{minutes}分钟。",
+        "wait_hours": "预计等待约{hours}小时。",
+        "wait_half_hours": "预计等待约{hours}个半小时。",
+        "wait_over": "预计等待超过{minutes}分钟。",
         "no_estimate": "请耐心等待，客服人员将尽快为您服务。",
+        "nobody_on_duty": "目前没有客服人员值班，请耐心等待。",
+        "service_starts": "目前没有客服人员值班，人工服务将于{when}开始。",
         "callback_offer": "如需我们稍后回电，请按1。",
         "callback_confirm": (
             "好的，客服人员将尽快回电至您的来电号码。感谢您的耐心，再见。"
@@ -29,9 +50,20 @@ _PHRASES = {
     "en": {
         "apology": "Sorry, something went wrong. Connecting you to an agent.",
         "apology_bye": "Sorry, something went wrong. Please call again later. Goodbye.",
+        "position_next": "You are next in line. ",
+        "position_one": "There is 1 caller ahead of you. ",
         "position": "There are {ahead} callers ahead of you. ",
-        "estimate": "Your estimated wait is about {minutes} minutes.",
+        "wait_under_minute": "Your estimated wait is less than a minute.",
+        "wait_minute": "Your estimated wait is about 1 minute.",
+        "wait_minutes": "Your estimated wait is about {minutes} minutes.",
+        "wait_hour": "Your estimated wait is about an hour.",
+        "wait_hour_half": "Your estimated wait is about an hour and a half.",
+        "wait_hours": "Your estimated wait is about {hours} hours.",
+        "wait_half_hours": "Your estimated wait is about {hours} and a half hours.",
+        "wait_over": "Your estimated wait is more than {minutes} minutes.",
         "no_estimate": "Please hold, an agent will be with you as soon as possible.",
+        "nobody_on_duty": "No agents are on duty right now. Please hold.",
+        "service_starts": "No agents are on duty right now. Service starts {when}.",
         "callback_offer": "To have us call you back instead, press 1.",
         "callback_confirm": (
             "Thank you. An agent will call you back at the number you are calling "
@@ -44,12 +76,108 @@ _PHRASES = {
 }
 
 
+def _table(language: str) -> dict[str, str]:
+    return _PHRASES.get(language.split("-")[0].lower(), _PHRASES["en"])
+
+
 def phrase(language: str, name: str, **values: object) -> str:
     """The built-in sentence ``name`` in ``language`` (e.g. ``zh-CN``)."""
-    table = _PHRASES.get(language.split("-")[0].lower(), _PHRASES["en"])
-    return table[name].format(**values)
+    return _table(language)[name].format(**values)
 
 
-def wait_minutes(seconds: float) -> int:
-    """Round an estimated wait up to whole minutes, at least one."""
-    return max(1, math.ceil(seconds / 60))
+@dataclass(frozen=True)
+class SpokenWait:
+    """An estimated wait as it is said, and the range of waits the words cover.
+
+    ``kind`` is ``under_minute`` ("less than a minute": 0 to 60 s), ``about``
+    ("about N minutes": exactly ``minutes``) or ``over`` ("more than N
+    minutes": from ``minutes`` on). ``low_s``/``high_s`` bound what was said,
+    so a score can tell whether the caller was told the truth.
+    """
+
+    kind: str
+    minutes: int
+    low_s: float
+    high_s: float
+
+
+def spoken_wait(seconds: float, max_wait_s: float | None = None) -> SpokenWait:
+    """How an estimate of ``seconds`` is said: people's steps, never rounded up.
+
+    Under a minute: "less than a minute". Up to ten minutes: the nearest minute;
+    then the nearest 5 minutes up to half an hour, the nearest 10 up to an
+    hour, the nearest half hour beyond. Past the queue's ``max_wait_s`` (where
+    the caller will be sent on anyway): "more than" that many minutes.
+    """
+    if max_wait_s is not None and seconds > max_wait_s:
+        minutes = max(1, int(max_wait_s // 60))
+        return SpokenWait("over", minutes, minutes * 60.0, math.inf)
+    if seconds < 60:
+        return SpokenWait("under_minute", 0, 0.0, 60.0)
+    exact = seconds / 60
+    for below, step in ((10.5, 1), (32.5, 5), (65.0, 10), (math.inf, 30)):
+        if exact < below:
+            minutes = max(step, math.floor(exact / step + 0.5) * step)
+            return SpokenWait("about", minutes, minutes * 60.0, minutes * 60.0)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def wait_phrase(language: str, wait: SpokenWait) -> str:
+    """The sentence that tells the caller ``wait``, with the right plural."""
+    table = _table(language)
+    if wait.kind == "under_minute":
+        return table["wait_under_minute"]
+    if wait.kind == "over":
+        return table["wait_over"].format(minutes=wait.minutes)
+    if wait.minutes < 60:
+        if wait.minutes == 1 and "wait_minute" in table:
+            return table["wait_minute"]
+        return table["wait_minutes"].format(minutes=wait.minutes)
+    hours, half = divmod(wait.minutes, 60)
+    if hours == 1 and "wait_hour" in table:
+        return table["wait_hour_half" if half else "wait_hour"]
+    return table["wait_half_hours" if half else "wait_hours"].format(hours=hours)
+
+
+def position_phrase(language: str, position: int) -> str:
+    """Where the caller is: next in line, or how many callers are ahead."""
+    table = _table(language)
+    ahead = max(position - 1, 0)
+    if ahead == 0:
+        return table["position_next"]
+    if ahead == 1 and "position_one" in table:
+        return table["position_one"]
+    return table["position"].format(ahead=ahead)
+
+
+_ZH_PERIODS = ((6, "凌晨"), (12, "上午"), (13, "中午"), (18, "下午"), (24, "晚上"))
+_EN_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday",
+                "Saturday", "Sunday")  # fmt: skip
+
+
+def service_start_phrase(language: str, start: dt.datetime, now: dt.datetime) -> str:
+    """Nobody is on duty: when service starts, on the menu's clock.
+
+    ``start`` and ``now`` are local times in the menu's time zone; the day is
+    said as today, tomorrow, or the weekday / date when it is further off.
+    """
+    days = (start.date() - now.date()).days
+    if language.split("-")[0].lower() == "zh":
+        day = {0: "今天", 1: "明天", 2: "后天"}.get(
+            days, f"{start.month}月{start.day}日"
+        )
+        period = next(name for end, name in _ZH_PERIODS if start.hour < end)
+        hour = start.hour if start.hour <= 12 else start.hour - 12
+        clock = f"{hour}点" + (f"{start.minute}分" if start.minute else "")
+        return phrase(language, "service_starts", when=f"{day}{period}{clock}")
+    hour = start.hour % 12 or 12
+    clock = f"{hour}:{start.minute:02d} {'AM' if start.hour < 12 else 'PM'}"
+    if days == 0:
+        when = f"at {clock} today"
+    elif days == 1:
+        when = f"at {clock} tomorrow"
+    elif days < 7:
+        when = f"at {clock} on {_EN_WEEKDAYS[start.weekday()]}"
+    else:
+        when = f"at {clock} on {start:%B} {start.day}"
+    return phrase(language, "service_starts", when=when)

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ivr.estimate import Estimator
+
 __all__ = [
     "NEVER",
     "OUTCOMES",
@@ -101,8 +103,9 @@ class QueueSetup:
     """One queue and its agents: ``agents`` is ((from second, agents on shift), ...).
 
     When the plan drops, idle agents leave at once and busy ones when their call
-    ends. ``callback_after_s``: a caller whose estimated wait (position times handle
-    time over agents, what the announcement says) exceeds it leaves the queue and
+    ends. ``callback_after_s``: a caller whose estimated wait on joining (what
+    the announcement says: ``ivr.estimate`` from their position, the plan, the
+    handle time and patience) exceeds it takes a callback, leaves the queue and
     is called back when an agent is free and nobody is holding. ``max_wait_s``:
     a caller still holding then is sent on (the queue node's ``overflow``).
     """
@@ -261,8 +264,14 @@ def _events(
     overflow_first: np.ndarray,
     priority: np.ndarray,
     setup: QueueSetup,
+    offer_callback: Callable[[int, float], bool] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """General event loop: priorities (higher first, then FCFS) and callbacks."""
+    """General event loop: priorities (higher first, then FCFS) and callbacks.
+
+    ``offer_callback(position, now)``: whether a caller who would join at
+    ``position`` (callers of their priority or higher holding, plus one) is
+    offered a callback, which they take.
+    """
     n = len(arrivals)
     wait = np.full(n, np.nan)
     start = np.full(n, np.nan)
@@ -277,8 +286,7 @@ def _events(
     waiting: list[tuple[int, float, int]] = []
     callbacks: deque[int] = deque()
     queued = 0
-    handle_mean = setup.handle.mean_s
-    callback_after = setup.callback_after_s
+    by_level: dict[int, int] = {}  # callers holding, by priority
     arr = arrivals.tolist()
     prio = priority.tolist()
 
@@ -291,6 +299,7 @@ def _events(
                     continue
                 holding[i] = False
                 queued -= 1
+                by_level[prio[i]] -= 1
                 wait[i] = now - arr[i]
             else:
                 i = callbacks.popleft()
@@ -309,10 +318,8 @@ def _events(
                 outcome[i] = SERVED
                 idle -= 1
                 heapq.heappush(events, (now + service[i], end_kind, i))
-            elif (
-                callback_after is not None
-                and present > 0
-                and (queued + 1) * handle_mean / present > callback_after
+            elif offer_callback is not None and offer_callback(
+                sum(n for level, n in by_level.items() if level >= prio[i]) + 1, now
             ):
                 wait[i] = 0.0
                 outcome[i] = CALLBACK
@@ -320,6 +327,7 @@ def _events(
             else:
                 holding[i] = True
                 queued += 1
+                by_level[prio[i]] = by_level.get(prio[i], 0) + 1
                 heapq.heappush(waiting, (-prio[i], now, i))
                 if limit[i] != math.inf:
                     heapq.heappush(events, (now + limit[i], leave_kind, i))
@@ -345,6 +353,7 @@ def _events(
         elif holding[who]:
             holding[who] = False
             queued -= 1
+            by_level[prio[who]] -= 1
             wait[who] = limit[who]
             outcome[who] = OVERFLOW if overflow_first[who] else ABANDONED
     return wait, start, outcome
@@ -372,6 +381,7 @@ def simulate_queue(
     priority = np.zeros(n, dtype=np.int64) if priority is None else np.asarray(priority)
     service = setup.handle.draw(rng, n)
     patience = setup.patience.draw(rng, n)
+    patience_mean = None if setup.patience.kind == "none" else setup.patience.mean_s
     max_wait = math.inf if setup.max_wait_s is None else setup.max_wait_s
     limit = np.minimum(patience, max_wait)
     overflow_first = patience > max_wait
@@ -385,8 +395,16 @@ def simulate_queue(
             arrivals, service, limit, overflow_first, setup.agents
         )
     elif engine == "events":
+        offer = None
+        if setup.callback_after_s is not None:
+            estimate = Estimator(setup.agents, setup.handle.mean_s, patience_mean)
+            after = setup.callback_after_s
+
+            def offer(position: int, now: float) -> bool:
+                return estimate.wait_s(position, now) > after
+
         wait, start, outcome = _events(
-            arrivals, service, limit, overflow_first, priority, setup
+            arrivals, service, limit, overflow_first, priority, setup, offer
         )
     else:
         raise ValueError(f"engine must be fast, events or auto, got {engine!r}")

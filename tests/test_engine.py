@@ -151,10 +151,15 @@ def test_overnight_hours_wrap_past_midnight():
 
 
 def test_estimated_wait_uses_staffing_not_average_queue_time(hotline):
-    # orders: 30 agents, 4 minutes each: one frees up every 8 s on average.
-    assert humanpath.estimated_wait_s(hotline, "orders", 15, OPEN) == pytest.approx(120)
-    # general at 12:00 Shanghai: 45 agents, 5 minutes.
+    # general at 12:00 Shanghai: 45 agents, 5 minutes, nobody hangs up: k*h/c.
     assert humanpath.estimated_wait_s(hotline, "general", 9, OPEN) == pytest.approx(60)
+    # orders: 30 agents, 4 minutes, 3-minute patience: with j callers ahead the
+    # next move comes after 1/(30/240 + j/180) s, as callers ahead may hang up.
+    moves = sum(1 / (30 / 240 + j / 180) for j in range(15))
+    assert humanpath.estimated_wait_s(hotline, "orders", 15, OPEN) == pytest.approx(
+        moves, rel=1e-12
+    )
+    assert moves < 15 * 240 / 30
 
 
 def test_queue_result_bridged_or_hangup_ends_the_call(hotline):

@@ -89,7 +89,7 @@ def test_failing_expectations_print_file_line_scenario_expected_got(hotline):
         f"{calls}:6: scenario 'agent': expected outcome 'voicemail', got 'queue'",
         f"{calls}:7: scenario 'agent': expected queue 'orders', got 'general'",
         f"{calls}:8: scenario 'agent': expected to hear '再见了', got 您前面还有2位"
-        "客户在等待，预计等待约1分钟。 | 您前面还有1位客户在等待，预计等待约1分钟。",
+        "客户在等待，预计等待不到1分钟。 | 您前面还有1位客户在等待，预计等待不到1分钟。",
     ]
     assert f"{calls}: 0/1 scenarios passed" in lines
 

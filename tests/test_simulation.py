@@ -10,6 +10,7 @@ from click.testing import CliRunner
 from ivr import queueing
 from ivr import simulation as sim
 from ivr.cli import main
+from ivr.estimate import Estimator
 
 KEYS = ("p_wait", "asa_s", "mean_wait_served_s", "service_level", "p_abandon",
         "occupancy")  # fmt: skip
@@ -91,7 +92,7 @@ def test_higher_priority_callers_wait_less():
 
 def test_callers_offered_a_callback_leave_the_queue_and_are_called_back():
     rng = np.random.default_rng(4)
-    arrivals = np.sort(rng.uniform(0, 3600, 700))
+    arrivals = np.sort(rng.uniform(0, 3600, 900))
     setup = sim.QueueSetup(
         ((0.0, 10),), sim.exponential(60), sim.exponential(120), callback_after_s=60
     )
@@ -101,6 +102,33 @@ def test_callers_offered_a_callback_leave_the_queue_and_are_called_back():
     assert np.all(records.wait_s[called_back] == 0)  # nobody holds for a callback
     assert np.all(~np.isnan(records.start_s[called_back]))  # all called back
     assert np.all(records.start_s[called_back] >= records.arrival_s[called_back])
+
+
+def test_callback_is_offered_exactly_when_the_announced_estimate_passes_it():
+    rng = np.random.default_rng(5)
+    arrivals = np.sort(rng.uniform(0, 3600, 900))
+    setup = sim.QueueSetup(
+        ((0.0, 10), (1800.0, 7)), sim.exponential(60), sim.exponential(120),
+        callback_after_s=60,
+    )  # fmt: skip
+    records = sim.simulate_queue(arrivals, setup, rng)
+    held = records.wait_s > 0
+    leave = records.arrival_s + np.nan_to_num(records.wait_s, nan=np.inf)
+    # Position on joining: callers who joined earlier and still hold, plus one.
+    earlier = np.arange(len(records))[:, None] > np.arange(len(records))[None, :]
+    holding = held[None, :] & (leave[None, :] > records.arrival_s[:, None])
+    position = (earlier & holding).sum(axis=1) + 1
+    estimate = Estimator(setup.agents, 60, 120)
+    joined = held | (records.outcome == sim.CALLBACK)
+    told = np.array(
+        [
+            estimate.wait_s(int(k), t)
+            for k, t in zip(position, records.arrival_s, strict=True)
+        ]
+    )
+    offered = records.outcome == sim.CALLBACK
+    assert offered.sum() > 10 and held.sum() > 100
+    np.testing.assert_array_equal(offered[joined], told[joined] > 60)
 
 
 def test_agents_leaving_a_shift_finish_their_call_and_late_callers_give_up():

@@ -243,9 +243,10 @@ def test_queue_wait_announces_position_and_estimate_from_staffing(client):
     post, response = start_call(client)
     response = press(post, response, "0")
     wait_url = twiml(response).find("Enqueue").get("waitUrl")
-    # general: 45 agents at 12:00, handle 5m -> position 10 waits ~10*300/45 s.
+    # general: 45 agents at 12:00, handle 5m -> position 10 waits ~10*300/45 s;
+    # Twilio's AvgQueueTime (how long others have waited) does not count.
     root = twiml(post(wait_url, QueuePosition="10", QueueTime="30", AvgQueueTime="900"))
-    assert said(root) == ["您前面还有9位客户在等待，预计等待约2分钟。"]
+    assert said(root) == ["您前面还有9位客户在等待，预计等待约1分钟。"]
     assert root.find("Pause").get("length") == "60"
 
 
@@ -266,8 +267,9 @@ def test_orders_queue_offers_callback_and_overflows_after_max_wait(tmp_path):
     runtime = client.application.extensions["ivr"]
     state = CallState("hotline", "agent_orders_queue", 0, {"caller": "+8613800000000"})
     token = runtime.sealer.seal(state)
-    # orders: 30 agents, 4m handle -> position 60 waits 8m > callback_after 5m.
-    root = twiml(post(f"/voice/wait?s={token}", QueuePosition="60", QueueTime="10"))
+    # orders: 30 agents, 4m handle, 3m patience: position 200 waits about 7m
+    # (callers ahead hang up too) > callback_after 5m.
+    root = twiml(post(f"/voice/wait?s={token}", QueuePosition="200", QueueTime="10"))
     gather = root.find("Gather")
     assert gather is not None and gather.get("numDigits") == "1"
     assert said(gather) == ["如需我们稍后回电，请按1。"]

@@ -98,13 +98,14 @@ def _table(result, as_json: bool) -> None:
     )
     click.echo(
         "Each row: simulated (± 95%) | hour-by-hour Erlang; * where Erlang lies "
-        "outside the interval."
+        "outside the interval; told: wait announcements within ±25% or ±60 s."
     )
     for qid in result.mean:
         click.echo(f"\nqueue {qid}")
         click.echo(
             f"  {'start':<6}{'calls':>6}{'agents':>7}{'mean wait s':>22}"
             f"{'p90 s':>7}{'answered in target':>24}{'hung up':>20}{'occ':>6}"
+            f"{'told':>6}"
         )
         for i in range(len(plan.calls)):
             m, h, e = result.mean[qid][i], result.ci95[qid][i], result.erlang[qid][i]
@@ -123,7 +124,45 @@ def _table(result, as_json: bool) -> None:
                 f"{result.agents[qid][i]:>7}{cell('asa_s', '.0f'):>22}"
                 f"{m['p90_wait_s']:>7.0f}{cell('service_level', '.0%'):>24}"
                 f"{cell('p_abandon', '.0%'):>20}{m['occupancy']:>6.0%}"
+                f"{_share(result, qid, i):>6}"
             )
+        if qid in result.told:
+            _told_lines(result, qid, f"queue {qid}")
+    if len(result.told) > 2:
+        click.echo("")
+        _told_lines(result, "all", "all queues")
+
+
+def _share(result, qid: str, index: int) -> str:
+    """The interval's share of announcements within tolerance, or blank."""
+    told = result.told_by_interval.get(qid)
+    if not told or not told[index]["announcements"]:
+        return ""
+    return f"{told[index]['within_tolerance']:.0%}"
+
+
+def _told_lines(result, qid: str, label: str) -> None:
+    """How right the wait announcements were, for one queue or all of them."""
+    m, h = result.told[qid], result.told_ci95[qid]
+    if not m["announcements"]:
+        click.echo(f"  {label}: no announcements to callers later answered")
+        return
+    click.echo(
+        f"  {label}: {m['announcements']:,.0f} announcements to callers later "
+        f"answered, {m['within_tolerance']:.1%} ± {h['within_tolerance']:.1%} "
+        f"within ±25% or ±60 s of the wait they had, mean error "
+        f"{m['mean_error_s']:+.1f} ± {h['mean_error_s']:.1f} s"
+    )
+    line = f"    {m['hung_up_announced']:,.0f} hung up after hearing a wait"
+    if not math.isnan(m["callback_offers"]):
+        line += (
+            f"; callbacks: {m['callbacks_taken']:,.0f} taken on joining, "
+            f"{m['callback_offers']:,.0f} offers while holding, "
+            f"{m['callback_needless']:,.0f} of them to callers answered within "
+            f"callback_after, {m['callback_missed']:,.0f} times not offered to "
+            "callers who waited longer"
+        )
+    click.echo(line)
 
 
 def _plot(result, path: str) -> None:
@@ -136,10 +175,17 @@ def _plot(result, path: str) -> None:
     plan = result.plan
     queues = list(result.mean)
     fig, axes = plt.subplots(
-        len(queues), 1, figsize=(10, 2.6 * len(queues)), sharex=True, squeeze=False
+        len(queues),
+        2,
+        figsize=(15, 2.6 * len(queues)),
+        sharex=True,
+        squeeze=False,
+        gridspec_kw={"width_ratios": (2, 1)},
     )
     x = np.arange(len(plan.calls))
     labels = [plan.interval_start(i).strftime("%H:%M") for i in x]
+    for ax, qid in zip(axes[:, 1], queues, strict=True):
+        _plot_told(ax, result, qid, x)
     for ax, qid in zip(axes[:, 0], queues, strict=True):
         mean = np.array([m["asa_s"] for m in result.mean[qid]], float)
         half = np.array([h["asa_s"] for h in result.ci95[qid]], float)
@@ -154,11 +200,39 @@ def _plot(result, path: str) -> None:
         twin.step(x, result.agents[qid], where="post", color="grey", lw=1)
         twin.set_ylabel("agents", color="grey")
         ax.legend(loc="upper left", fontsize=7)
-    axes[-1, 0].set_xticks(x[::2], labels[::2], rotation=45)
-    fig.suptitle(f"{plan.day}: mean wait by interval, simulated vs Erlang")
+    for ax in axes[-1]:
+        ax.set_xticks(x[::2], labels[::2], rotation=45)
+    fig.suptitle(
+        f"{plan.day}: mean wait by interval, simulated vs Erlang; "
+        "wait announcements against the waits callers had"
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _plot_told(ax, result, qid: str, x) -> None:
+    """Per interval: mean error of the announced waits and the share within
+    tolerance (an empty interval is left blank)."""
+    import numpy as np
+
+    told = result.told_by_interval.get(qid) or []
+    error = np.array([t["mean_error_s"] for t in told], float)
+    share = np.array([t["within_tolerance"] for t in told], float)
+    ax.bar(x, error, color="tab:orange", alpha=0.7, label="mean error (s)")
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.set_ylabel("said − actual (s)")
+    twin = ax.twinx()
+    twin.plot(x, share * 100, marker="o", ms=3, color="tab:green")
+    twin.set_ylim(0, 105)
+    twin.set_ylabel("within ±25%/60 s (%)", color="tab:green")
+    if qid in result.told:
+        whole = result.told[qid]
+        ax.set_title(
+            f"{qid}: {whole['within_tolerance']:.1%} within, "
+            f"mean error {whole['mean_error_s']:+.0f} s",
+            fontsize=8,
+        )
 
 
 @click.command(name="simulate")

@@ -1,0 +1,187 @@
+"""Benchmark: the wait estimate against other estimators, on simulated days.
+
+Scenarios: the shop's sale day (``menus/shop.yaml`` with
+``menus/shop.traffic.yaml``: four queues, a rise at 18:00, drops at 21:00 and
+22:00, a priority level in ``accounts``) and a single queue whose rate climbs
+past capacity while the shift drops from 60 to 40 agents mid-peak
+(``bench/peak.yaml``). In each, every caller who holds hears an announcement on
+joining and every ``announce_every`` (``ivr.announcements``); for callers later
+answered, each estimator's figure is set against the wait they actually had.
+
+Estimators:
+
+- ``ivr.estimate``: the live estimate (``expected_wait_s``);
+- ``k*h/c``: the old formula, position × handle time / agents on duty now;
+- ``AvgQueueTime``: Twilio's queue statistic, the mean time the callers in the
+  queue now have waited so far;
+- ``Asterisk``: app_queue's hold time, a moving average of answered callers'
+  waits (each new one weighs 1/4), less the time this caller has waited.
+
+Each is scored twice: the figure in seconds, and as it would be said
+(``ivr.phrases.spoken_wait``; the old formula also as it was said, rounded up
+to whole minutes). Printed: share within ±25% or ±60 s (the looser) of the
+actual remaining wait, and the mean signed error (positive: told too long).
+Not part of the test suite:
+
+    python bench/estimate.py [--replications 5] [--seed 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # this checkout's ivr
+
+from ivr.announcements import announce, within_tolerance  # noqa: E402
+from ivr.day import _queue_setup  # noqa: E402
+from ivr.loader import load_menu  # noqa: E402
+from ivr.phrases import spoken_wait  # noqa: E402
+from ivr.simulation import SERVED, simulate_queue  # noqa: E402
+from ivr.traffic import load_traffic, walk_callers  # noqa: E402
+
+SCENARIOS = {
+    "shop sale day": (ROOT / "menus/shop.yaml", ROOT / "menus/shop.traffic.yaml"),
+    "peak, 60->40 agents": (
+        ROOT / "bench/peak.yaml",
+        ROOT / "bench/peak.traffic.yaml",
+    ),
+}
+ESTIMATORS = ("ivr.estimate", "k*h/c", "AvgQueueTime", "Asterisk")
+
+
+def avg_queue_time(records, told) -> np.ndarray:
+    """Twilio's AvgQueueTime at each announcement: the mean time the callers
+    in the queue have waited so far (this caller included)."""
+    held = ~(records.wait_s == 0)
+    arrive = np.sort(records.arrival_s[held])
+    leave = records.arrival_s[held] + np.nan_to_num(records.wait_s[held], nan=np.inf)
+    order = np.argsort(leave)
+    leave, left_arrivals = leave[order], records.arrival_s[held][order]
+    sum_in = np.r_[0, np.cumsum(arrive)]
+    sum_out = np.r_[0, np.cumsum(left_arrivals)]
+    joined = np.searchsorted(arrive, told.time_s, side="right")
+    gone = np.searchsorted(leave, told.time_s, side="right")
+    count = joined - gone
+    total = sum_in[joined] - sum_out[gone]
+    return np.where(count > 0, told.time_s - total / np.maximum(count, 1), 0.0)
+
+
+def asterisk(records, told) -> np.ndarray:
+    """app_queue's estimate: holdtime = (3 holdtime + new wait) / 4 on each
+    answered call, announced as holdtime less the time already waited."""
+    answered = np.nonzero(records.outcome == SERVED)[0]
+    order = answered[np.argsort(records.start_s[answered], kind="stable")]
+    average, averages = 0.0, []
+    for wait in records.wait_s[order].tolist():
+        average = (3 * average + wait) / 4
+        averages.append(average)
+    averages = np.r_[0.0, averages]
+    seen = np.searchsorted(records.start_s[order], told.time_s, side="right")
+    waited = told.time_s - records.arrival_s[told.caller]
+    return np.maximum(averages[seen] - waited, 0.0)
+
+
+def said(estimates: np.ndarray, max_wait_s: float | None) -> tuple:
+    """The range of waits each figure covers as it would be said."""
+    low, high = estimates.copy(), estimates.copy()
+    for i, value in enumerate(estimates.tolist()):
+        if math.isfinite(value):
+            words = spoken_wait(value, max_wait_s)
+            low[i], high[i] = words.low_s, words.high_s
+    return low, high
+
+
+def score(figure: np.ndarray, actual: np.ndarray) -> tuple[int, int, float]:
+    ok = np.isfinite(figure)
+    inside = within_tolerance(figure[ok], actual[ok]).sum()
+    return len(actual), int(inside), float(np.sum(figure[ok] - actual[ok]))
+
+
+def run(menu_path: Path, traffic_path: Path, replications: int, seed: int):
+    menu, plan = load_menu(menu_path), load_traffic(traffic_path)
+    totals: dict[str, list[float]] = {}
+    per_queue: dict[tuple[str, str], list[float]] = {}
+    elapsed = 0.0
+    for stream in np.random.SeedSequence(seed).spawn(replications):
+        rng = np.random.default_rng(stream)
+        journeys = walk_callers(menu, plan, seed=int(rng.integers(2**63)))
+        for qid, queue in menu.queues.items():
+            setup = _queue_setup(queue, plan)
+            mine = journeys.queue == qid
+            order = np.argsort(journeys.ready_s[mine], kind="stable")
+            ready = journeys.ready_s[mine][order]
+            priority = journeys.priority[mine][order]
+            records = simulate_queue(ready, setup, rng, priority)
+            start = time.perf_counter()
+            told = announce(records, setup, queue.announce_every_s)
+            elapsed += time.perf_counter() - start
+            actual = told.actual_s
+            agents = np.array([setup.agents_at(t) for t in told.time_s.tolist()])
+            old = np.where(
+                agents > 0, told.position * queue.handle_time_s / np.maximum(agents, 1),
+                np.inf,
+            )  # fmt: skip
+            figures = {
+                "ivr.estimate": told.estimate_s,
+                "k*h/c": old,
+                "AvgQueueTime": avg_queue_time(records, told),
+                "Asterisk": asterisk(records, told),
+            }
+            rows = {}
+            for name, figure in figures.items():
+                rows[f"{name} s"] = score(figure, actual)
+                low, high = said(figure, setup.max_wait_s)
+                rows[f"{name} said"] = score(np.clip(actual, low, high), actual)
+            rounded_up = np.maximum(1, np.ceil(old / 60)) * 60
+            rows["k*h/c said as before"] = score(rounded_up, actual)
+            for key, (n, inside, error) in rows.items():
+                both = (
+                    totals.setdefault(key, [0, 0, 0.0]),
+                    per_queue.setdefault((qid, key), [0, 0, 0.0]),
+                )
+                for bucket in both:
+                    bucket[0] += n
+                    bucket[1] += inside
+                    bucket[2] += error
+    return menu, totals, per_queue, elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--replications", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    for title, (menu_path, traffic_path) in SCENARIOS.items():
+        menu, totals, per_queue, elapsed = run(
+            menu_path, traffic_path, args.replications, args.seed
+        )
+        n = totals["ivr.estimate s"][0]
+        print(
+            f"\n{title}: {n:,} announcements to answered callers in "
+            f"{args.replications} replications (scoring pass {elapsed:.2f} s)"
+        )
+        columns = [("all queues", totals)]
+        if len(menu.queues) > 1:
+            columns += [
+                (qid, {key: per_queue[(qid, key)] for key in totals})
+                for qid in menu.queues
+            ]
+        print(f"  {'estimator':<22}" + "".join(f"{n:>18}" for n, _ in columns))
+        print(f"  {'':<22}" + f"{'within':>10}{'bias s':>8}" * len(columns))
+        for key in totals:
+            line = f"  {key:<22}"
+            for _, cells in columns:
+                count, inside, error = cells[key]
+                line += f"{inside / count:>10.1%}{error / count:>+8.0f}"
+            print(line)
+
+
+if __name__ == "__main__":
+    main()

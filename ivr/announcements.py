@@ -1,0 +1,222 @@
+"""Scoring the waits a simulated queue announces against the waits callers had.
+
+On the live line a holding caller hears their position and an estimated wait
+on joining and every ``announce_every`` after. Here the same announcements are
+replayed over a simulated queue's records: at each moment a caller still holds,
+their position is what the app would know then (callers of higher priority
+holding, then those of their own priority who joined earlier), the estimate is
+the live one (``ivr.estimate``) and the words are the live ones
+(``ivr.phrases.spoken_wait``). For callers later answered, what they were told
+is set against the wait they actually had left.
+
+This is a pass over the records after the simulation, not part of it: the
+simulator's loop stays as fast as it was, and any engine that writes the same
+records can be scored.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ivr.estimate import Estimator
+from ivr.phrases import spoken_wait
+from ivr.simulation import (
+    ABANDONED,
+    CALLBACK,
+    SERVED,
+    QueueSetup,
+    Records,
+)
+
+__all__ = [
+    "SCORE_KEYS",
+    "Announcements",
+    "announce",
+    "score",
+    "within_tolerance",
+]
+
+SCORE_KEYS = (
+    "announcements", "within_tolerance", "mean_error_s", "hung_up_announced",
+    "callback_offers", "callback_needless", "callback_missed", "callbacks_taken",
+)  # fmt: skip
+TOLERANCE = 0.25  # of the actual remaining wait ...
+TOLERANCE_S = 60.0  # ... or this, whichever is looser
+
+
+@dataclass
+class Announcements:
+    """The announcements heard by callers later answered live, one row each.
+
+    ``caller`` indexes the records; ``time_s`` is when it was said;
+    ``position`` 1 = next; ``estimate_s`` the live estimate; ``low_s`` and
+    ``high_s`` the range of waits the words covered ("less than a minute" is
+    0-60 s, "about 5 minutes" exactly 300 s, "more than 15 minutes" 900 s on);
+    ``actual_s`` the wait the caller still had. ``hung_up`` marks the callers
+    who hung up after hearing at least one announcement.
+    """
+
+    caller: np.ndarray
+    time_s: np.ndarray
+    position: np.ndarray
+    estimate_s: np.ndarray
+    low_s: np.ndarray
+    high_s: np.ndarray
+    actual_s: np.ndarray
+    hung_up: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.caller)
+
+    def error_s(self) -> np.ndarray:
+        """What was said minus the actual wait (0 inside a range that was said)."""
+        return np.clip(self.actual_s, self.low_s, self.high_s) - self.actual_s
+
+
+def within_tolerance(said_s: np.ndarray, actual_s: np.ndarray) -> np.ndarray:
+    """Whether each figure said is within ±25% or ±60 s (the looser) of the truth."""
+    error = np.abs(np.asarray(said_s, float) - actual_s)
+    return error <= np.maximum(TOLERANCE * actual_s, TOLERANCE_S)
+
+
+def _positions(
+    records: Records, holds: np.ndarray, leave: np.ndarray, caller: np.ndarray,
+    when: np.ndarray,
+) -> np.ndarray:  # fmt: skip
+    """Position of ``caller[q]`` at ``when[q]``: one sweep over joins and leaves.
+
+    The holding callers are kept as a sorted list of service-order keys (higher
+    priority first, then arrival); a caller's position is how many keys sort
+    before theirs, plus one.
+    """
+    n = len(records)
+    levels = records.priority.max() if n else 0
+    key = ((levels - records.priority) * n + np.arange(n)).tolist()
+    joiners = np.nonzero(holds)[0]
+    leavers = joiners[np.isfinite(leave[joiners])]
+    times = np.concatenate([leave[leavers], when, records.arrival_s[joiners]])
+    kinds = np.concatenate(
+        [np.zeros(len(leavers)), np.ones(len(when)), np.full(len(joiners), 2)]
+    ).astype(np.int8)
+    ids = np.concatenate([leavers, np.arange(len(when)), joiners])
+    order = np.lexsort((kinds, times))
+    asked = caller.tolist()
+    out = np.zeros(len(when), dtype=np.int64)
+    holding: list[int] = []
+    insort, find = bisect.insort, bisect.bisect_left
+    # At the same instant: leaves, then announcements, then joins.
+    for kind, who in zip(kinds[order].tolist(), ids[order].tolist(), strict=True):
+        if kind == 0:
+            del holding[find(holding, key[who])]
+        elif kind == 1:
+            out[who] = find(holding, key[asked[who]]) + 1
+        else:
+            insort(holding, key[who])
+    return out
+
+
+def announce(
+    records: Records,
+    setup: QueueSetup,
+    announce_every_s: float,
+    estimator: Estimator | None = None,
+) -> Announcements:
+    """Replay the announcements of a simulated queue (see the module docstring).
+
+    Every caller who holds hears one on joining and every ``announce_every_s``
+    while still holding; those heard by callers later answered live are kept.
+    """
+    if not announce_every_s > 0:
+        raise ValueError(f"announce_every must be > 0 s, got {announce_every_s!r}")
+    wait = records.wait_s
+    outcome = records.outcome
+    holds = ~(wait == 0) & (outcome != CALLBACK)  # NaN: held to the end
+    leave = records.arrival_s + np.where(np.isnan(wait), np.inf, wait)
+    answered = np.nonzero(holds & (outcome == SERVED))[0]
+    count = np.ceil(wait[answered] / announce_every_s).astype(np.int64)
+    caller = np.repeat(answered, count)
+    first = np.repeat(np.cumsum(count) - count, count)
+    rounds = np.arange(len(caller)) - first
+    when = records.arrival_s[caller] + rounds * announce_every_s
+    position = _positions(records, holds, leave, caller, when)
+    if estimator is None:
+        patience = None if setup.patience.kind == "none" else setup.patience.mean_s
+        estimator = Estimator(setup.agents, setup.handle.mean_s, patience)
+    estimate = estimator.waits_s(position, when)
+    low, high = estimate.copy(), estimate.copy()
+    starts = [start for start, _ in setup.agents]
+    counts = np.array([count for _, count in setup.agents])
+    here = np.maximum(np.searchsorted(starts, when, side="right") - 1, 0)
+    # Nobody on duty: the caller hears when service starts, not a wait.
+    told = np.nonzero((counts[here] > 0) & np.isfinite(estimate))[0]
+    for i, value in zip(told.tolist(), estimate[told].tolist(), strict=True):
+        words = spoken_wait(value, setup.max_wait_s)
+        low[i], high[i] = words.low_s, words.high_s
+    hung_up = holds & (outcome == ABANDONED)
+    return Announcements(
+        caller=caller,
+        time_s=when,
+        position=position,
+        estimate_s=estimate,
+        low_s=low,
+        high_s=high,
+        actual_s=records.start_s[caller] - when,
+        hung_up=hung_up,
+    )
+
+
+def score(
+    announced: Announcements,
+    records: Records,
+    callback_after_s: float | None = None,
+    window: tuple[float, float] | None = None,
+) -> dict[str, float]:
+    """How right the announcements were (those said in ``window``, if given).
+
+    ``within_tolerance``: share within ±25% or ±60 s of the actual remaining
+    wait; ``mean_error_s``: mean of what was said minus the actual wait
+    (positive: too long); ``hung_up_announced``: callers (arriving in the
+    window) who hung up after hearing a wait; ``callback_offers``: announcements
+    that offered a callback (estimate past ``callback_after_s``),
+    ``callback_needless`` of them to callers answered within
+    ``callback_after_s``, ``callback_missed``: no offer though the caller waited
+    longer (these three are NaN for a queue without ``callback_after``);
+    ``callbacks_taken``: callers who took the offer on joining.
+    """
+    mine = np.ones(len(announced), dtype=bool)
+    callers = np.ones(len(records), dtype=bool)
+    if window is not None:
+        t0, t1 = window
+        mine = (announced.time_s >= t0) & (announced.time_s < t1)
+        callers = (records.arrival_s >= t0) & (records.arrival_s < t1)
+    actual = announced.actual_s[mine]
+    error = announced.error_s()[mine]
+    ok = np.isfinite(error)
+    n = int(mine.sum())
+    figures = {
+        "announcements": n,
+        "within_tolerance": (
+            float(np.mean(within_tolerance(actual + error, actual) & ok))
+            if n
+            else math.nan
+        ),
+        "mean_error_s": float(error[ok].mean()) if ok.any() else math.nan,
+        "hung_up_announced": int((announced.hung_up & callers).sum()),
+        "callbacks_taken": int(((records.outcome == CALLBACK) & callers).sum()),
+    }
+    if callback_after_s is None:  # the queue offers no callbacks: nothing to score
+        nan = math.nan
+        figures.update(callback_offers=nan, callback_needless=nan, callback_missed=nan)
+        return figures
+    offered = announced.estimate_s[mine] > callback_after_s
+    longer = actual > callback_after_s
+    figures.update(
+        callback_offers=int(offered.sum()),
+        callback_needless=int((offered & ~longer).sum()),
+        callback_missed=int((~offered & longer).sum()),
+    )
+    return figures

@@ -1,0 +1,246 @@
+"""What a holding caller hears: position, the estimated wait as people say it,
+when service starts if nobody is on duty, and the callback offer."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from zoneinfo import ZoneInfo
+
+import pytest
+from conftest import OPEN, TwilioPost, make_app, said, twiml, verbs
+
+from ivr import humanpath
+from ivr.engine import CallContext, CallState
+from ivr.loader import load_menu
+from ivr.phrases import (
+    position_phrase,
+    service_start_phrase,
+    spoken_wait,
+    wait_phrase,
+)
+
+# An English line with one queue: nobody before 09:00 or from 18:00 (UTC),
+# 10 agents between, 4-minute calls, nobody hangs up, sent on after 10 minutes.
+LINE = """\
+id: line
+title: Test line
+language: en-US
+start: agent
+queues:
+  people:
+    agents: {"00:00": 0, "09:00": 10, "18:00": 0}
+    handle_time: 4m
+    callback_after: 5m
+    max_wait: 10m
+nodes:
+  agent:
+    queue: people
+    overflow: bye
+  bye:
+    hangup: Goodbye.
+"""
+
+
+def utc(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text).replace(tzinfo=dt.UTC)
+
+
+def line_wait(tmp_path, when: dt.datetime, position: int) -> list[str]:
+    """Call the test line at ``when`` and hear one round of waiting at
+    ``position`` (Twilio's QueuePosition), through the Flask test client."""
+    menus = tmp_path / "menus"
+    menus.mkdir(exist_ok=True)
+    (menus / "line.yaml").write_text(LINE, encoding="utf-8")
+    app = make_app(tmp_path, MENUS=str(menus), CLOCK=lambda: when)
+    post = TwilioPost(app.test_client())
+    enqueue = twiml(post("/voice")).find("Enqueue")
+    return twiml(post(enqueue.get("waitUrl"), QueuePosition=str(position)))
+
+
+def hotline_wait(client, position: int):
+    post = TwilioPost(client)
+    response = post("/voice")
+    response = post(twiml(response).find("Gather").get("action"), Digits="0")
+    wait_url = twiml(response).find("Enqueue").get("waitUrl")
+    return twiml(post(wait_url, QueuePosition=str(position), QueueTime="30"))
+
+
+def test_wait_under_a_minute_is_said_as_less_than_a_minute(client):
+    # general at 12:00 Shanghai: 45 agents, 5-minute calls: 3 x 300/45 = 20 s.
+    root = hotline_wait(client, 3)
+    assert said(root) == ["您前面还有2位客户在等待，预计等待不到1分钟。"]
+    assert root.find("Pause").get("length") == "60"
+
+
+def test_wait_of_a_few_minutes_is_said_to_the_nearest_minute(client):
+    # 10 x 300/45 = 67 s: about 1 minute, not rounded up to 2.
+    assert said(hotline_wait(client, 10)) == [
+        "您前面还有9位客户在等待，预计等待约1分钟。"
+    ]
+    # 30 x 300/45 = 200 s = 3.3 minutes: about 3.
+    assert said(hotline_wait(client, 30)) == [
+        "您前面还有29位客户在等待，预计等待约3分钟。"
+    ]
+
+
+def test_one_caller_ahead_and_next_in_line_are_said_in_the_singular(tmp_path):
+    # 10 agents, 4 minutes: position 2 waits 48 s.
+    noon = utc("2026-11-25 12:00")
+    assert said(line_wait(tmp_path, noon, 2)) == [
+        "There is 1 caller ahead of you. Your estimated wait is less than a minute."
+    ]
+    assert said(line_wait(tmp_path, noon, 1)) == [
+        "You are next in line. Your estimated wait is less than a minute."
+    ]
+    # Position 16: 16 x 24 = 384 s = 6.4 minutes, a callback is offered (> 5m).
+    root = line_wait(tmp_path, noon, 16)
+    assert said(root)[0] == (
+        "There are 15 callers ahead of you. Your estimated wait is about 6 minutes."
+    )
+    assert root.find("Gather") is not None
+
+
+def test_wait_past_max_wait_is_said_as_more_than_max_wait(tmp_path):
+    # Position 40: 960 s, past the queue's 10-minute max_wait.
+    root = line_wait(tmp_path, utc("2026-11-25 12:00"), 40)
+    assert said(root)[0] == (
+        "There are 39 callers ahead of you. "
+        "Your estimated wait is more than 10 minutes."
+    )
+
+
+def test_nobody_on_duty_hears_when_service_starts_not_soon(tmp_path):
+    root = line_wait(tmp_path, utc("2026-11-25 07:30"), 3)
+    assert said(root)[0] == (
+        "There are 2 callers ahead of you. No agents are on duty right now. "
+        "Service starts at 9:00 AM today."
+    )
+    # The wait until 09:00 passes callback_after: a callback is offered.
+    assert root.find("Gather") is not None
+    late = line_wait(tmp_path, utc("2026-11-25 19:00"), 1)
+    assert said(late)[0] == (
+        "You are next in line. No agents are on duty right now. "
+        "Service starts at 9:00 AM tomorrow."
+    )
+    assert verbs(late)[-1] == "Pause"
+
+
+def test_nobody_on_duty_in_chinese_on_the_menu_clock(tmp_path):
+    path = tmp_path / "lunch.yaml"
+    path.write_text(
+        "id: lunch\ntitle: 午休\nlanguage: zh-CN\nstart: agent\n"
+        "hours: {timezone: Asia/Shanghai, weekly: {mon-sun: '08:00-22:00'}}\n"
+        "queues:\n  people:\n"
+        "    agents: {'08:00': 10, '12:00': 0, '13:30': 10, '22:00': 0}\n"
+        "nodes:\n  agent: {queue: people, closed: bye}\n  bye: {hangup: 再见。}\n",
+        encoding="utf-8",
+    )
+    menu = load_menu(path)
+    at = dt.datetime(2026, 11, 25, 12, 10, tzinfo=ZoneInfo("Asia/Shanghai"))
+    state = CallState("lunch", "agent", 0, {})
+    step = humanpath.queue_wait(menu, state, 2, 30, CallContext(now=at))
+    assert step.prompts[0].text == (
+        "您前面还有1位客户在等待，目前没有客服人员值班，人工服务将于今天下午1点30分开始。"
+    )
+    # At 13:30 ten agents come on at once and answer the first ten callers.
+    assert step.estimated_wait_s == pytest.approx(80 * 60)
+    later = humanpath.queue_wait(menu, state, 25, 30, CallContext(now=at))
+    assert later.estimated_wait_s == pytest.approx(80 * 60 + 15 * 240 / 10)
+
+
+def test_agents_on_shift_from_the_agent_line_replace_the_plan(hotline):
+    state = CallState("hotline", "agent_general", 0, {})
+    # The plan says 45 agents at 12:00; the agent line knows 15 are on shift.
+    planned = humanpath.queue_wait(hotline, state, 30, 0, CallContext(now=OPEN))
+    known = humanpath.queue_wait(
+        hotline, state, 30, 0, CallContext(now=OPEN), on_shift=15
+    )
+    assert planned.estimated_wait_s == pytest.approx(30 * 300 / 45)
+    assert known.estimated_wait_s == pytest.approx(30 * 300 / 15)
+    assert known.prompts[0].text == "您前面还有29位客户在等待，预计等待约10分钟。"
+    nobody = humanpath.queue_wait(
+        hotline, state, 1, 0, CallContext(now=OPEN), on_shift=0
+    )
+    assert nobody.prompts[0].text == "您是下一位，目前没有客服人员值班，请耐心等待。"
+
+
+@pytest.mark.parametrize(
+    ("seconds", "max_wait_s", "kind", "minutes"),
+    [
+        (0, None, "under_minute", 0),
+        (59.9, None, "under_minute", 0),
+        (60, None, "about", 1),
+        (89, None, "about", 1),  # the nearest minute, never rounded up by habit
+        (91, None, "about", 2),
+        (10 * 60 + 29, None, "about", 10),
+        (12 * 60 + 20, None, "about", 10),  # past ten minutes: steps of five
+        (12 * 60 + 40, None, "about", 15),
+        (41 * 60, None, "about", 40),  # past half an hour: steps of ten
+        (64 * 60, None, "about", 60),
+        (80 * 60, None, "about", 90),  # past an hour: half hours
+        (14 * 60, 15 * 60, "about", 15),
+        (16 * 60, 15 * 60, "over", 15),  # past max_wait
+        (438 * 60, 20 * 60, "over", 20),
+    ],
+)
+def test_spoken_wait_steps(seconds, max_wait_s, kind, minutes):
+    wait = spoken_wait(seconds, max_wait_s)
+    assert (wait.kind, wait.minutes) == (kind, minutes)
+
+
+def test_spoken_wait_bounds_cover_what_the_words_claim():
+    def bounds(wait):
+        return wait.low_s, wait.high_s
+
+    assert bounds(spoken_wait(30)) == (0.0, 60.0)
+    assert bounds(spoken_wait(200)) == (180.0, 180.0)
+    assert bounds(spoken_wait(1000, 900)) == (900.0, math.inf)
+
+
+@pytest.mark.parametrize(
+    ("minutes", "english", "chinese"),
+    [
+        (1, "about 1 minute.", "约1分钟。"),
+        (2, "about 2 minutes.", "约2分钟。"),
+        (60, "about an hour.", "约1小时。"),
+        (90, "about an hour and a half.", "约1个半小时。"),
+        (120, "about 2 hours.", "约2小时。"),
+        (150, "about 2 and a half hours.", "约2个半小时。"),
+    ],
+)
+def test_wait_phrases_read_naturally(minutes, english, chinese):
+    wait = spoken_wait(minutes * 60)
+    assert wait_phrase("en-US", wait) == f"Your estimated wait is {english}"
+    assert wait_phrase("zh-CN", wait) == f"预计等待{chinese}"
+
+
+def test_position_phrases_count_the_callers_ahead():
+    assert [position_phrase("en-US", k) for k in (1, 2, 3)] == [
+        "You are next in line. ",
+        "There is 1 caller ahead of you. ",
+        "There are 2 callers ahead of you. ",
+    ]
+    assert [position_phrase("zh-CN", k) for k in (1, 2, 3)] == [
+        "您是下一位，",
+        "您前面还有1位客户在等待，",
+        "您前面还有2位客户在等待，",
+    ]
+
+
+def test_service_start_says_the_day_and_the_time():
+    now = dt.datetime(2026, 11, 25, 23, 10)  # a Wednesday night
+
+    def start(days, hour, minute=0):
+        return dt.datetime(2026, 11, 25 + days, hour, minute)
+
+    assert service_start_phrase("zh-CN", start(1, 8), now).endswith("明天上午8点开始。")
+    assert service_start_phrase("zh-CN", start(0, 23, 30), now).endswith(
+        "今天晚上11点30分开始。"
+    )
+    assert service_start_phrase("en-US", start(1, 8), now).endswith(
+        "Service starts at 8:00 AM tomorrow."
+    )
+    assert service_start_phrase("en-US", start(3, 13, 30), now).endswith(
+        "Service starts at 1:30 PM on Saturday."
+    )
