@@ -53,6 +53,7 @@ __all__ = [
     "Walk",
     "after_dial",
     "after_record",
+    "enqueue_for",
     "fallback",
     "fill",
     "handover_facts",
@@ -207,6 +208,19 @@ def twilio_queue_name(menu: str, queue: str, priority: int) -> str:
     return f"{name[: TWILIO_QUEUE_MAX - 11]}~{digest}"
 
 
+def enqueue_for(menu: Menu, node: QueueNode, variables: Mapping[str, str]) -> Enqueue:
+    """The Enqueue step of queue node ``node`` for a call with ``variables``."""
+    queue = menu.queues[node.queue]
+    return Enqueue(
+        queue.id,
+        node.priority,
+        queue.workflow_sid,
+        name=twilio_queue_name(menu.id, queue.id, node.priority),
+        topic=node.topic or queue.title,
+        facts=handover_facts(menu, node, variables),
+    )
+
+
 def handover_facts(
     menu: Menu, node: QueueNode, variables: Mapping[str, str]
 ) -> tuple[tuple[str, str], ...]:
@@ -345,16 +359,7 @@ class Walk:
             if node.closed and not menu.is_open(self.ctx.now):
                 return node.closed
             self.say(node.prompt)
-            queue = menu.queues[node.queue]
-            enqueue = Enqueue(
-                queue.id,
-                node.priority,
-                queue.workflow_sid,
-                name=twilio_queue_name(menu.id, queue.id, node.priority),
-                topic=node.topic or queue.title,
-                facts=handover_facts(menu, node, self.variables),
-            )
-            return self.step(enqueue, node.id)
+            return self.step(enqueue_for(menu, node, self.variables), node.id)
         if isinstance(node, TransferNode):
             self.say(node.prompt)
             return self.step(Dial(node.number, int(node.timeout_s)), node.id)

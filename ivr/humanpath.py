@@ -14,20 +14,24 @@ import datetime as dt
 import math
 from dataclasses import dataclass
 
+from ivr.agentline import usable_number
 from ivr.engine import CallContext, CallState, EngineError, Hangup, Step, Walk
 from ivr.estimate import day_plan, expected_wait_s
 from ivr.menu import Menu, Prompt, Queue, QueueNode
 from ivr.phrases import (
+    duration_phrase,
     phrase,
     position_phrase,
     service_start_phrase,
     spoken_wait,
     wait_phrase,
+    when_phrase,
 )
 
 __all__ = [
     "WaitStep",
     "after_queue",
+    "callback_promise",
     "estimated_wait_s",
     "queue_wait",
     "wants_callback",
@@ -81,14 +85,30 @@ def _local(menu: Menu, now: dt.datetime) -> dt.datetime:
     return now.replace(tzinfo=dt.UTC) if now.tzinfo is None else now.astimezone(dt.UTC)
 
 
-def _service_starts(menu: Menu, queue: Queue, now: dt.datetime) -> dt.datetime | None:
-    """When the day plan next puts an agent on duty while the line is open."""
-    local = _local(menu, now)
-    for offset, count in day_plan(queue.agents, local.time()):
-        if offset > 0 and count > 0:
-            start = local + dt.timedelta(seconds=offset)
-            if menu.is_open(start):
-                return start.replace(second=0, microsecond=0)
+def _service_starts(menu: Menu, queue: Queue, after: dt.datetime) -> dt.datetime | None:
+    """The first moment from ``after`` when the line is open and the day plan puts
+    an agent on duty (local time, to the minute), within a week; else None.
+
+    Service can only start when the line opens or a shift begins, so those are
+    the moments to try, day by day.
+    """
+    local = _local(menu, after).replace(second=0, microsecond=0)
+    if menu.is_open(local) and queue.agents_at(local.time()) > 0:
+        return local
+    starts = {at for at, _ in queue.agents}
+    for day in range(8):
+        date = local.date() + dt.timedelta(days=day)
+        moments = set(starts)
+        if menu.hours is not None:
+            moments.update(
+                begin for begin, _ in menu.hours.weekly.get(date.weekday(), ())
+            )
+        for moment in sorted(moments):
+            when = dt.datetime.combine(date, moment, tzinfo=local.tzinfo)
+            if when < local:
+                continue
+            if menu.is_open(when) and queue.agents_at(moment) > 0:
+                return when
     return None
 
 
@@ -114,6 +134,10 @@ def queue_wait(
     queue = menu.queues[node.queue]
     if queue.max_wait_s is not None and waited_s >= queue.max_wait_s and node.overflow:
         return WaitStep(prompts=(), hold_s=0, leave=True)
+    if node.closed and not menu.is_open(ctx.now):
+        # The line closed while they held: leave, and ``after_queue`` says so
+        # and takes them to the node's ``closed`` target (callback, voicemail).
+        return WaitStep(prompts=(), hold_s=0, leave=True)
     estimate = estimated_wait_s(menu, queue.id, position, ctx.now, on_shift=on_shift)
     lang = menu.language
     text = position_phrase(lang, position)
@@ -131,6 +155,7 @@ def queue_wait(
         queue.callback_after_s is not None
         and estimate is not None
         and estimate > queue.callback_after_s
+        and usable_number(ctx.caller)  # never promise a call to nobody
     )
     return WaitStep(
         prompts=(Prompt(text=text),),
@@ -146,28 +171,75 @@ def wants_callback(digits: str) -> bool:
 
 
 def after_queue(
-    menu: Menu, state: CallState, result: str, waited_s: float, ctx: CallContext
+    menu: Menu,
+    state: CallState,
+    result: str,
+    waited_s: float,
+    ctx: CallContext,
+    *,
+    callback_asked: bool | None = None,
+    callback_expected_s: float | None = None,
 ) -> Step:
     """The step after the caller left the queue (Twilio's Enqueue action).
 
     ``bridged`` (talked to an agent) and ``hangup`` (gave up) end the call.
-    ``leave`` is either the queue's ``max_wait`` passing (go to ``overflow``) or
-    the caller accepting a callback (confirm and hang up). A full or failed
-    queue also goes to ``overflow``.
+    ``leave`` has three causes: the caller took a callback (confirm honestly
+    when to expect it, and hang up), the line closed (say so, go to the node's
+    ``closed`` target), or ``max_wait`` passed (go to ``overflow``). The web layer
+    says whether a callback was asked (``callback_asked``, from the store; None
+    when the store cannot say: then a leave that is neither closing nor a
+    time-out can only be the callback) and how long the caller was told it
+    would take (``callback_expected_s``). A callback taken near ``max_wait`` is
+    still a callback. A full or failed queue goes to ``overflow``.
     """
     node = menu.nodes[state.node]
     if not isinstance(node, QueueNode):
         raise EngineError(f"node '{state.node}' is not a queue node")
     walk = Walk(menu, ctx, state.variables)
     queue = menu.queues[node.queue]
+    lang = menu.language
     if result in ("bridged", "hangup"):
         return walk.step(Hangup(), node.id)
+    closed = node.closed is not None and not menu.is_open(ctx.now)
     timed_out = queue.max_wait_s is not None and waited_s >= queue.max_wait_s
-    if result == "leave" and not timed_out:
-        walk.say(phrase(menu.language, "callback_confirm"))
-        return walk.step(Hangup(), node.id, callback=True)
-    walk.say(phrase(menu.language, "overflow"))
+    if result == "leave":
+        asked = callback_asked
+        if asked is None:
+            asked = not closed and not timed_out
+        if asked:
+            walk.say(callback_promise(menu, queue, ctx, callback_expected_s))
+            return walk.step(Hangup(), node.id, callback=True)
+        if closed and node.closed:
+            walk.say(phrase(lang, "line_closed"))
+            return walk.enter(node.closed)
+    walk.say(phrase(lang, "overflow"))
     if node.overflow:
         return walk.enter(node.overflow)
-    walk.say(phrase(menu.language, "apology_bye"))
+    walk.say(phrase(lang, "apology_bye"))
     return walk.step(Hangup(), node.id)
+
+
+def callback_promise(
+    menu: Menu, queue: Queue, ctx: CallContext, expected_s: float | None
+) -> str:
+    """The confirmation of a callback, saying honestly when to expect it.
+
+    Within about the estimated wait while the line is open and staffed then;
+    otherwise after the line next opens with agents on duty ("明天上午8点后").
+    """
+    lang = menu.language
+    when = phrase(lang, "callback_soon")
+    if expected_s is not None:
+        due = ctx.now + dt.timedelta(seconds=expected_s)
+        local_due = menu.local_time(due)
+        if menu.is_open(due) and queue.agents_at(local_due) > 0:
+            said = spoken_wait(expected_s, queue.max_wait_s)
+            if said.kind != "under_minute":
+                minutes = duration_phrase(lang, said.minutes * 60)
+                when = phrase(lang, "callback_within", minutes=minutes)
+        else:
+            start = _service_starts(menu, queue, due)
+            if start is not None:
+                opens = when_phrase(lang, start, _local(menu, ctx.now))
+                when = phrase(lang, "callback_after_open", when=opens)
+    return phrase(lang, "callback_promise", when=when, last4=ctx.caller[-4:])

@@ -18,11 +18,13 @@ from dataclasses import dataclass
 
 __all__ = [
     "SpokenWait",
+    "duration_phrase",
     "phrase",
     "position_phrase",
     "service_start_phrase",
     "spoken_wait",
     "wait_phrase",
+    "when_phrase",
 ]
 
 _PHRASES = {
@@ -46,6 +48,35 @@ _PHRASES = {
         "overflow": "抱歉，目前等待时间较长。",
         "transfer_failed": "抱歉，转接未能接通。",
         "goodbye": "感谢您的来电，再见。",
+        "line_closed": "抱歉，人工服务时间已结束。",
+        "callback_promise": (
+            "好的，客服人员将{when}回电至您尾号{last4}的来电号码。感谢您的耐心，再见。"
+        ),
+        "callback_soon": "尽快",
+        "callback_within": "在约{minutes}内",
+        "callback_after_open": "于{when}后",
+        "connecting": "正在为您接通客服人员。",
+        "whisper": (
+            "您好，这里是{line}，回电处理您申请的{topic}。正在为您接通客服人员。"
+        ),
+        "agent_not_staff": "您好，此号码仅供客服人员使用，请拨打客服热线。再见。",
+        "agent_hello": "{agent}，您好。",
+        "agent_waiting": (
+            "您负责的队列中有{callers}位客户在等待，{callbacks}个回电待拨打。"
+        ),
+        "agent_nobody": "您负责的队列中目前没有客户在等待。",
+        "agent_choices": "接听下一位请按1，结束工作请按9。",
+        "agent_caller": "来电客户，{topic}，已等待{waited}。",
+        "agent_callback": "回电，{topic}，客户{asked}前申请回电，第{attempt}次拨打。",
+        "agent_fact": "{label}：{value}",
+        "agent_facts_join": "，",
+        "agent_facts_end": "。",
+        "agent_connect": "正在接通客户。",
+        "agent_dialing": "正在拨打客户电话。",
+        "agent_bye": "已结束工作，辛苦了，再见。",
+        "agent_fault": "抱歉，派单系统暂时不可用，请稍后再试。",
+        "duration_under_minute": "不到1分钟",
+        "duration_minutes": "{minutes}分钟",
     },
     "en": {
         "apology": "Sorry, something went wrong. Connecting you to an agent.",
@@ -72,6 +103,43 @@ _PHRASES = {
         "overflow": "Sorry, the wait is longer than usual.",
         "transfer_failed": "Sorry, we could not connect that call.",
         "goodbye": "Thank you for calling. Goodbye.",
+        "line_closed": "Sorry, the line has now closed for the day.",
+        "callback_promise": (
+            "Thank you. An agent will call you back {when} at the number ending "
+            "{last4} you are calling from. Goodbye."
+        ),
+        "callback_soon": "as soon as possible",
+        "callback_within": "within about {minutes}",
+        "callback_after_open": "after the line opens {when}",
+        "connecting": "Connecting you to an agent now.",
+        "whisper": (
+            "Hello, this is {line}, calling you back about your {topic} request. "
+            "Connecting you to an agent now."
+        ),
+        "agent_not_staff": (
+            "Hello. This number is for staff only. Please call the customer "
+            "service line. Goodbye."
+        ),
+        "agent_hello": "Hello {agent}. ",
+        "agent_waiting": "Waiting in your queues: {callers} and {callbacks}. ",
+        "n_caller": "1 caller",
+        "n_callers": "{n} callers",
+        "n_callback": "1 callback",
+        "n_callbacks": "{n} callbacks",
+        "agent_nobody": "Nobody is waiting in your queues. ",
+        "agent_choices": "Press 1 to take the next one, 9 to stop working.",
+        "agent_caller": "Caller, {topic}, waited {waited}. ",
+        "agent_callback": "Callback, {topic}, asked {asked} ago, attempt {attempt}. ",
+        "agent_fact": "{label}: {value}",
+        "agent_facts_join": ". ",
+        "agent_facts_end": ". ",
+        "agent_connect": "Connecting.",
+        "agent_dialing": "Dialling the customer.",
+        "agent_bye": "You have stopped working. Goodbye.",
+        "agent_fault": "Sorry, the line cannot hand out calls right now. Try again.",
+        "duration_under_minute": "less than a minute",
+        "duration_minute": "1 minute",
+        "duration_minutes": "{minutes} minutes",
     },
 }
 
@@ -155,8 +223,8 @@ _EN_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday",
                 "Saturday", "Sunday")  # fmt: skip
 
 
-def service_start_phrase(language: str, start: dt.datetime, now: dt.datetime) -> str:
-    """Nobody is on duty: when service starts, on the menu's clock.
+def when_phrase(language: str, start: dt.datetime, now: dt.datetime) -> str:
+    """A time to come as people say it: "明天上午8点", "at 8:00 AM tomorrow".
 
     ``start`` and ``now`` are local times in the menu's time zone; the day is
     said as today, tomorrow, or the weekday / date when it is further off.
@@ -169,15 +237,29 @@ def service_start_phrase(language: str, start: dt.datetime, now: dt.datetime) ->
         period = next(name for end, name in _ZH_PERIODS if start.hour < end)
         hour = start.hour if start.hour <= 12 else start.hour - 12
         clock = f"{hour}点" + (f"{start.minute}分" if start.minute else "")
-        return phrase(language, "service_starts", when=f"{day}{period}{clock}")
+        return f"{day}{period}{clock}"
     hour = start.hour % 12 or 12
     clock = f"{hour}:{start.minute:02d} {'AM' if start.hour < 12 else 'PM'}"
     if days == 0:
-        when = f"at {clock} today"
-    elif days == 1:
-        when = f"at {clock} tomorrow"
-    elif days < 7:
-        when = f"at {clock} on {_EN_WEEKDAYS[start.weekday()]}"
-    else:
-        when = f"at {clock} on {start:%B} {start.day}"
-    return phrase(language, "service_starts", when=when)
+        return f"at {clock} today"
+    if days == 1:
+        return f"at {clock} tomorrow"
+    if days < 7:
+        return f"at {clock} on {_EN_WEEKDAYS[start.weekday()]}"
+    return f"at {clock} on {start:%B} {start.day}"
+
+
+def service_start_phrase(language: str, start: dt.datetime, now: dt.datetime) -> str:
+    """Nobody is on duty: when service starts, on the menu's clock."""
+    return phrase(language, "service_starts", when=when_phrase(language, start, now))
+
+
+def duration_phrase(language: str, seconds: float) -> str:
+    """How long something took, to the nearest minute: "3分钟", "less than a minute"."""
+    table = _table(language)
+    if seconds < 60:
+        return table["duration_under_minute"]
+    minutes = int(seconds / 60 + 0.5)
+    if minutes == 1 and "duration_minute" in table:
+        return table["duration_minute"]
+    return table["duration_minutes"].format(minutes=minutes)

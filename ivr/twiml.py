@@ -29,7 +29,14 @@ from ivr.humanpath import WaitStep
 from ivr.menu import Menu, Prompt
 from ivr.phrases import phrase
 
-__all__ = ["Urls", "render_apology", "render_leave", "render_step", "render_wait"]
+__all__ = [
+    "Urls",
+    "render_apology",
+    "render_leave",
+    "render_say",
+    "render_step",
+    "render_wait",
+]
 
 # Voices that read SSML: long digit runs (order numbers) are read digit by digit.
 _SSML_VOICES = ("Polly.", "Google.")
@@ -180,5 +187,74 @@ def render_apology(language: str) -> VoiceResponse:
     """The last-resort answer when not even the menu is known: apologise, hang up."""
     response = VoiceResponse()
     response.say(phrase(language, "apology_bye"), language=language)
+    response.hangup()
+    return response
+
+
+def render_say(text: str, menu: Menu) -> VoiceResponse:
+    """A document that only speaks ``text`` in the menu's voice (a ``<Queue url>``
+    or ``<Number url>`` document, where few verbs are allowed)."""
+    response = VoiceResponse()
+    _say(response, text, menu)
+    return response
+
+
+def render_agent_prompt(
+    text: str, menu: Menu, *, next_url: str, again_url: str, pause_s: int = 0
+) -> VoiceResponse:
+    """The agent line's prompt: ``text``, one key to ``next_url``; silence asks again.
+
+    ``pause_s`` of silence inside the gather (nobody waiting: the agent holds a
+    moment before the line looks again).
+    """
+    response = VoiceResponse()
+    gather = response.gather(
+        input="dtmf",
+        action=next_url,
+        method="POST",
+        num_digits=1,
+        timeout=10,
+        action_on_empty_result=False,
+    )
+    _say(gather, text, menu)
+    if pause_s > 0:
+        gather.pause(length=pause_s)
+    response.redirect(again_url, method="POST")
+    return response
+
+
+def render_take_caller(
+    briefing: str, menu: Menu, *, queue: str, bridge_url: str, done_url: str
+) -> VoiceResponse:
+    """Brief the agent, then take the first caller of Twilio queue ``queue``."""
+    response = VoiceResponse()
+    _say(response, briefing, menu)
+    dial = response.dial(action=done_url, method="POST", timeout=20)
+    dial.queue(queue, url=bridge_url, method="POST")
+    return response
+
+
+def render_call_back(
+    briefing: str,
+    menu: Menu,
+    *,
+    number: str,
+    caller_id: str | None,
+    whisper_url: str,
+    done_url: str,
+) -> VoiceResponse:
+    """Brief the agent, then ring the customer from the line's own number."""
+    response = VoiceResponse()
+    _say(response, briefing, menu)
+    dial = response.dial(
+        action=done_url, method="POST", timeout=30, caller_id=caller_id
+    )
+    dial.number(number, url=whisper_url, method="POST")
+    return response
+
+
+def render_say_hangup(text: str, menu: Menu) -> VoiceResponse:
+    """Say ``text`` and end the call."""
+    response = render_say(text, menu)
     response.hangup()
     return response

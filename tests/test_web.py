@@ -277,9 +277,15 @@ def test_orders_queue_offers_callback_and_overflows_after_max_wait(tmp_path):
     assert verbs(leave) == ["Leave"]
     done = twiml(post(f"/voice/queue?s={token}", QueueResult="leave", QueueTime="120"))
     assert "回电" in said(done)[0] and verbs(done)[-1] == "Hangup"
-    events = runtime.store.events(post.fields["CallSid"])
-    assert any(e["event"] == "callback" for e in events)
-    # Past max_wait (15m): the wait TwiML says Leave, the action goes to overflow.
+    [asked] = runtime.store.callbacks(call_sid=post.fields["CallSid"])
+    assert (asked["number"], asked["queue"], asked["status"]) == (
+        "+8613800000000",
+        "orders",
+        "pending",
+    )
+    # Another caller holds past max_wait (15m): the wait TwiML says Leave, and
+    # the action goes to overflow.
+    post.fields["CallSid"] = "CA" + "1" * 32
     assert verbs(twiml(post(f"/voice/wait?s={token}", QueueTime="900"))) == ["Leave"]
     overflow = twiml(
         post(f"/voice/queue?s={token}", QueueResult="leave", QueueTime="901")

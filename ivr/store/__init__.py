@@ -49,7 +49,9 @@ class Store:
 
     ``spool_dir`` holds the writer's journal (``None``: in memory only, for
     throw-away stores such as ``ivr call``'s). ``clock`` gives seconds since the
-    epoch; the app passes its own so tests and ``--at`` move time.
+    epoch; the app passes its own so tests and ``--at`` move time. ``sync``
+    writes in the request's own thread (a line rung in process, on a simulated
+    clock, where the next request must see the last one's writes).
     """
 
     def __init__(
@@ -58,6 +60,7 @@ class Store:
         *,
         spool_dir: str | Path | None = None,
         clock: Callable[[], float] = time.time,
+        sync: bool = False,
     ) -> None:
         self.target = str(target)
         self.database = Database(self.target)
@@ -66,9 +69,14 @@ class Store:
         self._schema_tried = 0.0
         self._schema_lock = threading.Lock()
         self.writer = Writer(
-            self.database, lines.apply_ops, spool_dir, prepare=self.ensure_schema
+            self.database,
+            lines.apply_ops,
+            spool_dir,
+            prepare=self.ensure_schema,
+            sync=sync,
         )
         self._on_shift: tuple[float, dict[Pair, int]] | None = None
+        self._ahead: dict[tuple[str, str, int], tuple[float, int]] = {}
         try:
             self.ensure_schema()
         except Exception as error:  # the store may come up later
@@ -349,6 +357,27 @@ class Store:
             log.debug("store: agents on shift not readable", exc_info=True)
         self._on_shift = (now, counts)
         return counts
+
+    def ahead_of(self, menu: str, queue: str, priority: int) -> int:
+        """Callers holding in ``queue`` at a higher priority than ``priority``.
+
+        Twilio's ``QueuePosition`` counts only the caller's own priority level
+        (its own Twilio queue); these are ahead of them too. Cached a few
+        seconds and bounded by a short time-out (0 when the store cannot say).
+        """
+        key = (menu, queue, priority)
+        now = time.monotonic()
+        cached = self._ahead.get(key)
+        if cached is not None and now - cached[0] < ON_SHIFT_CACHE_S:
+            return cached[1]
+        count = 0
+        try:
+            with self._read_tx(CALL_PATH_TIMEOUT_S) as conn:
+                count = lines.ahead_of(conn, menu, queue, priority, self.clock())
+        except Exception:
+            log.debug("store: callers ahead not readable", exc_info=True)
+        self._ahead[key] = (now, count)
+        return count
 
     def agent(self, agent: str) -> dict[str, Any] | None:
         with self._read_tx() as conn:

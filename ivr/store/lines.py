@@ -32,6 +32,7 @@ from ivr.store.schema import agents, callbacks, events, waiters
 __all__ = [
     "OFFER_TIMEOUT_S",
     "Work",
+    "ahead_of",
     "apply_ops",
     "bridge",
     "claim_next",
@@ -63,6 +64,7 @@ class Work:
     call_sid: str | None = None
     number: str | None = None  # a callback: whom to dial
     attempt: int = 0  # a callback: this attempt's number (1 = first)
+    asked_at: float | None = None  # a callback: when the caller asked for it
 
     @property
     def ref(self) -> str:
@@ -251,6 +253,7 @@ def claim_next(
             call_sid=callback["call_sid"],
             number=callback["number"],
             attempt=attempts + 1,
+            asked_at=callback["asked_at"],
         )
     elif waiter is not None:
         conn.execute(
@@ -400,3 +403,20 @@ def waiting_counts(
         )
     ).scalar_one()
     return int(callers), int(due)
+
+
+def ahead_of(conn: Connection, menu: str, queue: str, priority: int, now: float) -> int:
+    """Callers still holding in ``queue`` of ``menu`` above ``priority``."""
+    return int(
+        conn.execute(
+            sa.select(sa.func.count())
+            .select_from(waiters)
+            .where(
+                waiters.c.menu == menu,
+                waiters.c.queue == queue,
+                waiters.c.priority > priority,
+                waiters.c.status == "waiting",
+                waiters.c.updated_at + waiters.c.stale_after_s > now,
+            )
+        ).scalar_one()
+    )

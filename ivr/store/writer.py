@@ -56,10 +56,15 @@ class Writer:
         *,
         prepare: Callable[[], None] | None = None,
         max_journal_bytes: int = MAX_JOURNAL_BYTES,
+        sync: bool = False,
     ) -> None:
         self.database = database
         self.apply = apply
         self.prepare = prepare  # before each transaction, e.g. migrating
+        # Write in the caller's thread (a line rung in process, where the clock
+        # is simulated and a write must be there for the next request).
+        self.sync = sync
+        self._sync_lock = threading.Lock()
         self.spool_dir = Path(spool_dir) if spool_dir else None
         self.max_journal_bytes = max_journal_bytes
         self.written = 0  # ops committed by this process
@@ -86,6 +91,8 @@ class Writer:
 
     def put(self, op: Op) -> None:
         """Queue one write; never raises (a store fault must not break a call)."""
+        if self.sync and self._write_now(op):
+            return
         try:
             self._ensure_thread()
             op.setdefault("id", secrets.token_hex(8))
@@ -106,6 +113,22 @@ class Writer:
                 self._queue.put(op)
         except Exception:
             log.warning("store: could not queue a write", exc_info=True)
+
+    def _write_now(self, op: Op) -> bool:
+        """``sync``: write ``op`` at once, in order; False to queue it instead."""
+        if self._thread is not None and self.pending:
+            return False  # earlier writes wait for the store: keep the order
+        op.setdefault("id", secrets.token_hex(8))
+        try:
+            with self._sync_lock:
+                if self.prepare is not None:
+                    self.prepare()
+                with self.database.transaction(write=True) as conn:
+                    self.apply(conn, [op])
+        except Exception:
+            return False
+        self.written += 1
+        return True
 
     def flush(self, timeout_s: float = 5.0) -> bool:
         """Wait until every write queued so far is committed; False on time-out."""

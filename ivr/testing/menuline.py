@@ -79,6 +79,7 @@ class MenuLine:
             "MENUS": [str(menu_path)],
             "CLOCK": self._clock,
             "EXPOSE_TRACE": True,
+            "STORE_SYNC": True,  # the clock is simulated: no write may lag
         }
         if auth_token:
             config["TWILIO_AUTH_TOKEN"] = auth_token

@@ -20,9 +20,10 @@ from flask import Flask
 from flask.sessions import SessionInterface
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from ivr.loader import MenuError, load_menus
+from ivr.loader import MenuError, load_line
 from ivr.lookup import Lookups
 from ivr.menu import Menu
+from ivr.roster import Roster
 from ivr.store import Store
 from ivr.web.sealing import Sealer
 
@@ -32,8 +33,12 @@ __all__ = ["Runtime", "create_app"]
 class Runtime:
     """What every request shares: the menus, the state sealer, lookups, the store."""
 
-    def __init__(self, app: Flask, menus: list[Menu]) -> None:
+    def __init__(
+        self, app: Flask, menus: list[Menu], roster: Roster | None = None
+    ) -> None:
         config = app.config
+        self.roster = roster
+        self.agent_numbers = frozenset(roster.numbers if roster else ())
         self.menus: dict[str, Menu] = {menu.id: menu for menu in menus}
         self.by_number: dict[str, Menu] = {
             number: menu for menu in menus for number in menu.numbers
@@ -50,11 +55,28 @@ class Runtime:
         database = str(config["DATABASE"])
         spool = None if database == ":memory:" else Path(app.instance_path) / "spool"
         self.store = Store(
-            database, spool_dir=spool, clock=lambda: self.clock().timestamp()
+            database,
+            spool_dir=spool,
+            clock=lambda: self.clock().timestamp(),
+            sync=bool(config.get("STORE_SYNC")),
         )
         self.token: str | None = config.get("TWILIO_AUTH_TOKEN") or None
         self.public_url: str | None = config.get("PUBLIC_URL") or None
         self.expose_trace = bool(config.get("EXPOSE_TRACE"))
+
+    def is_agent_line(self, to: str | None) -> bool:
+        """Whether a call to ``to`` is an agent calling the agent line."""
+        return bool(to) and to in self.agent_numbers
+
+    def on_shift(self, menu: Menu, queue: str) -> int | None:
+        """Agents on shift for ``queue`` by the agent line, or None to go by the
+        queue's day plan (no roster, or nobody has been on the agent line)."""
+        if self.roster is None:
+            return None
+        counts = self.store.on_shift()
+        if not counts:
+            return None
+        return counts.get((menu.id, queue), 0)
 
     def menu_for(self, to: str | None, menu_id: str | None = None) -> Menu:
         """The menu a call reaches: by ``?menu=``, by the number called, or default."""
@@ -104,6 +126,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         EXPOSE_TRACE=False,
         TRUSTED_PROXIES=0,
         CLOCK=None,
+        STORE_SYNC=False,  # write in the request (in-process lines, tests)
     )
     app.config.from_prefixed_env("IVR")
     if test_config is not None:
@@ -113,14 +136,14 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     paths = app.config["MENUS"]
     paths = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
-    menus, problems = load_menus(paths, app.config["RECORDINGS"])
+    menus, roster, problems = load_line(paths, app.config["RECORDINGS"])
     if problems:
         raise MenuError(problems)
     if not menus:
         raise MenuError([f"no menu files in {', '.join(map(str, paths))}"])
     if app.config["RECORDINGS"] is None:
         app.config["RECORDINGS"] = menus[0].recordings_dir
-    app.extensions["ivr"] = Runtime(app, menus)
+    app.extensions["ivr"] = Runtime(app, menus, roster)
     # SECRET_KEY seals call state; the app has no cookies, so no sessions (Flask
     # would otherwise build a cookie signer on every webhook).
     app.session_interface = _NoSessions()
@@ -135,8 +158,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
             x_prefix=proxies,
         )
 
-    from ivr.web import pages, voice
+    from ivr.web import agent, pages, voice
 
     app.register_blueprint(voice.bp)
+    app.register_blueprint(agent.bp)
     app.register_blueprint(pages.bp)
     return app

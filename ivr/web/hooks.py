@@ -12,14 +12,15 @@ import functools
 import json
 import logging
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import parse_qsl, quote
 
 from flask import Response, abort, current_app, request, url_for
 from twilio.twiml.voice_response import VoiceResponse
 
 from ivr import engine
-from ivr.engine import CallContext, CallState, Step
-from ivr.menu import MASK, Menu
+from ivr.engine import CallContext, CallState, Enqueue, Step
+from ivr.menu import MASK, Menu, QueueNode
 from ivr.twiml import render_apology, render_step
 from ivr.web import Runtime
 from ivr.web.sealing import BadState
@@ -54,9 +55,11 @@ class Hook:
         self.menu_id = query.get("menu")
         self.path = request.path
         base = runtime.public_url.rstrip("/") if runtime.public_url else ""
-        self.prefix = base + request.script_root + "/voice"
+        self.root = base + request.script_root
+        self.prefix = self.root + "/voice"
         self._recordings = ""
         self._sealed: dict[int, str] = {}
+        self.callback_query: dict[str, str] = {}
 
     def get(self, name: str, default: str = "") -> str:
         return self.values.get(name, default)
@@ -82,6 +85,15 @@ class Hook:
             raise BadState(f"menu '{state.menu}' is not loaded")
         return menu, state
 
+    def fields(self, kind: str) -> dict[str, Any]:
+        """The agent line's fields sealed in the URL (``Sealer.seal_fields``)."""
+        return self.runtime.sealer.open_fields(self.token, kind)
+
+    def link(self, path: str, kind: str, **fields: object) -> str:
+        """An absolute URL of this app (``/agent/next``...) carrying sealed fields."""
+        token = quote(self.runtime.sealer.seal_fields(kind, fields), safe="")
+        return f"{self.root}{path}?s={token}"
+
     def record(self, event: str, **fields: object) -> None:
         self.runtime.store.record(self.get("CallSid"), event, **fields)  # type: ignore[arg-type]
 
@@ -101,7 +113,9 @@ class Hook:
         return self._url("wait", state)
 
     def callback(self, state: CallState) -> str:
-        return self._url("callback", state)
+        # The hold round says where the caller stands, for the callback's promise.
+        extra = "".join(f"&{k}={quote(v)}" for k, v in self.callback_query.items())
+        return self._url("callback", state) + extra
 
     def queue_done(self, state: CallState) -> str:
         return self._url("queue", state)
@@ -142,6 +156,8 @@ class Hook:
         )
         if step.callback:
             self.record("callback", menu=menu.id, detail={"number": self.get("From")})
+        if isinstance(step.action, Enqueue):
+            self.runtime.store.enqueued(self.waiter(menu, step.state, step.action))
         response = xml(render_step(step, menu, self))
         if self.runtime.expose_trace:
             trace = {
@@ -152,6 +168,38 @@ class Hook:
             }
             response.headers["X-IVR-Trace"] = json.dumps(trace, ensure_ascii=True)
         return response
+
+    def waiter(
+        self, menu: Menu, state: CallState, enqueue: Enqueue | None = None
+    ) -> dict[str, Any]:
+        """The store's record of this caller in the queue of node ``state.node``.
+
+        Built from the Enqueue step when the caller joins, and from the node again
+        on later rounds (each write carries the whole row: writes from several
+        workers may land in any order).
+        """
+        node = menu.nodes[state.node]
+        if enqueue is None:
+            if not isinstance(node, QueueNode):
+                raise BadState(f"node '{state.node}' is not a queue node")
+            enqueue = engine.enqueue_for(menu, node, state.variables)
+        queue = menu.queues[enqueue.queue]
+        now = self.runtime.clock().timestamp()
+        waited = self.number("QueueTime", 0.0)
+        return {
+            "call_sid": self.get("CallSid"),
+            "menu": menu.id,
+            "queue": enqueue.queue,
+            "node": state.node,
+            "priority": enqueue.priority,
+            "twilio_queue": enqueue.name,
+            "topic": enqueue.topic,
+            "facts": [list(fact) for fact in enqueue.facts],
+            "caller": self.get("From"),
+            "enqueued_at": now - waited,
+            # A caller whose hold rounds stopped coming has gone.
+            "stale_after_s": 3 * queue.announce_every_s + 60,
+        }
 
     def fallback(self) -> Response:
         """An apology and the human path, from wherever the call was."""
@@ -184,8 +232,16 @@ def _masked(menu: Menu, variables: dict[str, str]) -> dict[str, str]:
     return {k: (MASK if k in hidden else v) for k, v in variables.items()}
 
 
-def webhook(handler: Callable[[Hook], Response]) -> Callable[[], Response]:
-    """Check the signature, then run ``handler``; on any fault, apologise."""
+def webhook(
+    handler: Callable[[Hook], Response],
+    fault: Callable[[Hook], Response] | None = None,
+) -> Callable[[], Response]:
+    """Check the signature, then run ``handler``; on any fault, apologise.
+
+    ``fault`` answers instead of the caller's apology and human path (the agent
+    line says the dispatch is unavailable instead).
+    """
+    on_fault = fault or Hook.fallback
 
     @functools.wraps(handler)
     def wrapped() -> Response:
@@ -202,11 +258,9 @@ def webhook(handler: Callable[[Hook], Response]) -> Callable[[], Response]:
             return handler(hook)
         except BadState:
             log.warning("refused a forged or stale call state on %s", hook.path)
-            return hook.fallback()
+            return on_fault(hook)
         except Exception:
-            log.exception(
-                "webhook %s failed; sending the caller to the human path", hook.path
-            )
-            return hook.fallback()
+            log.exception("webhook %s failed; answering with the fallback", hook.path)
+            return on_fault(hook)
 
     return wrapped

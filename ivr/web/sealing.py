@@ -12,6 +12,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from collections.abc import Mapping
+from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
 
@@ -42,10 +44,30 @@ class Sealer:
         raw = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
         return self._fernet.encrypt(raw).decode("ascii")
 
+    def seal_fields(self, kind: str, fields: Mapping[str, object]) -> str:
+        """Seal a few plain ``fields`` of a given ``kind`` (the agent line's
+        tokens: which agent, which piece of work), like a call state."""
+        data = {"k": kind, **fields}
+        raw = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+        return self._fernet.encrypt(raw).decode("ascii")
+
+    def open_fields(self, token: str, kind: str) -> dict[str, Any]:
+        """The fields sealed by ``seal_fields`` for ``kind``; ``BadState`` else."""
+        try:
+            raw = self._fernet.decrypt(token.encode("ascii"), ttl=MAX_AGE_S)
+            data = json.loads(raw)
+        except (InvalidToken, ValueError, TypeError) as error:
+            raise BadState("the state in the URL is not valid") from error
+        if not isinstance(data, dict) or data.pop("k", None) != kind:
+            raise BadState(f"the state in the URL is not a {kind} state")
+        return data
+
     def open(self, token: str) -> CallState:
         try:
             raw = self._fernet.decrypt(token.encode("ascii"), ttl=MAX_AGE_S)
             data = json.loads(raw)
+            if "k" in data:  # another kind of token (the agent line's)
+                raise ValueError("not a call state")
             variables = {str(k): str(v) for k, v in data.get("v", {}).items()}
             return CallState(
                 str(data["m"]), str(data["n"]), int(data.get("a", 0)), variables

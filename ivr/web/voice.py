@@ -8,22 +8,31 @@ any fault into an apology and the human path.
 
 from __future__ import annotations
 
+import logging
+
 from flask import Blueprint, Response
 from twilio.twiml.voice_response import VoiceResponse
 
-from ivr import engine, humanpath
+from ivr import agentline, engine, humanpath
+from ivr.agentline import usable_number
 from ivr.engine import Reply
 from ivr.menu import MASK, AskNode
-from ivr.twiml import render_leave, render_wait
+from ivr.phrases import phrase
+from ivr.twiml import render_leave, render_say, render_wait
 from ivr.web.hooks import Hook, webhook, xml
 
 bp = Blueprint("voice", __name__, url_prefix="/voice")
+log = logging.getLogger(__name__)
 
 
 @bp.route("", methods=["GET", "POST"], strict_slashes=False)
 @webhook
 def incoming(hook: Hook) -> Response:
-    """A call comes in: pick the menu by the number called and start it."""
+    """A call comes in: the agent line by its number, else the menu by it."""
+    if hook.runtime.is_agent_line(hook.get("To")):
+        from ivr.web.agent import answer_agent_line
+
+        return answer_agent_line(hook)
     menu = hook.runtime.menu_for(hook.get("To"), hook.menu_id)
     step = engine.start(menu, hook.context())
     return hook.answer(
@@ -50,19 +59,71 @@ def input(hook: Hook) -> Response:
 def wait(hook: Hook) -> Response:
     """One round of holding in a queue (Enqueue's waitUrl)."""
     menu, state = hook.state()
-    position = int(hook.number("QueuePosition", 1))
+    runtime = hook.runtime
+    row = hook.waiter(menu, state)
+    # Twilio's position counts the caller's own priority level; callers of a
+    # higher level in the same queue are ahead too.
+    position = int(hook.number("QueuePosition", 1)) + runtime.store.ahead_of(
+        row["menu"], row["queue"], row["priority"]
+    )
     waited = hook.number("QueueTime", 0)
-    step = humanpath.queue_wait(menu, state, position, waited, hook.context())
+    ctx = hook.context()
+    runtime.store.waited(row, position=position, now=ctx.now.timestamp())
+    step = humanpath.queue_wait(
+        menu,
+        state,
+        position,
+        waited,
+        ctx,
+        on_shift=runtime.on_shift(menu, row["queue"]),
+    )
+    hook.callback_query = {"p": str(position), "t": f"{waited:.0f}"}
     return xml(render_wait(step, state, menu, hook))
 
 
 @bp.route("/callback", methods=["GET", "POST"])
 @webhook
 def callback(hook: Hook) -> Response:
-    """The caller's answer to the callback offer while holding."""
-    _, state = hook.state()
+    """The caller's answer to the callback offer while holding.
+
+    Accepting stores the callback request (its place in line is when the caller
+    first queued) before the caller leaves the queue, so the Enqueue action can
+    confirm it; an agent will be given it in turn (``ivr.web.agent``).
+    """
+    menu, state = hook.state()
     accept = humanpath.wants_callback(hook.get("Digits"))
-    return xml(render_leave(accept, hook.wait(state)))
+    number = hook.get("From")
+    if accept and usable_number(number):
+        row = hook.waiter(menu, state)
+        queue = menu.queues[row["queue"]]
+        ctx = hook.context()
+        now = ctx.now.timestamp()
+        waited = hook.number("t", 0.0)
+        position = max(int(hook.number("p", 1)), 1)
+        estimate = humanpath.estimated_wait_s(
+            menu,
+            queue.id,
+            position,
+            ctx.now,
+            on_shift=hook.runtime.on_shift(menu, queue.id),
+        )
+        hook.runtime.store.ask_callback(
+            {
+                "call_sid": row["call_sid"],
+                "menu": menu.id,
+                "queue": queue.id,
+                "priority": row["priority"],
+                "number": number,
+                "topic": row["topic"],
+                "facts": row["facts"],
+                "since": now - waited,
+                "expected_at": None if estimate is None else now + estimate,
+                "max_attempts": queue.callback_attempts,
+                "retry_after_s": queue.callback_retry_s,
+            }
+        )
+        hook.record("callback", menu=menu.id, node=state.node)
+    return xml(render_leave(accept and usable_number(number), hook.wait(state)))
 
 
 @bp.route("/queue", methods=["GET", "POST"])
@@ -70,10 +131,79 @@ def callback(hook: Hook) -> Response:
 def queue_done(hook: Hook) -> Response:
     """The caller left the queue: answered, gave up, timed out or took a callback."""
     menu, state = hook.state()
+    runtime = hook.runtime
     result = hook.get("QueueResult", "error")
     waited = hook.number("QueueTime", 0)
-    step = humanpath.after_queue(menu, state, result, waited, hook.context())
+    ctx = hook.context()
+    asked: bool | None = None
+    expected_s: float | None = None
+    if result == "leave":
+        try:
+            row = runtime.store.callback_for(hook.get("CallSid"))
+        except Exception:  # the store cannot say: humanpath infers it
+            log.warning("store: could not read the callback of a leaving caller")
+        else:
+            asked = row is not None
+            if row is not None and row["expected_at"] is not None:
+                expected_s = max(row["expected_at"] - ctx.now.timestamp(), 0.0)
+    step = humanpath.after_queue(
+        menu, state, result, waited, ctx,
+        callback_asked=asked, callback_expected_s=expected_s,
+    )  # fmt: skip
+    status = {
+        "bridged": "answered",
+        "hangup": "abandoned",
+    }.get(result, "callback" if step.callback else "left")
+    if status == "left" and not menu.is_open(ctx.now):
+        status = "closed"
+    elif status == "left":
+        status = "overflow"
+    runtime.store.left(
+        hook.waiter(menu, state), status=status, wait_s=waited, now=ctx.now.timestamp()
+    )
     return hook.answer(menu, step, "queue", {"result": result, "waited_s": waited})
+
+
+@bp.route("/bridge", methods=["GET", "POST"])
+@webhook
+def bridge(hook: Hook) -> Response:
+    """The ``<Queue url>`` document: a caller is taken by an agent (caller's end).
+
+    Twilio posts the dequeued caller's CallSid, the agent's (DequeingCallSid)
+    and the time waited. This, not the offer, says who answered whom (see
+    ``ivr.store.lines.bridge``). Only Play, Say, Pause and Redirect are allowed.
+    """
+    fields = hook.fields("bridge")
+    menu = hook.runtime.menus.get(str(fields.get("m")), hook.runtime.default)
+    waited = hook.number("QueueTime", 0)
+    try:
+        hook.runtime.store.bridge(
+            call_sid=hook.get("CallSid"),
+            agent=str(fields["a"]),
+            wait_s=waited,
+            row={
+                "menu": menu.id,
+                "queue": str(fields.get("q", "")),
+                "twilio_queue": str(fields.get("t", "")),
+                "priority": int(fields.get("p", 0)),
+                "caller": hook.get("From"),
+            },
+        )
+    except Exception:  # the caller is connected all the same
+        log.warning("store: could not record who answered %s", hook.get("CallSid"))
+    hook.record(
+        "bridge", menu=menu.id, detail={"agent": fields["a"], "waited_s": waited}
+    )
+    return xml(render_say(phrase(menu.language, "connecting"), menu))
+
+
+@bp.route("/whisper", methods=["GET", "POST"])
+@webhook
+def whisper(hook: Hook) -> Response:
+    """The ``<Number url>`` document: what a customer called back hears first."""
+    fields = hook.fields("whisper")
+    menu = hook.runtime.menus.get(str(fields.get("m")), hook.runtime.default)
+    return xml(render_say(agentline.whisper(menu, str(fields.get("t", ""))), menu))
 
 
 @bp.route("/dial", methods=["GET", "POST"])
@@ -110,4 +240,11 @@ def status(hook: Hook) -> Response:
             "duration_s": hook.get("CallDuration"),
         },
     )
+    ended = hook.get("CallStatus") in ("completed", "busy", "no-answer", "failed",
+                                       "canceled")  # fmt: skip
+    if ended and hook.runtime.is_agent_line(hook.get("To")):
+        try:  # an agent hung up without pressing 9: off shift all the same
+            hook.runtime.store.agent_off(call_sid=hook.get("CallSid"))
+        except Exception:
+            log.warning("store: could not mark agent %s off", hook.get("From"))
     return xml(VoiceResponse())
