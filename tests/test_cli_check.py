@@ -29,7 +29,8 @@ def test_a_broken_menu_prints_each_problem_and_exits_1(tmp_path):
     lines = result.stderr.splitlines()
     assert lines == [
         f"{menu}:3: next goes to unknown node 'b'",
-        "1 problem in 1 menu file(s)",
+        f"{menu}:4: node 'c' is never reached from start 'a'",
+        "2 problems in 1 menu file(s)",
     ]
 
 

@@ -139,16 +139,40 @@ def test_unreachable_node(tmp_path):
     ]
 
 
-def test_loop_with_no_exit(tmp_path):
+def test_loop_with_no_exit_is_one_line(tmp_path):
     text = BASE.replace("next: bye}", "next: again}") + (
         "  again: {say: Still here., next: orders}\n"
     )
     assert problems(tmp_path, text) == [
-        "menu.yaml:10: node 'orders' can never end the call: no path from it reaches "
-        "a hangup, queue, transfer or voicemail",
+        "menu.yaml:10: nodes 'orders' and 'again' loop with no way out: no path from "
+        "them reaches a hangup, queue, transfer or voicemail",
         "menu.yaml:12: node 'bye' is never reached from start 'main'",
-        "menu.yaml:13: node 'again' can never end the call: no path from it reaches "
+    ]
+
+
+def test_nodes_leading_into_a_loop_are_not_reported_again(tmp_path):
+    text = BASE.replace("next: bye}", "next: lead}") + (
+        "  lead: {say: This way., next: spin}\n"
+        "  spin: {say: Round., next: spin}\n"
+        "  lost: {say: Nobody hears this., next: bye}\n"
+    )
+    assert problems(tmp_path, text) == [
+        "menu.yaml:14: node 'spin' can never end the call: no path from it reaches "
         "a hangup, queue, transfer or voicemail",
+        "menu.yaml:15: node 'lost' is never reached from start 'main' (nor is the "
+        "node after it: 'bye')",
+    ]
+
+
+def test_nodes_only_an_unreached_node_leads_to_are_one_line(tmp_path):
+    text = BASE + (
+        "  old_promo: {say: Our old promotion., next: old_more}\n"
+        "  old_more: {say: More of it., next: old_end}\n"
+        "  old_end: {say: The end of it., next: bye}\n"
+    )
+    assert problems(tmp_path, text) == [
+        "menu.yaml:13: node 'old_promo' is never reached from start 'main' (nor are "
+        "the nodes after it: 'old_more' and 'old_end')"
     ]
 
 
@@ -332,7 +356,7 @@ def test_queue_node_needs_closed_when_the_menu_has_hours(tmp_path):
     ]
 
 
-def test_ten_mistakes_give_ten_lines_with_their_line_numbers(tmp_path):
+def test_every_mistake_of_a_menu_in_one_run(tmp_path):
     text = """\
 start: main
 langauge: en-US
@@ -362,9 +386,12 @@ nodes:
         "menu.yaml:11: share of option '0' must be a number from 0 to 1, got 1.5",
         "menu.yaml:12: retries of node 'main' must be from 0 to 10, got 99",
         "menu.yaml:13: save_as '9lives' of node 'ask' is not a variable name",
+        "menu.yaml:13: node 'ask' is never reached from start 'main'",
         "menu.yaml:14: node 'agent' names undefined queue 'poeple' (did you mean "
         "'people'?)",
+        "menu.yaml:15: node 'lost' is never reached from start 'main'",
         "menu.yaml:16: unknown key 'next' in hangup node 'bye'",
+        "menu.yaml:16: node 'bye' is never reached from start 'main'",
     ]
 
 
@@ -396,8 +423,10 @@ def test_alias_bomb_is_refused_quickly(tmp_path):
 
 
 def test_oversized_file_is_refused(tmp_path):
-    text = BASE + "# " + "x" * (1 << 20) + "\n"
-    assert problems(tmp_path, text) == ["menu.yaml:1: the file is larger than 1024 KiB"]
+    text = BASE + "# " + "x" * (16 << 20) + "\n"
+    assert problems(tmp_path, text) == [
+        "menu.yaml:1: the file is larger than 16 MiB; refusing to read it"
+    ]
 
 
 def test_all_problems_of_all_files_in_one_pass(tmp_path):

@@ -2,24 +2,40 @@
 
 The loader is a proof-reader, not a gatekeeper that stops at the first typo: it
 reads the whole file, notes each problem as ``file:line: message`` (the line the
-designer must edit) and only builds a ``Menu`` when there are none. Checks that need
-the whole menu (doors to nowhere, unreachable nodes, loops with no way out,
-variables used before they are set) live in ``ivr.checks``.
+designer must edit), runs the checks that need the whole menu (``ivr.checks``:
+doors to nowhere, unreachable nodes, loops with no way out, variables used before
+they are set) over whatever could be read, and only builds a ``Menu`` when there
+are no problems. ``check_menus`` adds what ``ivr check`` reports besides: the
+traps a hotline must not ship (``ivr.traps``, as warnings) and the mistakes of
+each menu's traffic file.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from ivr.checks import suggest
+from ivr.checks import Draft, check_menu, suggest
 from ivr.loader.builder import MenuBuilder
 from ivr.loader.fields import COMPANION_SUFFIXES
 from ivr.menu import Menu
-from ivr.yamlread import LineDict, YamlProblem, read_yaml
+from ivr.yamlread import LineDict, YamlProblem, read_text_file, read_yaml
 
-__all__ = ["MenuError", "find_menu_files", "load_menu", "load_menus", "suggest"]
+__all__ = [
+    "CheckReport",
+    "MenuError",
+    "check_menus",
+    "find_menu_files",
+    "load_menu",
+    "load_menus",
+    "suggest",
+]
+
+# Beside the menus but not a menu: the agent roster, checked by its own reader.
+NOT_MENUS = frozenset({"agents.yaml", "agents.yml"})
+TRAFFIC_SUFFIX = ".traffic.yaml"
 
 
 class MenuError(Exception):
@@ -31,22 +47,58 @@ class MenuError(Exception):
 
 
 class Problems:
+    """The problems and warnings of one file, as (line, message) pairs."""
+
     def __init__(self, shown_path: str) -> None:
         self.path = shown_path
         self.items: list[tuple[int, str]] = []
+        self.warnings: list[tuple[int, str]] = []
 
     def add(self, line: int, message: str) -> None:
         self.items.append((line, message))
 
+    def warn(self, line: int, message: str) -> None:
+        self.warnings.append((line, message))
+
     def lines(self) -> list[str]:
-        ordered = sorted(dict.fromkeys(self.items), key=lambda item: item[0])
-        return [f"{self.path}:{line}: {message}" for line, message in ordered]
+        return self._format(self.items)
+
+    def warning_lines(self) -> list[str]:
+        return self._format(self.warnings, "warning: ")
+
+    def _format(self, items: list[tuple[int, str]], tag: str = "") -> list[str]:
+        ordered = sorted(dict.fromkeys(items), key=lambda item: item[0])
+        return [f"{self.path}:{line}: {tag}{message}" for line, message in ordered]
+
+    def all_lines(self) -> list[str]:
+        """Problems and warnings together, in the order of their lines."""
+        tagged = [(line, 0, f"{self.path}:{line}: {message}") for line, message in
+                  dict.fromkeys(self.items)]  # fmt: skip
+        tagged += [(line, 1, f"{self.path}:{line}: warning: {message}") for
+                   line, message in dict.fromkeys(self.warnings)]  # fmt: skip
+        return [text for _, _, text in sorted(tagged, key=lambda t: (t[0], t[1]))]
+
+
+@dataclass
+class CheckReport:
+    """Everything ``check_menus`` found, for ``ivr check`` to print.
+
+    ``lines`` holds the problems and warnings of all files in the order to show
+    them: file by file, each file's lines in order, its traffic file after it.
+    """
+
+    files: list[Path] = field(default_factory=list)
+    menus: list[Menu] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)
 
 
 def find_menu_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
     """Menu files among ``paths``: files as given, folders' ``*.yaml`` sorted.
 
-    Companion files (``NAME.calls.yaml``, ``NAME.traffic.yaml``) are left out.
+    Companion files (``NAME.calls.yaml``, ``NAME.traffic.yaml``) and the agent
+    roster (``agents.yaml``) are left out.
     """
     found: list[Path] = []
     for raw in paths:
@@ -60,9 +112,10 @@ def find_menu_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
                 )
                 if p.suffix in (".yaml", ".yml")
                 and not p.name.endswith(COMPANION_SUFFIXES)
+                and p.name not in NOT_MENUS
                 and p.is_file()
             )
-        else:
+        elif path.name not in NOT_MENUS:
             found.append(path)
     return found
 
@@ -74,9 +127,9 @@ def load_menu(
 
     ``recordings_dir`` defaults to ``recordings/`` beside the menu's folder.
     """
-    menu, problems = _load(Path(path), recordings_dir)
-    if problems or menu is None:
-        raise MenuError(problems)
+    menu, problems, _ = _load(Path(path), recordings_dir, warn=False)
+    if menu is None:
+        raise MenuError(problems.lines())
     return menu
 
 
@@ -90,29 +143,69 @@ def load_menus(
     caller can report everything at once. Two menus may not share an id or a
     phone number.
     """
-    menus: list[Menu] = []
-    problems: list[str] = []
+    report = check_menus(paths, recordings_dir, warnings=False, companions=False)
+    return report.menus, report.problems
+
+
+def check_menus(
+    paths: Iterable[str | os.PathLike[str]],
+    recordings_dir: str | os.PathLike[str] | None = None,
+    *,
+    warnings: bool = True,
+    companions: bool = True,
+) -> CheckReport:
+    """Check every menu file in ``paths``: what ``ivr check`` reports.
+
+    With ``warnings``, the traps of ``ivr.traps`` are reported as warnings; with
+    ``companions``, each menu's traffic file (``NAME.traffic.yaml``) is checked
+    against the menu.
+    """
+    report = CheckReport(files=find_menu_files(paths))
     owners: dict[str, Menu] = {}
-    for path in find_menu_files(paths):
-        menu, found = _load(path, recordings_dir)
-        problems.extend(found)
+    for path in report.files:
+        menu, found, draft = _load(path, recordings_dir, warn=warnings)
+        report.problems.extend(found.lines())
+        report.warnings.extend(found.warning_lines())
+        report.lines.extend(found.all_lines())
+        if companions and draft is not None:
+            extra = _check_traffic(path, draft)
+            report.problems.extend(extra)
+            report.lines.extend(extra)
         if menu is None:
             continue
-        clash = next((m for m in menus if m.id == menu.id), None)
+        clash = next((m for m in report.menus if m.id == menu.id), None)
         if clash is not None:
-            problems.append(
-                f"{_shown(path)}:1: menu id '{menu.id}' is also the id of {clash.path}"
-            )
+            extra = [
+                f"{found.path}:1: menu id '{menu.id}' is also the id of {clash.path}"
+            ]
+            report.problems.extend(extra)
+            report.lines.extend(extra)
             continue
         for number in menu.numbers:
             if number in owners:
-                problems.append(
-                    f"{_shown(path)}:1: number '{number}' already reaches menu "
+                extra = [
+                    f"{found.path}:1: number '{number}' already reaches menu "
                     f"'{owners[number].id}' ({owners[number].path})"
-                )
+                ]
+                report.problems.extend(extra)
+                report.lines.extend(extra)
             owners.setdefault(number, menu)
-        menus.append(menu)
-    return menus, problems
+        report.menus.append(menu)
+    return report
+
+
+def _check_traffic(path: Path, draft: Draft) -> list[str]:
+    """The problems of the menu's traffic file, if it has one."""
+    traffic = path.with_name(path.name.split(".")[0] + TRAFFIC_SUFFIX)
+    if not traffic.is_file():
+        return []
+    from ivr.traffic import TrafficError, load_traffic  # NumPy: only when needed
+
+    try:
+        load_traffic(_shown(traffic), draft.menu, unread=draft.opaque)
+    except TrafficError as error:
+        return error.problems
+    return []
 
 
 def _shown(path: Path) -> str:
@@ -124,32 +217,31 @@ def _shown(path: Path) -> str:
 
 
 def _load(
-    path: Path, recordings_dir: str | os.PathLike[str] | None
-) -> tuple[Menu | None, list[str]]:
+    path: Path, recordings_dir: str | os.PathLike[str] | None, *, warn: bool
+) -> tuple[Menu | None, Problems, Draft | None]:
     problems = Problems(_shown(path))
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text_file(path)
+        doc, yaml_problems = read_yaml(text)
     except FileNotFoundError:
         problems.add(1, "no such menu file")
-        return None, problems.lines()
-    except (OSError, UnicodeDecodeError) as error:
-        problems.add(1, f"cannot read the file: {error}")
-        return None, problems.lines()
-    try:
-        doc, yaml_problems = read_yaml(text)
+        return None, problems, None
+    except OSError as error:
+        problems.add(1, f"cannot read the file: {error.strerror or error}")
+        return None, problems, None
     except YamlProblem as problem:
         problems.add(problem.line, problem.message)
-        return None, problems.lines()
+        return None, problems, None
     for problem in yaml_problems:
         problems.add(problem.line, problem.message)
     if not isinstance(doc, LineDict):
         problems.add(1, "a menu file is a map with 'start' and 'nodes'")
-        return None, problems.lines()
+        return None, problems, None
     recordings = (
         Path(recordings_dir)
         if recordings_dir is not None
         else path.resolve().parent.parent / "recordings"
     )
-    builder = MenuBuilder(path, text, doc, recordings, problems)
-    menu = builder.build()
-    return (menu if not problems.items else None), problems.lines()
+    draft = MenuBuilder(path, text, doc, recordings, problems).build()
+    check_menu(draft, problems.add, problems.warn if warn else None)
+    return (draft.menu if not problems.items else None), problems, draft
