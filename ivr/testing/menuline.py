@@ -45,10 +45,16 @@ class MenuLine:
     which is how a scenario or ``ivr call --at`` lands outside opening hours.
     """
 
-    def __init__(self, menu_path: str | Path, *, auth_token: str | None = None):
+    def __init__(
+        self,
+        menu_path: str | Path,
+        *,
+        auth_token: str | None = None,
+        recordings_dir: str | Path | None = None,
+    ):
         from ivr.web import create_app  # Flask stays out of the pure core
 
-        self.menu: Menu = load_menu(menu_path)
+        self.menu: Menu = load_menu(menu_path, recordings_dir)
         self.timezone = self.menu.hours.timezone if self.menu.hours else "UTC"
         self._now: dt.datetime | None = None
         config: dict[str, Any] = {
@@ -56,6 +62,7 @@ class MenuLine:
             "SECRET_KEY": secrets.token_urlsafe(16),
             "DATABASE": ":memory:",
             "MENUS": [str(menu_path)],
+            "RECORDINGS": None if recordings_dir is None else str(recordings_dir),
             "CLOCK": self._clock,
             "EXPOSE_TRACE": True,
         }
