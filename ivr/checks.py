@@ -460,9 +460,10 @@ def _check_variables(graph: MenuGraph, report: Report) -> None:
 
     A forward "must" analysis over bitsets, one bit per variable the templates
     use: a node's bits are the AND over its incoming doors of what was set before
-    the door, plus what the door sets. A use counts as a setting from then on, so
-    a variable missing on one path is reported where it is first used, not again
-    at every node after it.
+    the door, plus what the door sets. A use counts as a setting from then on (of
+    the variable and of those always set with it), so a path that misses a lookup
+    is reported where it first uses one of the lookup's fields, not again at
+    every node after it.
     """
     count = len(graph.ids)
     reachable = graph.reachable
@@ -482,30 +483,35 @@ def _check_variables(graph: MenuGraph, report: Report) -> None:
     entry = 0
     for name in BUILTIN_VARIABLES:
         entry |= bit.get(name, 0)
-    used_mask = [0] * count
-    for i, found in enumerate(uses):
-        for _, _, name in found:
-            used_mask[i] |= bit[name]
     csv_masks: dict[tuple[str, ...], int] = {}
+    # together[name]: the variables always set along with it (a lookup sets all
+    # its columns at once), so a path that misses one is reported once.
+    together: dict[str, int] = {}
 
     def mask_of(sets: object) -> int:
         if sets is None:
             return 0
         if sets is _ALL:
             return full
-        names = sets  # a tuple of variable names
+        names: tuple[str, ...] = sets  # type: ignore[assignment]
         if names not in csv_masks:
             value = 0
-            for name in names:  # type: ignore[attr-defined]
+            for name in names:
                 value |= bit.get(name, 0)
-            csv_masks[names] = value  # type: ignore[index]
-        return csv_masks[names]  # type: ignore[index]
+            csv_masks[names] = value
+            for name in names:
+                together[name] = together.get(name, value) & value
+        return csv_masks[names]
 
     incoming: list[list[tuple[int, int]]] = [[] for _ in range(count)]
     for i in range(count):
         if reachable[i]:
             for j, sets in zip(graph.succ[i], graph.gens[i], strict=True):
                 incoming[j].append((i, mask_of(sets)))
+    used_mask = [0] * count
+    for i, found in enumerate(uses):
+        for _, _, name in found:
+            used_mask[i] |= together.get(name, 0) | bit[name]
     order = _reverse_postorder(graph)
     known = [full] * count
     known[graph.start] = entry  # type: ignore[index]
@@ -526,11 +532,11 @@ def _check_variables(graph: MenuGraph, report: Report) -> None:
     for fields in graph.draft.csv_fields.values():
         everything |= fields
     for i, found in enumerate(uses):
-        seen: set[tuple[int, str]] = set()
+        seen: set[str] = set()
         for what, line, name in found:
-            if known[i] & bit[name] or (line, name) in seen:
+            if known[i] & bit[name] or name in seen:
                 continue
-            seen.add((line, name))
+            seen.add(name)
             hint = suggest(name, everything) if name not in everything else ""
             report(
                 line,

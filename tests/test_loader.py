@@ -490,3 +490,77 @@ def test_an_impossible_unquoted_date_is_reported_not_crashed_on(tmp_path):
     assert problems(tmp_path, text) == [
         "menu.yaml:3: closed day '2027-02-30' is not a date like '2027-02-06'"
     ]
+
+
+def test_a_path_that_skips_a_lookup_is_reported_once(tmp_path):
+    (tmp_path / "menus").mkdir()
+    (tmp_path / "menus" / "orders.csv").write_text("order_id,status,eta\n1,sent,now\n")
+    text = BASE.replace('"1": orders', '"1": look\n      "2": orders') + (
+        "  look:\n"
+        "    lookup: {data: orders, key: '{caller}'}\n"
+        "    found: orders\n"
+        "    missing: bye\n"
+        "  more: {say: 'It arrives {eta}.', next: bye}\n"
+    )
+    text = text.replace(
+        "queues:", "data:\n  orders: {csv: orders.csv, key: order_id}\nqueues:"
+    )
+    text = text.replace("Your order has shipped., next: bye", "'{status}', next: more")
+    assert problems(tmp_path, text) == [
+        "menu.yaml:13: say of node 'orders' uses '{status}', which is not set on "
+        "every path that reaches it"
+    ]
+
+
+def test_a_misspelt_data_source_leaves_its_fields_alone(tmp_path):
+    (tmp_path / "menus").mkdir()
+    (tmp_path / "menus" / "orders.csv").write_text("order_id,status\n1,sent\n")
+    text = BASE.replace('"1": orders', '"1": look') + (
+        "  look:\n"
+        "    lookup: {data: ordres, key: '{caller}'}\n"
+        "    found: orders\n"
+        "    missing: bye\n"
+    )
+    text = text.replace(
+        "queues:", "data:\n  orders: {csv: orders.csv, key: order_id}\nqueues:"
+    )
+    text = text.replace("Your order has shipped.", "'It is {status}.'")
+    assert problems(tmp_path, text) == [
+        "menu.yaml:16: lookup of node 'look' names undefined data 'ordres' (did you "
+        "mean 'orders'?)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "line", "message"),
+    [
+        ("  orders: {say: Your order has shipped., next: bye}",
+         "  orders: {sya: Your order has shipped., next: bye}",
+         10, "unknown key 'sya' in message node 'orders' (did you mean 'say'?)"),
+        ("    options:", "    optoins:",
+         7, "unknown key 'optoins' in menu node 'main' (did you mean 'options'?)"),
+        ("  bye: {hangup: Goodbye.}", "  bye: {hnagup: Goodbye.}",
+         12, "unknown key 'hnagup' in hangup node 'bye' (did you mean 'hangup'?)"),
+        ("  agent: {queue: people}", "  agent: {qeueu: people}",
+         11, "unknown key 'qeueu' in queue node 'agent' (did you mean 'queue'?)"),
+        ("start: main", "strat: main",
+         1, "unknown key 'strat' in the menu (did you mean 'start'?)"),
+    ],
+)  # fmt: skip
+def test_a_misspelt_key_is_one_problem_and_read_as_meant(
+    tmp_path, before, after, line, message
+):
+    assert problems(tmp_path, BASE.replace(before, after)) == [
+        f"menu.yaml:{line}: {message}"
+    ]
+
+
+def test_a_door_in_block_form_is_reported_on_its_own_line(tmp_path):
+    text = BASE.replace(
+        "  orders: {say: Your order has shipped., next: bye}",
+        "  orders:\n    say: Your order has shipped.\n    next:\n      by",
+    ).replace('"1": orders', '"1":\n        goto: ordres\n        speech: [order]')
+    assert problems(tmp_path, text) == [
+        "menu.yaml:9: option '1' goes to unknown node 'ordres' (did you mean 'orders'?)",
+        "menu.yaml:14: next goes to unknown node 'by' (did you mean 'bye'?)",
+    ]
