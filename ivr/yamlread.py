@@ -22,7 +22,6 @@ import os
 import re
 import stat
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
 import yaml
@@ -82,7 +81,16 @@ _SAFE_TAGS = {
     "tag:yaml.org,2002:timestamp",
     "tag:yaml.org,2002:binary",
 }
-_NO_RAW_KEYS: MappingProxyType[Any, str] = MappingProxyType({})
+
+
+class _NoKeys(dict):
+    """The ``raw_keys`` shared by maps whose keys are all text: read-only."""
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        raise TypeError("shared and empty: assign a dict of your own")
+
+
+_NO_RAW_KEYS: dict[Any, str] = _NoKeys()
 
 
 class YamlProblem(Exception):
@@ -99,17 +107,23 @@ class LineDict(dict):
 
     ``raw_keys`` keeps a key as written when YAML read it as something other than
     text (``01`` reads as the number 1, and a phone menu needs to tell them apart);
-    text keys are their own raw form.
+    text keys are their own raw form. ``duplicates`` lists the (key, value, line)
+    of keys given a second time, which are reported and left out.
     """
 
-    __slots__ = ("line", "lines", "raw_keys")
+    __slots__ = ("duplicates", "line", "lines", "raw_keys")
 
     line: int
     lines: dict[Any, int]
     raw_keys: dict[Any, str]
+    duplicates: list[tuple[Any, Any, int]]
 
     def line_of(self, key: Any) -> int:
         return self.lines.get(key, self.line)
+
+    def dropped(self) -> list[tuple[Any, Any, int]]:
+        """The (key, value, line) of keys given a second time (left out)."""
+        return getattr(self, "duplicates", [])
 
 
 class LineList(list):
@@ -283,6 +297,10 @@ class _Reader:
             if not frame.skip:
                 frame.value[frame.key] = value
                 frame.value.lines[frame.key] = frame.key_line
+            else:
+                if not hasattr(frame.value, "duplicates"):
+                    frame.value.duplicates = []
+                frame.value.duplicates.append((frame.key, value, frame.key_line))
             frame.key = _NO_KEY
             frame.skip = False
         else:

@@ -564,3 +564,22 @@ def test_a_door_in_block_form_is_reported_on_its_own_line(tmp_path):
         "menu.yaml:9: option '1' goes to unknown node 'ordres' (did you mean 'orders'?)",
         "menu.yaml:14: next goes to unknown node 'by' (did you mean 'bye'?)",
     ]
+
+
+def test_a_node_given_twice_is_one_problem(tmp_path):
+    text = BASE.replace(
+        "  bye: {hangup: Goodbye.}",
+        "  bye: {hangup: Goodbye.}\n  main: {say: Again., next: extra}\n"
+        "  extra: {say: Only the second main leads here., next: bye}",
+    )
+    assert problems(tmp_path, text) == [
+        "menu.yaml:13: duplicate key 'main' (first on line 5); YAML would silently "
+        "keep only the last"
+    ]
+
+
+def test_a_node_id_written_as_a_number_and_as_text_is_one_problem(tmp_path):
+    text = BASE.replace('"0": agent', '"0": agent\n      "7": "7"') + (
+        "  7: {say: Seven., next: bye}\n  '7': {say: Seven again., next: bye}\n"
+    )
+    assert problems(tmp_path, text) == ["menu.yaml:15: node id '7' is given twice"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 
 import pytest
@@ -170,3 +171,6 @@ def test_values_and_lines_read_as_before():
     assert value["b"].lines == [2, 2, 2, 2, 2]
     assert value.raw_keys == {1: "01"}
     assert value["e"] is not value["c"]
+    copied = copy.deepcopy(value)
+    assert copied == value and copied.lines == value.lines
+    assert copied.raw_keys == {1: "01"} and copied["b"].lines == [2, 2, 2, 2, 2]

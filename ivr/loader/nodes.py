@@ -53,9 +53,14 @@ class NodeReader(FieldReader):
                 self.p.add(self.doc.line, "the menu needs 'nodes'")
             return {}
         nodes: dict[str, Node] = {}
+        self.field_ids: set[str] = set()
         for node_id, spec in raw.items():
             line = raw.line_of(node_id)
+            if str(node_id) in self.field_ids:
+                self.p.add(line, f"node id '{node_id}' is given twice")
+                continue
             node_id = str(node_id)
+            self.field_ids.add(node_id)
             self.order.append(node_id)
             self.node_id = node_id
             if not isinstance(spec, LineDict):
@@ -68,6 +73,13 @@ class NodeReader(FieldReader):
             node = self.read_node(node_id, spec, queues, data, hours)
             if node is not None:
                 nodes[node_id] = node
+        for node_id, spec, _ in raw.dropped():
+            # A node given twice (reported): the second one's doors still count,
+            # so what only it leads to is not also "never reached".
+            if isinstance(spec, LineDict) and str(node_id) in self.order:
+                self.node_id = str(node_id)
+                for door in _opaque(str(node_id), spec).doors:
+                    self.ghost(door)
         return nodes
 
     def read_node(
