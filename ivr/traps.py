@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from ivr.checks import MenuGraph, Opaque, templates
+from ivr.checks import templates
 from ivr.menu import (
     AskNode,
     LookupNode,
@@ -33,6 +33,7 @@ from ivr.menu import (
     QueueNode,
     RouteNode,
 )
+from ivr.menugraph import MenuGraph, Opaque
 
 __all__ = ["asks_for_secret", "check_traps"]
 
