@@ -26,6 +26,7 @@ from collections.abc import Callable
 from ivr.menu import AskNode, LookupNode, MenuNode, Node, RouteNode, UrlSource
 from ivr.menugraph import (
     ALL,
+    MAX_GUESSES,
     Draft,
     MenuGraph,
     Opaque,
@@ -275,13 +276,16 @@ def _check_variables(graph: MenuGraph, report: Report) -> None:
             everything.add(node.save_as)
     for fields in graph.draft.csv_fields.values():
         everything |= fields
+    guesses = 0
     for i, found in enumerate(uses):
         seen: set[str] = set()
         for what, line, name in found:
             if known[i] & bit[name] or name in seen:
                 continue
             seen.add(name)
-            hint = suggest(name, everything) if name not in everything else ""
+            guess = name not in everything and guesses < MAX_GUESSES
+            hint = suggest(name, everything) if guess else ""
+            guesses += 1
             report(
                 line,
                 f"{what} of node '{graph.ids[i]}' uses '{{{name}}}', which is not "

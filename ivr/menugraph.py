@@ -39,6 +39,7 @@ __all__ = [
 
 Report = Callable[[int, str], None]
 
+MAX_GUESSES = 200  # did-you-mean searches per menu (each reads every node id)
 ALL = "all"  # what a door sets when any variable may be set (its fields are unknown)
 
 
@@ -141,9 +142,17 @@ class MenuGraph:
         if found is not None or not target:
             return found
         if target not in self._resolved:
-            close = close_match(target, self.ids)
+            # Guessing costs a pass over every id: enough guesses for a menu's
+            # typos, not one per door of a file whose doors all lead nowhere.
+            guess = len(self._resolved) < MAX_GUESSES
+            close = close_match(target, self.ids) if guess else None
             self._resolved[target] = self.index[close] if close else None
         return self._resolved[target]
+
+    def suggest(self, target: str) -> str:
+        """`` (did you mean 'x'?)`` for a door to an unknown node."""
+        j = self.resolve(target)
+        return f" (did you mean '{self.ids[j]}'?)" if j is not None else ""
 
     def _human_path(self) -> int | None:
         for i, node in enumerate(self.nodes):
@@ -167,7 +176,7 @@ class MenuGraph:
                 continue
             if target not in self.index:
                 line = draft.door_lines.get((node.id, door), node.line)
-                hint = suggest(target, self.ids)
+                hint = self.suggest(target)
                 report(line, f"{door} goes to unknown node '{target}'{hint}")
             if not self._door(i, target, self._sets(node, door)):
                 self.open[i] = True

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from ivr.cli import main
@@ -179,3 +180,34 @@ def test_the_agent_roster_is_not_a_menu(tmp_path):
     result = run(str(tmp_path), "--recordings", str(tmp_path))
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("ok: 1 menu(s), 2 nodes")
+
+
+def test_traffic_branches_of_the_shop_are_checked_against_it(tmp_path):
+    from ivr.loader import load_menu
+    from ivr.traffic import TrafficError, load_traffic
+
+    shop = load_menu(ROOT / "menus" / "shop.yaml")
+    path = tmp_path / "shop.traffic.yaml"
+    path.write_text(
+        "calls: [100]\nbranches:\n"
+        "  account_verify: {account_status: 0.85, account_retry: 0.15}\n"
+        "  order_lookup: {order_status: 0.9, order_not_found: 0.1}\n"
+    )
+    plan = load_traffic(path, shop)
+    assert plan.branches["account_verify"] == {
+        "account_status": 0.85,
+        "account_retry": 0.15,
+    }
+    path.write_text(
+        "calls: [100]\nbranches:\n  acount_verify: {account_status: 1}\n"
+        "  order_lookup: {order_status: 0.9, order_not_fond: 0.1}\n"
+    )
+    with pytest.raises(TrafficError) as caught:
+        load_traffic(path, shop)
+    assert caught.value.problems == [
+        f"{path}:3: branches name unknown node 'acount_verify' (did you mean "
+        "'account_verify'?)",
+        f"{path}:4: branch 'order_not_fond' of 'order_lookup' is not a way out of it "
+        "(did you mean 'order_not_found'?) (its ways out: order_status, "
+        "order_not_found)",
+    ]

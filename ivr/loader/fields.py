@@ -100,6 +100,7 @@ class FieldReader:
         self.opaque: dict[str, Opaque] = {}
         self.order: list[str] = []
         self.node_id = ""  # the node being read, for door lines
+        self._declared: dict[str, dict[str, None]] = {}
 
     # -- small readers -------------------------------------------------------
 

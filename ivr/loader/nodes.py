@@ -53,14 +53,14 @@ class NodeReader(FieldReader):
                 self.p.add(self.doc.line, "the menu needs 'nodes'")
             return {}
         nodes: dict[str, Node] = {}
-        self.field_ids: set[str] = set()
+        seen: set[str] = set()
         for node_id, spec in raw.items():
             line = raw.line_of(node_id)
-            if str(node_id) in self.field_ids:
+            if str(node_id) in seen:
                 self.p.add(line, f"node id '{node_id}' is given twice")
                 continue
             node_id = str(node_id)
-            self.field_ids.add(node_id)
+            seen.add(node_id)
             self.order.append(node_id)
             self.node_id = node_id
             if not isinstance(spec, LineDict):
@@ -76,7 +76,7 @@ class NodeReader(FieldReader):
         for node_id, spec, _ in raw.dropped():
             # A node given twice (reported): the second one's doors still count,
             # so what only it leads to is not also "never reached".
-            if isinstance(spec, LineDict) and str(node_id) in self.order:
+            if isinstance(spec, LineDict) and str(node_id) in seen:
                 self.node_id = str(node_id)
                 for door in _opaque(str(node_id), spec).doors:
                     self.ghost(door)
@@ -269,6 +269,14 @@ class NodeReader(FieldReader):
                 door = _GOTO_IN_COMMENT.match(text.strip())
                 self.ghost(door.group(1) if door else None)
 
+    def declared(self, key: str) -> dict[str, None]:
+        """The names given under a top-level map (queues, data), read or not."""
+        if key not in self._declared:
+            value = self.doc.get(key)
+            names = [str(name) for name in value] if isinstance(value, dict) else []
+            self._declared[key] = dict.fromkeys(names)
+        return self._declared[key]
+
     def ghost(self, target: str | None) -> None:
         """A door of an option that could not be read, for the graph checks."""
         if target:
@@ -336,7 +344,7 @@ class NodeReader(FieldReader):
             raw = self.checked(raw, ("data", "key"), f"lookup of {what}")
             source_id = self.text(raw, "data", what) or ""
             key = self.text(raw, "key", what) or ""
-            declared = _declared(self.doc, "data")
+            declared = self.declared("data")
             if not source_id or not key:
                 self.p.add(raw.line, f"lookup of {what} needs 'data' and 'key'")
             elif source_id not in declared:
@@ -445,7 +453,7 @@ class NodeReader(FieldReader):
     ) -> Node:
         queue_id = self.text(spec, "queue", what) or ""
         queue = queues.get(queue_id)
-        declared = _declared(self.doc, "queues")
+        declared = self.declared("queues")
         if queue_id not in declared:
             hint = suggest(queue_id, declared)
             self.p.add(
@@ -510,12 +518,6 @@ class NodeReader(FieldReader):
             prompt=self.prompt(spec, node_id, text_key="hangup"),
             line=spec.line,
         )
-
-
-def _declared(doc: LineDict, key: str) -> list[str]:
-    """The names given under a top-level map (queues, data), read or not."""
-    value = doc.get(key)
-    return [str(name) for name in value] if isinstance(value, dict) else []
 
 
 def _goto_of(value: Any) -> str | None:
