@@ -63,22 +63,23 @@ class Problems:
         self.warnings.append((line, message))
 
     def lines(self) -> list[str]:
-        return self._format(self.items)
+        return [text for _, _, text in self._tagged(self.items)]
 
     def warning_lines(self) -> list[str]:
-        return self._format(self.warnings, "warning: ")
-
-    def _format(self, items: list[tuple[int, str]], tag: str = "") -> list[str]:
-        ordered = sorted(dict.fromkeys(items), key=lambda item: item[0])
-        return [f"{self.path}:{line}: {tag}{message}" for line, message in ordered]
+        return [text for _, _, text in self._tagged(self.warnings, "warning: ")]
 
     def all_lines(self) -> list[str]:
         """Problems and warnings together, in the order of their lines."""
-        tagged = [(line, 0, f"{self.path}:{line}: {message}") for line, message in
-                  dict.fromkeys(self.items)]  # fmt: skip
-        tagged += [(line, 1, f"{self.path}:{line}: warning: {message}") for
-                   line, message in dict.fromkeys(self.warnings)]  # fmt: skip
-        return [text for _, _, text in sorted(tagged, key=lambda t: (t[0], t[1]))]
+        tagged = self._tagged(self.items) + self._tagged(self.warnings, "warning: ")
+        return [text for _, _, text in sorted(tagged, key=lambda t: t[:2])]
+
+    def _tagged(
+        self, items: list[tuple[int, str]], tag: str = ""
+    ) -> list[tuple[int, int, str]]:
+        """(line, 0 for a problem or 1 for a warning, text), in line order."""
+        ordered = sorted(dict.fromkeys(items), key=lambda item: item[0])
+        return [(line, bool(tag), f"{self.path}:{line}: {tag}{message}")
+                for line, message in ordered]  # fmt: skip
 
 
 @dataclass
@@ -94,6 +95,10 @@ class CheckReport:
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     lines: list[str] = field(default_factory=list)
+
+    def add(self, problems: list[str]) -> None:
+        self.problems.extend(problems)
+        self.lines.extend(problems)
 
 
 def find_menu_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
@@ -170,27 +175,23 @@ def check_menus(
         report.warnings.extend(found.warning_lines())
         report.lines.extend(found.all_lines())
         if companions and draft is not None:
-            extra = _check_traffic(path, draft)
-            report.problems.extend(extra)
-            report.lines.extend(extra)
+            report.add(_check_traffic(path, draft))
         if menu is None:
             continue
         clash = next((m for m in report.menus if m.id == menu.id), None)
         if clash is not None:
-            extra = [
-                f"{found.path}:1: menu id '{menu.id}' is also the id of {clash.path}"
-            ]
-            report.problems.extend(extra)
-            report.lines.extend(extra)
+            report.add(
+                [f"{found.path}:1: menu id '{menu.id}' is also the id of {clash.path}"]
+            )
             continue
         for number in menu.numbers:
             if number in owners:
-                extra = [
-                    f"{found.path}:1: number '{number}' already reaches menu "
-                    f"'{owners[number].id}' ({owners[number].path})"
-                ]
-                report.problems.extend(extra)
-                report.lines.extend(extra)
+                report.add(
+                    [
+                        f"{found.path}:1: number '{number}' already reaches menu "
+                        f"'{owners[number].id}' ({owners[number].path})"
+                    ]
+                )
             owners.setdefault(number, menu)
         report.menus.append(menu)
     return report
