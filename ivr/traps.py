@@ -101,8 +101,8 @@ _PRIVATE_DIGITS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "ID digits",
         re.compile(
-            r"身份证|证件号|\bid (?:number|card)\b|\bidentity\b|passport"
-            r"|social security|\bssn\b",
+            r"身份证|证件号|\bid (?:number|card)\b|\bidentity (?:card|number)\b"
+            r"|passport|social security|\bssn\b",
             re.IGNORECASE,
         ),
     ),

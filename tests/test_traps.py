@@ -222,3 +222,11 @@ def test_a_priority_that_puts_nobody_ahead(tmp_path):
         "  vip: {queue: people, say: Connecting you.}\n"
     )
     assert warnings(tmp_path, two_levels) == []
+
+
+def test_an_ask_that_only_mentions_identity_need_not_be_sensitive(tmp_path):
+    text = BASE.replace('"1": orders', '"1": ask') + (
+        "  ask:\n    ask: To protect your identity, enter your order number.\n"
+        "    save_as: order\n    next: orders\n"
+    )
+    assert warnings(tmp_path, text) == []
