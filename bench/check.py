@@ -1,22 +1,32 @@
-"""`ivr check` of a generated 5,000-node menu against PyYAML parsing the same file.
+"""`ivr check` of generated menus against libyaml parsing the same file.
 
 The loader does more than parse (line numbers, duplicate keys, every rule, the
-graph checks), so the question is what that costs on top of reading the YAML.
-Prints the best of several runs for: PyYAML's `safe_load` (pure Python), PyYAML's
-libyaml `CSafeLoader`, and `ivr check` (in process, no start-up), with the ratios.
-Not a test: `python bench/check.py [--nodes 5000]`.
+graph checks, the variable analysis, the traps), so the question is what that
+costs on top of reading the YAML, and whether it grows with the file and no
+faster. For each size it prints the best of several runs of PyYAML's libyaml
+`CSafeLoader` (`yaml.load`) and of `ivr check` (in process, no start-up: the
+same `check_menus` the command runs), and the peak memory each adds to a fresh
+process (its peak resident memory after the work minus before it), with both
+ratios.
+
+Not a test: `python bench/check.py [--nodes 5000 20000 50000] [--runs 3]`.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import yaml
 
-from ivr.loader import load_menus
+from ivr.loader import check_menus
+
+LIMITS = {"time": 3.0, "memory": 5.0}  # issue 14: ivr check / CSafeLoader parse
 
 
 def generate(nodes: int) -> str:
@@ -80,38 +90,97 @@ def generate(nodes: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def best_of(runs: int, action) -> float:
+def parse(path: Path) -> object:
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
+
+
+def check(path: Path) -> object:
+    report = check_menus([path], path.parent)
+    assert len(report.problems) == 1 and "never reached" in report.problems[0]
+    assert report.warnings == [], report.warnings
+    return report
+
+
+def best_of(runs: int, action, path: Path) -> float:
     times = []
     for _ in range(runs):
         began = time.perf_counter()
-        action()
+        action(path)
         times.append(time.perf_counter() - began)
     return min(times)
 
 
+_MEMORY = """
+import json, sys
+sys.path.insert(0, {bench!r})
+from pathlib import Path
+from check import {action} as action, peak_rss
+
+path = Path({path!r})
+before = peak_rss()
+result = action(path)
+print(json.dumps(peak_rss() - before))
+"""
+
+
+def peak_rss() -> int:
+    """This process's peak resident memory in bytes (VmHWM).
+
+    Not ``ru_maxrss``: Linux carries the parent's peak into a child across fork
+    and exec, and the parent here has just parsed the same big file.
+    """
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise OSError("no VmHWM in /proc/self/status (Linux only)")
+
+
+def peak_memory(action: str, path: Path) -> int:
+    """Bytes ``action(path)`` adds to the peak memory of a fresh process."""
+    code = _MEMORY.format(bench=str(Path(__file__).parent), action=action,
+                          path=str(path))  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    return json.loads(out.stdout)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--nodes", type=int, default=5000)
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--nodes", type=int, nargs="+", default=[5000, 20000, 50000])
+    parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "menus" / "big.yaml"
-        path.parent.mkdir()
-        text = generate(args.nodes)
-        path.write_text(text)
-        _, problems = load_menus([path], folder)
-        assert len(problems) == 1 and "never reached" in problems[0], problems
-        pure = best_of(args.runs, lambda: yaml.safe_load(path.read_text()))
-        c_loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-        fast = best_of(args.runs, lambda: yaml.load(path.read_text(), Loader=c_loader))
-        check = best_of(args.runs, lambda: load_menus([path], folder))
-    size_kib = len(text.encode()) / 1024
-    print(f"{args.nodes} nodes, {size_kib:.0f} KiB, best of {args.runs} runs")
-    print(f"  yaml.safe_load (pure Python)  {pure * 1000:8.1f} ms")
-    print(f"  yaml CSafeLoader (libyaml)     {fast * 1000:8.1f} ms")
-    print(f"  ivr check (load_menus)        {check * 1000:8.1f} ms")
-    print(f"  ratio ivr check / safe_load:   {check / pure:.2f}")
-    print(f"  ratio ivr check / CSafeLoader: {check / fast:.2f}")
+    rows = []
+    for nodes in args.nodes:
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "big.yaml"
+            text = generate(nodes)
+            path.write_text(text)
+            parse_s = best_of(args.runs, parse, path)
+            check_s = best_of(args.runs, check, path)
+            parse_mb = peak_memory("parse", path) / 1e6
+            check_mb = peak_memory("check", path) / 1e6
+        size_kib = len(text.encode()) / 1024
+        rows.append((nodes, size_kib, parse_s, check_s, parse_mb, check_mb))
+        print(
+            f"{nodes:>6} nodes, {size_kib:6.0f} KiB (best of {args.runs}):"
+            f"  CSafeLoader {parse_s * 1000:7.0f} ms {parse_mb:6.0f} MB"
+            f"  ivr check {check_s * 1000:7.0f} ms {check_mb:6.0f} MB"
+            f"  time {check_s / parse_s:4.2f}x  memory {check_mb / parse_mb:4.2f}x",
+            flush=True,
+        )
+    print()
+    print("ivr check / CSafeLoader parse of the same file (limits: time 3x, memory 5x)")
+    print(f"{'nodes':>6} {'ms/1k nodes':>12} {'time':>6} {'memory':>7}")
+    for nodes, _, parse_s, check_s, parse_mb, check_mb in rows:
+        per_k = check_s * 1000 / (nodes / 1000)
+        time_ratio, memory_ratio = check_s / parse_s, check_mb / parse_mb
+        ok = time_ratio <= LIMITS["time"] and memory_ratio <= LIMITS["memory"]
+        print(
+            f"{nodes:>6} {per_k:>12.1f} {time_ratio:>5.2f}x {memory_ratio:>6.2f}x"
+            f"  {'within' if ok else 'OVER'}"
+        )
 
 
 if __name__ == "__main__":

@@ -6,32 +6,46 @@ path must end the call on a hangup, queue, transfer or voicemail (else a caller 
 be trapped in a loop); and every ``{variable}`` a node uses must be set on every path
 that reaches it (else a caller hears an empty gap). The last is the classic
 "definitely assigned" data-flow analysis: intersect what each incoming door sets.
+
+The checks run on every load, over what could be read (``ivr.menugraph``), like a
+compiler that keeps going after the first error, and say each mistake once: a
+typo in a ``next`` does not also make its target "never reached", a loop is one
+line however many nodes it holds, and a variable reported missing counts as set
+after that use.
+
+Every pass is linear in the size of the menu: nodes are numbered, doors are lists
+of numbers, and the variable analysis keeps one bitset per node over only the
+variables the templates use.
 """
 
 from __future__ import annotations
 
-import difflib
 import re
-from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable
 
-from ivr.menu import (
-    TERMINAL_KINDS,
-    AskNode,
-    LookupNode,
-    Menu,
-    MenuNode,
-    Node,
-    RouteNode,
-    UrlSource,
+from ivr.menu import AskNode, LookupNode, MenuNode, Node, RouteNode, UrlSource
+from ivr.menugraph import (
+    ALL,
+    MAX_GUESSES,
+    Draft,
+    MenuGraph,
+    Opaque,
+    close_match,
+    components,
+    reverse_postorder,
+    suggest,
 )
 
 __all__ = [
     "BUILTIN_VARIABLES",
+    "Draft",
+    "MenuGraph",
+    "Opaque",
     "check_menu",
-    "check_targets",
+    "close_match",
     "suggest",
     "template_variables",
+    "templates",
 ]
 
 Report = Callable[[int, str], None]
@@ -40,220 +54,240 @@ BUILTIN_VARIABLES = frozenset({"caller"})
 _VARIABLE = re.compile(r"\{([A-Za-z_]\w*)\}")
 
 
-def suggest(name: str, choices: Iterable[str]) -> str:
-    """`` (did you mean 'x'?)`` for the closest of ``choices``, else ``''``."""
-    close = difflib.get_close_matches(str(name), [str(c) for c in choices], n=1)
-    return f" (did you mean '{close[0]}'?)" if close else ""
-
-
 def template_variables(text: str | None) -> list[str]:
     """The ``{variable}`` names in ``text``, in order."""
     return _VARIABLE.findall(text) if text else []
 
 
-def check_targets(
-    nodes: Mapping[str, Node], report: Report, known: Iterable[str] = ()
-) -> bool:
-    """Report doors to unknown nodes; return whether all doors lead somewhere.
+def check_menu(draft: Draft, report: Report, warn: Report | None = None) -> MenuGraph:
+    """Run the whole-menu checks on what could be built of a menu.
 
-    ``known`` adds ids of nodes that exist but could not be read.
+    Problems go to ``report(line, message)``; with ``warn``, the traps a hotline
+    must not ship (``ivr.traps``) go to it as warnings. Returns the graph.
     """
-    ids = set(nodes) | set(known)
-    ok = True
-    for node in nodes.values():
-        for door, target in node.targets():
-            if target and target not in ids:  # a missing one is reported already
-                ok = False
-                line = _door_line(node, door)
+    graph = MenuGraph(draft, report)
+    menu = draft.menu
+    if graph.human is None:
+        for node in menu.nodes.values():
+            if isinstance(node, LookupNode) and node.error is None:
                 report(
-                    line,
-                    f"{door} goes to unknown node '{target}'{suggest(target, nodes)}",
+                    node.line,
+                    f"lookup node '{node.id}' needs 'error': the menu has no queue "
+                    "node to fall back to when the data source fails",
                 )
-    return ok
+    if graph.start is not None:
+        _check_unreachable(graph, report)
+        _check_endings(graph, report)
+        _check_variables(graph, report)
+    if warn is not None:
+        from ivr.traps import check_traps
+
+        check_traps(graph, warn)
+    return graph
 
 
-def _door_line(node: Node, door: str) -> int:
-    if isinstance(node, MenuNode) and door.startswith("option '"):
-        key = door[len("option '") : -1]
-        option = node.option(key)
-        return option.line if option else node.line
-    if isinstance(node, RouteNode) and door.startswith("route rule "):
-        index = int(door.rsplit(" ", 1)[1]) - 1
-        return node.rules[index].line
-    return node.line
-
-
-def check_menu(
-    menu: Menu,
-    csv_fields: Mapping[str, frozenset[str]],
-    report: Report,
-    field_lines: Mapping[tuple[str, str], int] | None = None,
-) -> None:
-    """Run the whole-menu checks on a menu whose parts each read cleanly.
-
-    ``csv_fields`` are the columns of each CSV source (the variables a lookup
-    sets); ``field_lines`` maps (node id, key) to the line of that key, so a
-    problem in a prompt points at the prompt rather than the node.
-    """
-    if not check_targets(menu.nodes, report):
+def _check_unreachable(graph: MenuGraph, report: Report) -> None:
+    """One line per group of nodes nothing leads to, not one per node after it."""
+    unreached = [i for i, seen in enumerate(graph.reachable) if not seen]
+    if not unreached:
         return
-    reachable = _reachable(menu)
-    for node in menu.nodes.values():
-        if node.id not in reachable:
-            report(
-                node.line,
-                f"node '{node.id}' is never reached from start '{menu.start}'",
-            )
-    human = menu.human_path
-    for node in menu.nodes.values():
-        if isinstance(node, LookupNode) and node.error is None and human is None:
-            report(
-                node.line,
-                f"lookup node '{node.id}' needs 'error': the menu has no queue node "
-                "to fall back to when the data source fails",
-            )
-    ending = _can_end(menu)
-    for node in menu.nodes.values():
-        if node.id in reachable and node.id not in ending:
-            report(
-                node.line,
-                f"node '{node.id}' can never end the call: no path from it reaches a "
-                "hangup, queue, transfer or voicemail",
-            )
-    _check_variables(menu, reachable, csv_fields, report, field_lines or {})
+    inside = [not seen for seen in graph.reachable]
+    groups = components(unreached, inside, graph.succ)
+    component_of = {i: c for c, members in enumerate(groups) for i in members}
+    entered = [False] * len(groups)
+    for c, members in enumerate(groups):
+        for i in members:
+            for j in graph.succ[i]:
+                if inside[j] and component_of[j] != c:
+                    entered[component_of[j]] = True
+    sources = sorted(
+        (members for c, members in enumerate(groups) if not entered[c]),
+        key=lambda members: members[0],
+    )
+    claimed = [False] * len(graph.ids)
+    for members in sources:
+        for i in members:
+            claimed[i] = True
+    start = graph.ids[graph.start] if graph.start is not None else graph.menu.start
+    for members in sources:
+        after: list[int] = []
+        todo = list(members)
+        while todo:
+            for j in graph.succ[todo.pop()]:
+                if inside[j] and not claimed[j]:
+                    claimed[j] = True
+                    after.append(j)
+                    todo.append(j)
+        if len(members) == 1:
+            message = f"node {graph.names(members)} is never reached"
+        else:
+            message = f"nodes {graph.names(members)} are never reached"
+        message += f" from start '{start}'"
+        if after:
+            after.sort()
+            noun = "node" if len(after) == 1 else "nodes"
+            verb = "is" if len(after) == 1 else "are"
+            message += f" (nor {verb} the {noun} after it: {graph.names(after)})"
+        report(graph.line(members[0]), message)
 
 
-def _edges(menu: Menu, node: Node) -> list[str]:
-    """Where a call can go from ``node``, with the engine's implicit doors."""
-    targets = [target for _, target in node.targets()]
-    human = menu.human_path
-    if human is not None:
-        if isinstance(node, MenuNode | AskNode) and node.on_fail is None:
-            targets.append(human)
-        if isinstance(node, LookupNode) and node.error is None:
-            targets.append(human)
-    return targets
-
-
-def _reachable(menu: Menu) -> set[str]:
-    seen = {menu.start}
-    todo = deque([menu.start])
+def _check_endings(graph: MenuGraph, report: Report) -> None:
+    """One line per loop with no way out, not one per node that leads into it."""
+    count = len(graph.ids)
+    incoming: list[list[int]] = [[] for _ in range(count)]
+    for i, doors in enumerate(graph.succ):
+        for j in doors:
+            incoming[j].append(i)
+    ending = [graph.ends(i) for i in range(count)]
+    todo = [i for i in range(count) if ending[i]]
     while todo:
-        for target in _edges(menu, menu.nodes[todo.popleft()]):
-            if target not in seen:
-                seen.add(target)
-                todo.append(target)
-    return seen
-
-
-def _can_end(menu: Menu) -> set[str]:
-    """Nodes from which some path reaches a terminal node (reverse search)."""
-    incoming: dict[str, list[str]] = {node_id: [] for node_id in menu.nodes}
-    for node in menu.nodes.values():
-        for target in _edges(menu, node):
-            incoming[target].append(node.id)
-    ending = {n.id for n in menu.nodes.values() if n.kind in TERMINAL_KINDS}
-    # A menu or ask node with no on_fail and no queue node hangs up after retries.
-    ending |= {
-        n.id
-        for n in menu.nodes.values()
-        if isinstance(n, MenuNode | AskNode) and n.on_fail is None
-    }
-    todo = deque(ending)
-    while todo:
-        for source in incoming[todo.popleft()]:
-            if source not in ending:
-                ending.add(source)
-                todo.append(source)
-    return ending
-
-
-ALL = None  # "every variable may be set": after a lookup whose fields are unknown
-
-
-def _sets(
-    menu: Menu, node: Node, target: str, csv_fields: Mapping[str, frozenset[str]]
-) -> frozenset[str] | None:
-    """Variables set by taking the door from ``node`` to ``target`` (None: any)."""
-    if isinstance(node, AskNode) and target == node.next:
-        return frozenset({node.save_as})
-    if isinstance(node, LookupNode) and target == node.found:
-        source = menu.data.get(node.data)
-        if isinstance(source, UrlSource):
-            return ALL
-        return csv_fields.get(node.data, frozenset())
-    return frozenset()
-
-
-def _check_variables(
-    menu: Menu,
-    reachable: set[str],
-    csv_fields: Mapping[str, frozenset[str]],
-    report: Report,
-    field_lines: Mapping[tuple[str, str], int],
-) -> None:
-    # known[n]: variables set on every path to n; missing key = not reached yet;
-    # value None = anything may be set (a URL lookup's fields are unknown).
-    known: dict[str, frozenset[str] | None] = {menu.start: BUILTIN_VARIABLES}
-    todo = deque([menu.start])
-    while todo:
-        node = menu.nodes[todo.popleft()]
-        here = known[node.id]
-        for target in _edges(menu, node):
-            added = _sets(menu, node, target, csv_fields)
-            out = None if here is None or added is None else here | added
-            before = known.get(target, "unset")
-            if before == "unset" or before is None:
-                new = out
-            elif out is None:
-                new = before
-            else:
-                new = before & out
-            if before == "unset" or new != before:
-                known[target] = new
-                todo.append(target)
-    everything = set(BUILTIN_VARIABLES) | {
-        n.save_as for n in menu.nodes.values() if isinstance(n, AskNode)
-    }
-    for fields in csv_fields.values():
-        everything |= fields
-    for node in menu.nodes.values():
-        if node.id not in reachable:
-            continue
-        have = known.get(node.id, frozenset())
-        if have is None:
-            continue
-        for field, key, text in _templates(menu, node):
-            for name in template_variables(text):
-                if name not in have:
-                    hint = suggest(name, everything) if name not in everything else ""
-                    report(
-                        field_lines.get((node.id, key), node.line),
-                        f"{field} of node '{node.id}' uses '{{{name}}}', which is not "
-                        f"set on every path that reaches it{hint}",
-                    )
+        for i in incoming[todo.pop()]:
+            if not ending[i]:
+                ending[i] = True
+                todo.append(i)
+    trapped = [graph.reachable[i] and not ending[i] for i in range(count)]
+    members = [i for i in range(count) if trapped[i]]
+    if not members:
+        return
+    groups = components(members, trapped, graph.succ)
+    component_of = {i: c for c, group in enumerate(groups) for i in group}
+    for c, group in enumerate(groups):
+        leaves = any(
+            trapped[j] and component_of[j] != c for i in group for j in graph.succ[i]
+        )
+        if leaves:
+            continue  # it leads into a loop reported on its own
+        if len(group) == 1:
+            message = f"node {graph.names(group)} can never end the call: no path"
+            message += " from it reaches"
+        else:
+            message = f"nodes {graph.names(group)} loop with no way out: no path"
+            message += " from them reaches"
+        report(
+            graph.line(group[0]),
+            message + " a hangup, queue, transfer or voicemail",
+        )
 
 
 _PROMPT_KEY = {"ask": "ask", "voicemail": "voicemail", "hangup": "hangup"}
 
 
-def _templates(menu: Menu, node: Node) -> list[tuple[str, str, str | None]]:
-    """(what, YAML key, text) of each template a node fills in at call time."""
+def templates(graph: MenuGraph, node: Node) -> list[tuple[str, int, str | None]]:
+    """(what, line, text) of each template a node fills in at call time."""
+    lines = graph.draft.field_lines
+
+    def at(key: str) -> int:
+        return lines.get((node.id, key), node.line)
+
     key = _PROMPT_KEY.get(node.kind, "say")
-    found: list[tuple[str, str, str | None]] = [(key, key, node.prompt.text)]
+    found: list[tuple[str, int, str | None]] = [(key, at(key), node.prompt.text)]
     if isinstance(node, MenuNode | AskNode):
         found += [
-            ("no_input", "no_input", node.no_input),
-            ("invalid", "invalid", node.invalid),
+            ("no_input", at("no_input"), node.no_input),
+            ("invalid", at("invalid"), node.invalid),
         ]
     if isinstance(node, LookupNode):
-        found.append(("the lookup key", "lookup", node.key))
-        source = menu.data.get(node.data)
+        found.append(("the lookup key", at("lookup"), node.key))
+        source = graph.menu.data.get(node.data)
         if isinstance(source, UrlSource):
-            found.append(("the data url", "lookup", source.url))
+            found.append(("the data url", at("lookup"), source.url))
     if isinstance(node, RouteNode):
         for i, rule in enumerate(node.rules):
             if isinstance(rule.when, tuple):
-                found.append((f"route rule {i + 1}", "route", "{" + rule.when[1] + "}"))
-                found.append((f"route rule {i + 1}", "route", rule.when[2]))
+                what = f"route rule {i + 1}"
+                found.append((what, rule.line, "{" + rule.when[1] + "}"))
+                found.append((what, rule.line, rule.when[2]))
     return found
+
+
+def _check_variables(graph: MenuGraph, report: Report) -> None:
+    """Report each ``{variable}`` used where some path has not set it.
+
+    A forward "must" analysis over bitsets, one bit per variable the templates
+    use: a node's bits are the AND over its incoming doors of what was set before
+    the door, plus what the door sets. A use counts as a setting from then on (of
+    the variable and of those always set with it), so a path that misses a lookup
+    is reported where it first uses one of the lookup's fields, not again at
+    every node after it.
+    """
+    count = len(graph.ids)
+    reachable = graph.reachable
+    uses: list[list[tuple[str, int, str]]] = [[] for _ in range(count)]
+    bit: dict[str, int] = {}
+    for i, node in enumerate(graph.nodes):
+        if not reachable[i] or isinstance(node, Opaque):
+            continue
+        for what, line, text in templates(graph, node):
+            for name in template_variables(text):
+                uses[i].append((what, line, name))
+                if name not in bit:
+                    bit[name] = 1 << len(bit)
+    if not bit:
+        return
+    full = (1 << len(bit)) - 1
+    entry = 0
+    for name in BUILTIN_VARIABLES:
+        entry |= bit.get(name, 0)
+    csv_masks: dict[tuple[str, ...], int] = {}
+    # together[name]: the variables always set along with it (a lookup sets all
+    # its columns at once), so a path that misses one is reported once.
+    together: dict[str, int] = {}
+
+    def mask_of(sets: object) -> int:
+        if sets is None:
+            return 0
+        if sets is ALL:
+            return full
+        names: tuple[str, ...] = sets  # type: ignore[assignment]
+        if names not in csv_masks:
+            value = 0
+            for name in names:
+                value |= bit.get(name, 0)
+            csv_masks[names] = value
+            for name in names:
+                together[name] = together.get(name, value) & value
+        return csv_masks[names]
+
+    incoming: list[list[tuple[int, int]]] = [[] for _ in range(count)]
+    for i in range(count):
+        if reachable[i]:
+            for j, sets in zip(graph.succ[i], graph.gens[i], strict=True):
+                incoming[j].append((i, mask_of(sets)))
+    used_mask = [0] * count
+    for i, found in enumerate(uses):
+        for _, _, name in found:
+            used_mask[i] |= together.get(name, 0) | bit[name]
+    order = reverse_postorder(graph)
+    known = [full] * count
+    known[graph.start] = entry  # type: ignore[index]
+    changed = True
+    while changed:
+        changed = False
+        for j in order:
+            have = entry if j == graph.start else full
+            for i, sets in incoming[j]:
+                have &= known[i] | used_mask[i] | sets
+            if have != known[j]:
+                known[j] = have
+                changed = True
+    everything = set(BUILTIN_VARIABLES)
+    for node in graph.menu.nodes.values():
+        if isinstance(node, AskNode):
+            everything.add(node.save_as)
+    for fields in graph.draft.csv_fields.values():
+        everything |= fields
+    guesses = 0
+    for i, found in enumerate(uses):
+        seen: set[str] = set()
+        for what, line, name in found:
+            if known[i] & bit[name] or name in seen:
+                continue
+            seen.add(name)
+            guess = name not in everything and guesses < MAX_GUESSES
+            hint = suggest(name, everything) if guess else ""
+            guesses += 1
+            report(
+                line,
+                f"{what} of node '{graph.ids[i]}' uses '{{{name}}}', which is not "
+                f"set on every path that reaches it{hint}",
+            )

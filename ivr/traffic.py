@@ -28,13 +28,14 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import wave
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from ivr.checks import suggest
 from ivr.durations import parse_duration
 from ivr.menu import (
     AskNode,
@@ -50,7 +51,7 @@ from ivr.menu import (
     TransferNode,
     VoicemailNode,
 )
-from ivr.yamlread import LineDict, LineList, YamlProblem, read_yaml
+from ivr.yamlread import LineDict, LineList, YamlProblem, read_yaml_file
 
 __all__ = [
     "Journeys",
@@ -104,8 +105,16 @@ def traffic_path(menu_path: str | Path) -> Path:
     return path.with_name(path.name.split(".")[0] + TRAFFIC_SUFFIX)
 
 
-def load_traffic(path: str | Path) -> TrafficPlan:
-    """Read a traffic file; raise ``TrafficError`` listing every problem."""
+def load_traffic(
+    path: str | Path, menu: Menu | None = None, *, unread: Collection[str] = ()
+) -> TrafficPlan:
+    """Read a traffic file; raise ``TrafficError`` listing every problem.
+
+    With the ``menu`` it belongs to, ``branches`` are checked against it: each
+    must name a node that branches (a menu, lookup or route) and ways out of that
+    node, with shares adding up to at most 1. ``unread`` are ids of nodes that
+    exist but could not be read (their branches are not checked).
+    """
     path = Path(path)
     problems: list[str] = []
 
@@ -113,7 +122,7 @@ def load_traffic(path: str | Path) -> TrafficPlan:
         problems.append(f"{path}:{line}: {message}")
 
     try:
-        doc, yaml_problems = read_yaml(path.read_text(encoding="utf-8"))
+        doc, yaml_problems = read_yaml_file(path)
     except OSError as error:
         raise TrafficError([f"{path}:1: cannot read the file: {error}"]) from None
     except YamlProblem as problem:
@@ -204,6 +213,11 @@ def load_traffic(path: str | Path) -> TrafficPlan:
             add(line, f"branches of '{node_id}' must map node ids to shares >= 0")
             continue
         branches[str(node_id)] = {str(k): float(v) for k, v in shares.items()}
+        total = sum(branches[str(node_id)].values())
+        if total > 1 + 1e-9:
+            add(line, f"branches of '{node_id}' add up to {total:g}, more than 1")
+        if menu is not None:
+            _check_branches(str(node_id), shares, line, menu, unread, add)
 
     if problems:
         raise TrafficError(problems)
@@ -217,6 +231,44 @@ def load_traffic(path: str | Path) -> TrafficPlan:
         satisfied=rates["satisfied"],
         branches=branches,
     )
+
+
+def _check_branches(
+    node_id: str,
+    shares: LineDict,
+    line: int,
+    menu: Menu,
+    unread: Collection[str],
+    add: Callable[[int, str], None],
+) -> None:
+    """Each branch must be a way out of a node that branches."""
+    node = menu.nodes.get(node_id)
+    if node is None:
+        if node_id not in unread:
+            hint = suggest(node_id, [*menu.nodes, *unread])
+            add(line, f"branches name unknown node '{node_id}'{hint}")
+        return
+    if isinstance(node, MenuNode):
+        ways = [option.goto for option in node.options]
+    elif isinstance(node, LookupNode):
+        ways = [node.found, node.missing]
+    elif isinstance(node, RouteNode):
+        ways = [rule.goto for rule in node.rules]
+    else:
+        add(
+            line,
+            f"branches of '{node_id}': a {node.kind} node has no branches to share "
+            "(only menus, lookups and routes do)",
+        )
+        return
+    for target in shares:
+        if str(target) not in ways:
+            hint = suggest(target, ways)
+            add(
+                shares.line_of(target),
+                f"branch '{target}' of '{node_id}' is not a way out of it{hint} "
+                f"(its ways out: {', '.join(dict.fromkeys(ways))})",
+            )
 
 
 def speaking_time_s(prompt: Prompt, language: str, recordings_dir: str = "") -> float:

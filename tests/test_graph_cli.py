@@ -154,7 +154,8 @@ def test_a_broken_menu_prints_its_problems_and_draws_nothing(tmp_path):
     assert result.exit_code == 1
     assert result.stderr.splitlines() == [
         f"{menu}:3: next goes to unknown node 'b'",
-        "1 problem in 1 menu file(s): nothing drawn",
+        f"{menu}:4: node 'c' is never reached from start 'a'",
+        "2 problems in 1 menu file(s): nothing drawn",
     ]
     assert not out.exists()
 

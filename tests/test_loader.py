@@ -139,16 +139,40 @@ def test_unreachable_node(tmp_path):
     ]
 
 
-def test_loop_with_no_exit(tmp_path):
+def test_loop_with_no_exit_is_one_line(tmp_path):
     text = BASE.replace("next: bye}", "next: again}") + (
         "  again: {say: Still here., next: orders}\n"
     )
     assert problems(tmp_path, text) == [
-        "menu.yaml:10: node 'orders' can never end the call: no path from it reaches "
-        "a hangup, queue, transfer or voicemail",
+        "menu.yaml:10: nodes 'orders' and 'again' loop with no way out: no path from "
+        "them reaches a hangup, queue, transfer or voicemail",
         "menu.yaml:12: node 'bye' is never reached from start 'main'",
-        "menu.yaml:13: node 'again' can never end the call: no path from it reaches "
+    ]
+
+
+def test_nodes_leading_into_a_loop_are_not_reported_again(tmp_path):
+    text = BASE.replace("next: bye}", "next: lead}") + (
+        "  lead: {say: This way., next: spin}\n"
+        "  spin: {say: Round., next: spin}\n"
+        "  lost: {say: Nobody hears this., next: bye}\n"
+    )
+    assert problems(tmp_path, text) == [
+        "menu.yaml:14: node 'spin' can never end the call: no path from it reaches "
         "a hangup, queue, transfer or voicemail",
+        "menu.yaml:15: node 'lost' is never reached from start 'main' (nor is the "
+        "node after it: 'bye')",
+    ]
+
+
+def test_nodes_only_an_unreached_node_leads_to_are_one_line(tmp_path):
+    text = BASE + (
+        "  old_promo: {say: Our old promotion., next: old_more}\n"
+        "  old_more: {say: More of it., next: old_end}\n"
+        "  old_end: {say: The end of it., next: bye}\n"
+    )
+    assert problems(tmp_path, text) == [
+        "menu.yaml:13: node 'old_promo' is never reached from start 'main' (nor are "
+        "the nodes after it: 'old_more' and 'old_end')"
     ]
 
 
@@ -332,7 +356,7 @@ def test_queue_node_needs_closed_when_the_menu_has_hours(tmp_path):
     ]
 
 
-def test_ten_mistakes_give_ten_lines_with_their_line_numbers(tmp_path):
+def test_every_mistake_of_a_menu_in_one_run(tmp_path):
     text = """\
 start: main
 langauge: en-US
@@ -362,9 +386,12 @@ nodes:
         "menu.yaml:11: share of option '0' must be a number from 0 to 1, got 1.5",
         "menu.yaml:12: retries of node 'main' must be from 0 to 10, got 99",
         "menu.yaml:13: save_as '9lives' of node 'ask' is not a variable name",
+        "menu.yaml:13: node 'ask' is never reached from start 'main'",
         "menu.yaml:14: node 'agent' names undefined queue 'poeple' (did you mean "
         "'people'?)",
+        "menu.yaml:15: node 'lost' is never reached from start 'main'",
         "menu.yaml:16: unknown key 'next' in hangup node 'bye'",
+        "menu.yaml:16: node 'bye' is never reached from start 'main'",
     ]
 
 
@@ -396,8 +423,10 @@ def test_alias_bomb_is_refused_quickly(tmp_path):
 
 
 def test_oversized_file_is_refused(tmp_path):
-    text = BASE + "# " + "x" * (1 << 20) + "\n"
-    assert problems(tmp_path, text) == ["menu.yaml:1: the file is larger than 1024 KiB"]
+    text = BASE + "# " + "x" * (16 << 20) + "\n"
+    assert problems(tmp_path, text) == [
+        "menu.yaml:1: the file is larger than 16 MiB; refusing to read it"
+    ]
 
 
 def test_all_problems_of_all_files_in_one_pass(tmp_path):
@@ -461,3 +490,96 @@ def test_an_impossible_unquoted_date_is_reported_not_crashed_on(tmp_path):
     assert problems(tmp_path, text) == [
         "menu.yaml:3: closed day '2027-02-30' is not a date like '2027-02-06'"
     ]
+
+
+def test_a_path_that_skips_a_lookup_is_reported_once(tmp_path):
+    (tmp_path / "menus").mkdir()
+    (tmp_path / "menus" / "orders.csv").write_text("order_id,status,eta\n1,sent,now\n")
+    text = BASE.replace('"1": orders', '"1": look\n      "2": orders') + (
+        "  look:\n"
+        "    lookup: {data: orders, key: '{caller}'}\n"
+        "    found: orders\n"
+        "    missing: bye\n"
+        "  more: {say: 'It arrives {eta}.', next: bye}\n"
+    )
+    text = text.replace(
+        "queues:", "data:\n  orders: {csv: orders.csv, key: order_id}\nqueues:"
+    )
+    text = text.replace("Your order has shipped., next: bye", "'{status}', next: more")
+    assert problems(tmp_path, text) == [
+        "menu.yaml:13: say of node 'orders' uses '{status}', which is not set on "
+        "every path that reaches it"
+    ]
+
+
+def test_a_misspelt_data_source_leaves_its_fields_alone(tmp_path):
+    (tmp_path / "menus").mkdir()
+    (tmp_path / "menus" / "orders.csv").write_text("order_id,status\n1,sent\n")
+    text = BASE.replace('"1": orders', '"1": look') + (
+        "  look:\n"
+        "    lookup: {data: ordres, key: '{caller}'}\n"
+        "    found: orders\n"
+        "    missing: bye\n"
+    )
+    text = text.replace(
+        "queues:", "data:\n  orders: {csv: orders.csv, key: order_id}\nqueues:"
+    )
+    text = text.replace("Your order has shipped.", "'It is {status}.'")
+    assert problems(tmp_path, text) == [
+        "menu.yaml:16: lookup of node 'look' names undefined data 'ordres' (did you "
+        "mean 'orders'?)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "line", "message"),
+    [
+        ("  orders: {say: Your order has shipped., next: bye}",
+         "  orders: {sya: Your order has shipped., next: bye}",
+         10, "unknown key 'sya' in message node 'orders' (did you mean 'say'?)"),
+        ("    options:", "    optoins:",
+         7, "unknown key 'optoins' in menu node 'main' (did you mean 'options'?)"),
+        ("  bye: {hangup: Goodbye.}", "  bye: {hnagup: Goodbye.}",
+         12, "unknown key 'hnagup' in hangup node 'bye' (did you mean 'hangup'?)"),
+        ("  agent: {queue: people}", "  agent: {qeueu: people}",
+         11, "unknown key 'qeueu' in queue node 'agent' (did you mean 'queue'?)"),
+        ("start: main", "strat: main",
+         1, "unknown key 'strat' in the menu (did you mean 'start'?)"),
+    ],
+)  # fmt: skip
+def test_a_misspelt_key_is_one_problem_and_read_as_meant(
+    tmp_path, before, after, line, message
+):
+    assert problems(tmp_path, BASE.replace(before, after)) == [
+        f"menu.yaml:{line}: {message}"
+    ]
+
+
+def test_a_door_in_block_form_is_reported_on_its_own_line(tmp_path):
+    text = BASE.replace(
+        "  orders: {say: Your order has shipped., next: bye}",
+        "  orders:\n    say: Your order has shipped.\n    next:\n      by",
+    ).replace('"1": orders', '"1":\n        goto: ordres\n        speech: [order]')
+    assert problems(tmp_path, text) == [
+        "menu.yaml:9: option '1' goes to unknown node 'ordres' (did you mean 'orders'?)",
+        "menu.yaml:14: next goes to unknown node 'by' (did you mean 'bye'?)",
+    ]
+
+
+def test_a_node_given_twice_is_one_problem(tmp_path):
+    text = BASE.replace(
+        "  bye: {hangup: Goodbye.}",
+        "  bye: {hangup: Goodbye.}\n  main: {say: Again., next: extra}\n"
+        "  extra: {say: Only the second main leads here., next: bye}",
+    )
+    assert problems(tmp_path, text) == [
+        "menu.yaml:13: duplicate key 'main' (first on line 5); YAML would silently "
+        "keep only the last"
+    ]
+
+
+def test_a_node_id_written_as_a_number_and_as_text_is_one_problem(tmp_path):
+    text = BASE.replace('"0": agent', '"0": agent\n      "7": "7"') + (
+        "  7: {say: Seven., next: bye}\n  '7': {say: Seven again., next: bye}\n"
+    )
+    assert problems(tmp_path, text) == ["menu.yaml:15: node id '7' is given twice"]

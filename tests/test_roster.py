@@ -100,7 +100,9 @@ def test_ivr_check_checks_the_roster_beside_the_menus(tmp_path):
         main, ["check", str(folder), "--recordings", str(RECORDINGS)]
     )
     assert result.exit_code == 0, result.output
-    assert result.output.strip() == "ok: 1 menu(s), 14 nodes, 2 agent(s), no problems"
+    assert result.stdout.strip() == (
+        "ok: 1 menu(s), 14 nodes, 2 agent(s), no problems, 1 warning"
+    )
 
 
 def test_the_shop_roster_covers_every_queue_with_chinese_speakers_on_chinese_queues():

@@ -387,7 +387,7 @@ queues:
   people: {{agents: 3}}
 nodes:
   ask: {{ask: Order?, save_as: order, next: look}}
-  look: {{lookup: {{data: refunds, key: "{{order}}"}}, found: ok, missing: ok}}
+  look: {{lookup: {{data: refunds, key: "{{order}}"}}, found: ok, missing: agent}}
   ok: {{hangup: "Refund {{progress}}"}}
   agent: {{queue: people}}
 """

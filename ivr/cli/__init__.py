@@ -11,7 +11,7 @@ import importlib.util
 
 import click
 
-__all__ = ["main"]
+__all__ = ["main", "recordings_option"]
 
 # name -> one-line help shown by `ivr --help` without importing the module.
 COMMANDS = {
@@ -24,6 +24,15 @@ COMMANDS = {
     "simulate": "Simulate peak-hour traffic through a menu and its queues.",
     "graph": "Draw a menu as a diagram (SVG, PNG, DOT or Mermaid).",
 }
+
+
+# Every command that loads menus finds their recordings the same way.
+recordings_option = click.option(
+    "--recordings",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Folder of audio prompts [default: recordings/ beside the menus folder].",
+)
 
 
 def _available(name: str) -> bool:

@@ -25,6 +25,7 @@ from ivr.caller import (
     Silence,
     Speak,
 )
+from ivr.cli import recordings_option
 
 _INPUT_OPTIONS = {"--press": "press", "--say": "say", "--silence": "silence"}
 _INPUT_OPTIONS["--hangup"] = "hangup"
@@ -155,6 +156,7 @@ def _summary(result: CallResult) -> str:
     show_default=True,
     type=click.Choice(["completed", "busy", "no-answer", "failed"]),
 )
+@recordings_option
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_context
 def command(
@@ -172,6 +174,7 @@ def command(
     ahead: int,
     patience: int | None,
     dial_status: str,
+    recordings: str | None,
     as_json: bool,
 ) -> None:
     """Call TARGET: a menu file (in process) or a TwiML webhook URL."""
@@ -202,8 +205,9 @@ def command(
         result = caller.call(inputs, on_event=on_event)
     else:
         result = _call_menu(
-            target, inputs, on_event, from_number, to_number, at, token, options
-        )
+            target, inputs, on_event, from_number, to_number, at, token, options,
+            recordings,
+        )  # fmt: skip
     if as_json:
         click.echo(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
     else:
@@ -224,12 +228,13 @@ def _call_menu(
     at: str | None,
     token: str | None,
     options: dict[str, Any],
+    recordings: str | None = None,
 ) -> CallResult:
     from ivr.loader import MenuError
     from ivr.testing.menuline import MenuLine, parse_clock
 
     try:
-        line = MenuLine(path, auth_token=token)
+        line = MenuLine(path, auth_token=token, recordings_dir=recordings)
     except MenuError as error:
         for problem in error.problems:
             click.echo(problem, err=True)

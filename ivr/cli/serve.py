@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import click
 
+from ivr.cli import recordings_option
 from ivr.loader import MenuError
 
 
@@ -58,9 +59,11 @@ def _gunicorn_app(app, options: dict):
     help="The https address Twilio reaches this server at (behind a proxy "
     "or tunnel); used for signatures and recording URLs.",
 )
+@recordings_option
 @click.option("--access-log/--no-access-log", default=True, show_default=True)
 def command(menus: str, host: str, port: int, workers: int, threads: int,
-            public_url: str | None, access_log: bool) -> None:  # fmt: skip
+            public_url: str | None, recordings: str | None,
+            access_log: bool) -> None:  # fmt: skip
     """Serve the voice webhooks for MENUS (default: menus/) with gunicorn.
 
     Set TWILIO_AUTH_TOKEN to check Twilio's signature on every request.
@@ -68,6 +71,8 @@ def command(menus: str, host: str, port: int, workers: int, threads: int,
     from ivr.web import create_app
 
     config = {"MENUS": menus}
+    if recordings:
+        config["RECORDINGS"] = recordings
     if public_url:
         config["PUBLIC_URL"] = public_url
     try:

@@ -281,7 +281,7 @@ def command(
             "give --traffic FILE"
         )
     try:
-        plan = load_traffic(traffic)
+        plan = load_traffic(traffic, loaded)
     except TrafficError as error:
         for problem in error.problems:
             click.echo(problem, err=True)

@@ -18,6 +18,7 @@ from typing import Any
 
 import click
 
+from ivr.cli import recordings_option
 from ivr.loader import MenuError
 
 _SHOWN_PER_ERROR = 3
@@ -34,6 +35,7 @@ _SHOWN_PER_ERROR = 3
     help="Make N random calls through each menu.",
 )
 @click.option("--seed", type=int, default=None, help="Seed of the random calls.")
+@recordings_option
 @click.option("--json", "as_json", is_flag=True, help="Print results as JSON.")
 @click.pass_context
 def command(
@@ -41,6 +43,7 @@ def command(
     paths: tuple[str, ...],
     fuzz: int | None,
     seed: int | None,
+    recordings: str | None,
     as_json: bool,
 ) -> None:
     """Run the scenario files of menus (default: menus/) or fuzz them."""
@@ -60,7 +63,7 @@ def command(
     lines: dict[Path, MenuLine] = {}
     for path in menu_paths:
         try:
-            lines[path] = MenuLine(path)
+            lines[path] = MenuLine(path, recordings_dir=recordings)
         except MenuError as error:
             for problem in error.problems:
                 click.echo(problem, err=True)

@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-from ivr import checks
-from ivr.checks import suggest
+from ivr.checks import Draft, close_match, suggest
 from ivr.loader.fields import _LANGUAGE, TOP_KEYS
 from ivr.loader.nodes import NodeReader
 from ivr.loader.settings import SettingsReader
-from ivr.menu import (
-    Menu,
-)
+from ivr.menu import Menu
 
 
 class MenuBuilder(NodeReader, SettingsReader):
     """Reads one parsed menu document into a ``Menu``, noting every problem."""
 
-    def build(self) -> Menu | None:
-        doc = self.doc
-        self.unknown_keys(doc, TOP_KEYS, "the menu")
+    def build(self) -> Draft:
+        """Read everything that can be read; the draft is whole when no problem."""
+        doc = self.doc = self.checked(self.doc, TOP_KEYS, "the menu")
         menu_id = self.text(doc, "id", "the menu") or self.path.name.split(".")[0]
         title = self.text(doc, "title", "the menu") or menu_id
         language = self.text(doc, "language", "the menu") or "en-US"
@@ -37,23 +34,18 @@ class MenuBuilder(NodeReader, SettingsReader):
         start = doc.get("start")
         if start is None:
             self.p.add(doc.line, "the menu needs 'start': the id of its first node")
-        elif not isinstance(start, str) or start not in nodes:
+            start = ""
+        elif not isinstance(start, str | int) or str(start) not in self.order:
             self.p.add(
                 doc.line_of("start"),
-                f"start names unknown node '{start}'{suggest(start, nodes)}",
+                f"start names unknown node '{start}'{suggest(start, self.order)}",
             )
-        if self.p.items:
-            # Graph checks on a half-read menu would only add noise; doors to
-            # nodes that exist but failed to read are not reported again.
-            declared = self.doc.get("nodes")
-            known = {str(k) for k in declared} if isinstance(declared, dict) else set()
-            checks.check_targets(nodes, self.p.add, known)
-            return None
+            start = close_match(start, self.order) or ""
         menu = Menu(
             id=menu_id,
             path=str(self.path),
             title=title,
-            start=start,
+            start=str(start),
             nodes=nodes,
             language=language,
             voice=voice,
@@ -64,5 +56,14 @@ class MenuBuilder(NodeReader, SettingsReader):
             hold=hold,
             recordings_dir=str(self.recordings),
         )
-        checks.check_menu(menu, self.csv_fields, self.p.add, self.field_lines)
-        return menu
+        return Draft(
+            menu=menu,
+            order=self.order,
+            opaque=self.opaque,
+            door_lines=self.door_lines,
+            field_lines=self.field_lines,
+            csv_fields=self.csv_fields,
+            unsure=self.unsure,
+            ghost_doors=self.ghost_doors,
+            nodes_line=doc.line_of("nodes"),
+        )

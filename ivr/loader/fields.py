@@ -6,13 +6,12 @@ keys each part of a menu may have.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ivr.checks import suggest
+from ivr.checks import Opaque, close_match, suggest
 from ivr.durations import parse_duration
 from ivr.menu import (
     Prompt,
@@ -78,7 +77,12 @@ _WORKFLOW = re.compile(r"WW[0-9a-f]{32}")
 
 
 class FieldReader:
-    """Reads the fields of one parsed menu document, noting problems as it goes."""
+    """Reads the fields of one parsed menu document, noting problems as it goes.
+
+    Besides the values, it keeps what the whole-menu checks need to go on past a
+    mistake (see ``ivr.checks.Draft``): the line of every key and door, nodes
+    that could not be read, and doors of options that could not be read.
+    """
 
     def __init__(
         self,
@@ -95,26 +99,44 @@ class FieldReader:
         self.p = problems
         self.csv_fields: dict[str, frozenset[str]] = {}
         self.field_lines: dict[tuple[str, str], int] = {}
-        # Keys a misspelling stood for: not reported missing a second time.
-        self.near_keys: set[str] = set()
+        self.door_lines: dict[tuple[str, str], int] = {}
+        self.ghost_doors: dict[str, list[str]] = {}
+        self.unsure: set[str] = set()
+        self.opaque: dict[str, Opaque] = {}
+        self.order: list[str] = []
+        self.node_id = ""  # the node being read, for door lines
+        self._declared: dict[str, dict[str, None]] = {}
         # (id of a node's spec, variable) -> line of its handover entry
         self.handover_lines: dict[tuple[int, str], int] = {}
 
     # -- small readers -------------------------------------------------------
 
-    def unknown_keys(self, where: LineDict, allowed: Sequence[str], what: str) -> bool:
-        bad = False
-        for key in where:
-            if key not in allowed:
-                bad = True
-                self.near_keys.update(
-                    difflib.get_close_matches(str(key), list(allowed), n=1)
-                )
-                self.p.add(
-                    where.line_of(key),
-                    f"unknown key '{key}' in {what}{suggest(key, allowed)}",
-                )
-        return bad
+    def checked(self, where: LineDict, allowed: Sequence[str], what: str) -> LineDict:
+        """``where`` with each unknown key reported and left out of the reading.
+
+        A near miss is read as the key it resembles (``nxet: bye`` still leads to
+        ``bye``), so one typo is one problem, not also "needs 'next'" and a node
+        nobody reaches.
+        """
+        unknown = [key for key in where if key not in allowed]
+        if not unknown:
+            return where
+        renamed: dict[Any, str] = {}
+        for key in unknown:
+            close = close_match(key, allowed)
+            hint = f" (did you mean '{close}'?)" if close else ""
+            self.p.add(where.line_of(key), f"unknown key '{key}' in {what}{hint}")
+            taken = close in where or close in renamed.values()
+            if close is not None and not taken:
+                renamed[key] = close
+        kept = LineDict()
+        kept.line, kept.lines, kept.raw_keys = where.line, {}, where.raw_keys
+        for key, value in where.items():
+            name = key if key in allowed else renamed.get(key)
+            if name is not None:
+                kept[name] = value
+                kept.lines[name] = where.line_of(key)
+        return kept
 
     def text(self, where: LineDict, key: str, what: str) -> str | None:
         value = where.get(key)
@@ -211,15 +233,19 @@ class FieldReader:
 
     # -- the whole menu ------------------------------------------------------
 
-    def target(self, spec: LineDict, key: str, what: str, required: bool) -> str | None:
+    def target(
+        self, spec: LineDict, key: str, what: str, required: bool, door: str = ""
+    ) -> str | None:
+        """The node id a door names; its line is kept as the door's line."""
         value = spec.get(key)
         if value is None:
-            if required and key not in self.near_keys:
+            if required:
                 self.p.add(spec.line, f"{what} needs '{key}': the node to go to next")
             return None
         if not isinstance(value, str | int) or isinstance(value, bool):
             self.p.add(spec.line_of(key), f"{key} of {what} must be a node id")
             return None
+        self.door_lines[(self.node_id, door or key)] = spec.line_of(key)
         return str(value)
 
     def retry_fields(self, spec: LineDict, what: str) -> dict[str, Any]:
@@ -244,12 +270,6 @@ def _raw(value: Any) -> str:
     if value is False:
         return "no"
     return str(value)
-
-
-def _without(spec: LineDict, allowed: Sequence[str]) -> LineDict:
-    kept = LineDict((k, v) for k, v in spec.items() if k in allowed)
-    kept.line, kept.lines, kept.raw_keys = spec.line, spec.lines, spec.raw_keys
-    return kept
 
 
 def _indent(text: str) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ivr.checks import suggest
+from ivr.checks import Opaque, close_match, suggest
 from ivr.loader.fields import (
     _E164,
     _OPTION_HASH,
@@ -15,7 +15,6 @@ from ivr.loader.fields import (
     FieldReader,
     _indent,
     _raw,
-    _without,
 )
 from ivr.menu import (
     AskNode,
@@ -37,6 +36,9 @@ from ivr.menu import (
 )
 from ivr.yamlread import LineDict, LineList
 
+DOOR_KEYS = ("next", "on_fail", "found", "missing", "error", "closed", "overflow")
+_NODE_KEYS = frozenset(key for keys in KIND_KEYS.values() for key in keys)
+_GOTO_IN_COMMENT = re.compile(r"#\s*:\s*(?:\{.*?\bgoto\s*:\s*)?([\w.-]+)")
 _VARIABLE_NAME = re.compile(r"[A-Za-z_]\w*")
 
 
@@ -48,14 +50,23 @@ class NodeReader(FieldReader):
     ) -> dict[str, Node]:
         raw = self.mapping(self.doc, "nodes", "the menu")
         if raw is None:
-            self.p.add(self.doc.line, "the menu needs 'nodes'")
+            if "nodes" not in self.doc:
+                self.p.add(self.doc.line, "the menu needs 'nodes'")
             return {}
         nodes: dict[str, Node] = {}
+        seen: set[str] = set()
         for node_id, spec in raw.items():
             line = raw.line_of(node_id)
+            if str(node_id) in seen:
+                self.p.add(line, f"node id '{node_id}' is given twice")
+                continue
             node_id = str(node_id)
+            seen.add(node_id)
+            self.order.append(node_id)
+            self.node_id = node_id
             if not isinstance(spec, LineDict):
                 self.p.add(line, f"node '{node_id}' must be a map of its keys")
+                self.opaque[node_id] = Opaque(node_id, line)
                 continue
             spec.line = line  # report node-level problems on its id line
             for key in spec:
@@ -63,6 +74,13 @@ class NodeReader(FieldReader):
             node = self.read_node(node_id, spec, queues, data, hours)
             if node is not None:
                 nodes[node_id] = node
+        for node_id, spec, _ in raw.dropped():
+            # A node given twice (reported): the second one's doors still count,
+            # so what only it leads to is not also "never reached".
+            if isinstance(spec, LineDict) and str(node_id) in seen:
+                self.node_id = str(node_id)
+                for door in _opaque(str(node_id), spec).doors:
+                    self.ghost(door)
         return nodes
 
     def read_node(
@@ -73,30 +91,59 @@ class NodeReader(FieldReader):
         data: dict[str, DataSource],
         hours: Hours | None,
     ) -> Node | None:
-        self.near_keys = set()
-        kinds = [kind for marker, kind in MARKERS.items() if marker in spec]
-        if len(kinds) > 1:
-            markers = [m for m in MARKERS if m in spec]
+        markers = [m for m in MARKERS if m in spec]
+        if len(markers) > 1:
             self.p.add(
                 spec.line,
                 f"node '{node_id}' has both '{markers[0]}' and '{markers[1]}': "
                 "a node is one kind",
             )
+            self.opaque[node_id] = _opaque(node_id, spec)
             return None
-        kind = kinds[0] if kinds else "message"
+        if not markers:
+            spec = self.misspelt_marker(node_id, spec)
+        kind = next((MARKERS[m] for m in MARKERS if m in spec), "message")
         what = f"node '{node_id}'"
-        if self.unknown_keys(spec, KIND_KEYS[kind], f"{kind} {what}"):
-            # Read what is known, so doors to this node do not look broken too.
-            spec = _without(spec, KIND_KEYS[kind])
+        spec = self.checked(spec, KIND_KEYS[kind], f"{kind} {what}")
+        for key in spec:
+            self.field_lines[(node_id, key)] = spec.line_of(key)
         if kind == "message" and not ({"say", "play"} & spec.keys()):
             self.p.add(
                 spec.line,
                 f"{what} has no kind: give it options, ask, lookup, route, queue, "
                 "transfer, voicemail, hangup, or say/play with next",
             )
+            self.opaque[node_id] = _opaque(node_id, spec)
             return None
         reader = getattr(self, f"read_{kind}")
         return reader(node_id, spec, what, queues=queues, data=data, hours=hours)
+
+    def misspelt_marker(self, node_id: str, spec: LineDict) -> LineDict:
+        """A node whose kind key is misspelt (``optoins:``) is read as that kind.
+
+        The misspelling is reported once, with the key it resembles; without
+        this the node would read as a message with no ``say`` and every door out
+        of it would be lost.
+        """
+        for key in spec:
+            if key in _NODE_KEYS:
+                continue
+            close = close_match(key, [*MARKERS, "say", "play", "next"])
+            if close is None or close not in MARKERS:
+                continue
+            kind = MARKERS[close]
+            self.p.add(
+                spec.line_of(key),
+                f"unknown key '{key}' in {kind} node '{node_id}' (did you mean "
+                f"'{close}'?)",
+            )
+            fixed = LineDict()
+            fixed.line, fixed.lines, fixed.raw_keys = spec.line, {}, spec.raw_keys
+            for name, value in spec.items():
+                fixed[close if name == key else name] = value
+                fixed.lines[close if name == key else name] = spec.line_of(name)
+            return fixed
+        return spec
 
     def read_message(self, node_id: str, spec: LineDict, what: str, **_: Any) -> Node:
         return MessageNode(
@@ -125,6 +172,7 @@ class NodeReader(FieldReader):
                     f"option key '{key_text}' is not a phone key: use one of 0-9, * "
                     "or # (quoted)",
                 )
+                self.ghost(_goto_of(value))
                 continue
             option = self.read_option(key_text, value, line, what)
             if option is None:
@@ -153,13 +201,15 @@ class NodeReader(FieldReader):
         )
 
     def read_option(self, key: str, value: Any, line: int, what: str) -> Option | None:
+        door = f"option '{key}'"
         if isinstance(value, str | int) and not isinstance(value, bool):
+            self.door_lines[(self.node_id, door)] = line
             return Option(key=key, goto=str(value), line=line)
         if not isinstance(value, LineDict):
             self.p.add(line, f"option '{key}' of {what} must be a node id or a map")
             return None
-        self.unknown_keys(value, ("goto", "speech", "share"), f"option '{key}'")
-        goto = self.target(value, "goto", f"option '{key}'", required=True)
+        value = self.checked(value, ("goto", "speech", "share"), f"option '{key}'")
+        goto = self.target(value, "goto", door, required=True, door=door)
         speech = value.get("speech") or []
         if isinstance(speech, str):
             speech = [speech]
@@ -217,12 +267,27 @@ class NodeReader(FieldReader):
                     "an unquoted '#' starts a YAML comment, so this option is "
                     'ignored: write the key as "#"',
                 )
+                door = _GOTO_IN_COMMENT.match(text.strip())
+                self.ghost(door.group(1) if door else None)
+
+    def declared(self, key: str) -> dict[str, None]:
+        """The names given under a top-level map (queues, data), read or not."""
+        if key not in self._declared:
+            value = self.doc.get(key)
+            names = [str(name) for name in value] if isinstance(value, dict) else []
+            self._declared[key] = dict.fromkeys(names)
+        return self._declared[key]
+
+    def ghost(self, target: str | None) -> None:
+        """A door of an option that could not be read, for the graph checks."""
+        if target:
+            self.ghost_doors.setdefault(self.node_id, []).append(target)
 
     def read_ask(self, node_id: str, spec: LineDict, what: str, **_: Any) -> Node:
         digits = self.mapping(spec, "digits", what) or LineDict()
         if not hasattr(digits, "line"):
             digits.line, digits.lines, digits.raw_keys = spec.line, {}, {}
-        self.unknown_keys(digits, ("min", "max", "finish"), f"digits of {what}")
+        digits = self.checked(digits, ("min", "max", "finish"), f"digits of {what}")
         low = self.integer(digits, "min", f"digits of {what}", 1, 64) or 1
         high = self.integer(digits, "max", f"digits of {what}", 1, 64) or max(low, 20)
         if low > high:
@@ -241,11 +306,13 @@ class NodeReader(FieldReader):
         save_as = self.text(spec, "save_as", what)
         if save_as is None:
             self.p.add(spec.line, f"{what} needs 'save_as': the variable to fill")
+            self.unsure.add(node_id)
         elif not re.fullmatch(r"[A-Za-z_]\w*", save_as):
             self.p.add(
                 spec.line_of("save_as"),
                 f"save_as '{save_as}' of {what} is not a variable name",
             )
+            self.unsure.add(node_id)
         sensitive = spec.get("sensitive", False)
         if not isinstance(sensitive, bool):
             self.p.add(
@@ -275,17 +342,21 @@ class NodeReader(FieldReader):
                 spec.line_of("lookup"), f"lookup of {what} must be {{data, key}}"
             )
         else:
-            self.unknown_keys(raw, ("data", "key"), f"lookup of {what}")
+            raw = self.checked(raw, ("data", "key"), f"lookup of {what}")
             source_id = self.text(raw, "data", what) or ""
             key = self.text(raw, "key", what) or ""
+            declared = self.declared("data")
             if not source_id or not key:
                 self.p.add(raw.line, f"lookup of {what} needs 'data' and 'key'")
-            elif source_id not in data and source_id not in self.doc.get("data", {}):
+            elif source_id not in declared:
                 self.p.add(
                     raw.line_of("data"),
                     f"lookup of {what} names undefined data '{source_id}'"
-                    f"{suggest(source_id, data)}",
+                    f"{suggest(source_id, declared)}",
                 )
+        if source_id not in data:
+            # Unknown or unreadable: its fields are unknown, so are its variables.
+            self.unsure.add(node_id)
         return LookupNode(
             id=node_id,
             prompt=self.prompt(spec, node_id),
@@ -312,8 +383,14 @@ class NodeReader(FieldReader):
             if not isinstance(item, LineDict):
                 self.p.add(line, f"rule {i + 1} of {what} must be {{when, goto}}")
                 continue
-            self.unknown_keys(item, ("when", "goto"), f"rule {i + 1} of {what}")
-            goto = self.target(item, "goto", f"rule {i + 1} of {what}", required=True)
+            item = self.checked(item, ("when", "goto"), f"rule {i + 1} of {what}")
+            goto = self.target(
+                item,
+                "goto",
+                f"rule {i + 1} of {what}",
+                required=True,
+                door=f"route rule {len(rules) + 1}",
+            )
             when = self.read_when(item, i, what, hours)
             if goto is not None:
                 rules.append(Rule(goto=goto, when=when, line=line))
@@ -377,10 +454,12 @@ class NodeReader(FieldReader):
     ) -> Node:
         queue_id = self.text(spec, "queue", what) or ""
         queue = queues.get(queue_id)
-        if queue is None and queue_id not in (self.doc.get("queues") or {}):
+        declared = self.declared("queues")
+        if queue_id not in declared:
+            hint = suggest(queue_id, declared)
             self.p.add(
                 spec.line_of("queue"),
-                f"{what} names undefined queue '{queue_id}'{suggest(queue_id, queues)}",
+                f"{what} names undefined queue '{queue_id}'{hint}",
             )
         closed = self.target(spec, "closed", what, required=False)
         overflow = self.target(spec, "overflow", what, required=False)
@@ -494,3 +573,24 @@ class NodeReader(FieldReader):
             prompt=self.prompt(spec, node_id, text_key="hangup"),
             line=spec.line,
         )
+
+
+def _goto_of(value: Any) -> str | None:
+    """Where an option leads, read from its raw YAML value."""
+    if isinstance(value, LineDict):
+        value = value.get("goto")
+    if isinstance(value, str | int) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def _opaque(node_id: str, spec: LineDict) -> Opaque:
+    """A node that could not be read, with the doors its raw YAML names."""
+    doors = [str(spec[key]) for key in DOOR_KEYS if _goto_of(spec.get(key))]
+    options = spec.get("options")
+    if isinstance(options, LineDict):
+        doors += [door for door in map(_goto_of, options.values()) if door]
+    rules = spec.get("route")
+    if isinstance(rules, LineList):
+        doors += [door for door in map(_goto_of, rules) if door]
+    return Opaque(node_id, spec.line, tuple(doors), queue="queue" in spec)

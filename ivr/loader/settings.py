@@ -51,7 +51,7 @@ class SettingsReader(FieldReader):
         hours = self.mapping(self.doc, "hours", "the menu")
         if hours is None:
             return None
-        self.unknown_keys(hours, ("timezone", "weekly", "closed"), "hours")
+        hours = self.checked(hours, ("timezone", "weekly", "closed"), "hours")
         tz = self.text(hours, "timezone", "hours") or "UTC"
         try:
             ZoneInfo(tz)
@@ -119,14 +119,15 @@ class SettingsReader(FieldReader):
             if not isinstance(spec, LineDict):
                 self.p.add(line, f"{what} must be a map with 'csv' or 'url'")
                 continue
+            if "csv" not in spec and "url" not in spec:
+                spec = self.checked(spec, ("csv", "key", "url", "timeout"), what)
             if "csv" in spec:
-                self.unknown_keys(spec, ("csv", "key"), what)
+                spec = self.checked(spec, ("csv", "key"), what)
                 source = self.read_csv_source(str(source_id), spec, what)
             elif "url" in spec:
-                self.unknown_keys(spec, ("url", "timeout"), what)
+                spec = self.checked(spec, ("url", "timeout"), what)
                 source = self.read_url_source(str(source_id), spec, what)
             else:
-                self.unknown_keys(spec, ("csv", "key", "url", "timeout"), what)
                 self.p.add(
                     line, f"{what} needs 'csv' (a file) or 'url' (a JSON service)"
                 )
@@ -191,7 +192,7 @@ class SettingsReader(FieldReader):
             if not isinstance(spec, LineDict):
                 self.p.add(line, f"{what} must be a map with at least 'agents'")
                 continue
-            self.unknown_keys(spec, QUEUE_KEYS, what)
+            spec = self.checked(spec, QUEUE_KEYS, what)
             agents = self.read_agents(spec, what)
             handle = self.seconds(spec, "handle_time", what, low=1)
             workflow = self.text(spec, "workflow_sid", what)

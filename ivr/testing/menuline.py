@@ -65,10 +65,17 @@ class MenuLine:
     told apart by the call's ``To`` as on Twilio.
     """
 
-    def __init__(self, menu_path: str | Path, *, auth_token: str | None = None):
+    def __init__(
+        self,
+        menu_path: str | Path,
+        *,
+        auth_token: str | None = None,
+        recordings_dir: str | Path | None = None,
+    ):
         self.menu_path = menu_path
         self.auth_token = auth_token
-        self.menu: Menu = load_menu(menu_path)
+        self.recordings_dir = recordings_dir
+        self.menu: Menu = load_menu(menu_path, recordings_dir)
         self.timezone = self.menu.hours.timezone if self.menu.hours else "UTC"
         self._now: dt.datetime | None = None
         self._board: Switchboard | None = None
@@ -77,6 +84,7 @@ class MenuLine:
             "SECRET_KEY": secrets.token_urlsafe(16),
             "DATABASE": ":memory:",
             "MENUS": [str(menu_path)],
+            "RECORDINGS": None if recordings_dir is None else str(recordings_dir),
             "CLOCK": self._clock,
             "EXPOSE_TRACE": True,
             "STORE_SYNC": True,  # the clock is simulated: no write may lag
@@ -101,7 +109,11 @@ class MenuLine:
 
     def fresh(self) -> MenuLine:
         """The same line with a new app: nothing the last calls stored remains."""
-        return MenuLine(self.menu_path, auth_token=self.auth_token)
+        return MenuLine(
+            self.menu_path,
+            auth_token=self.auth_token,
+            recordings_dir=self.recordings_dir,
+        )
 
     @property
     def account_numbers(self) -> tuple[str, ...]:
