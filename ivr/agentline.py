@@ -23,12 +23,29 @@ from ivr.phrases import duration_phrase, phrase
 from ivr.roster import Agent
 
 __all__ = [
+    "MOVES",
     "agent_menu",
     "briefing",
     "greeting",
     "usable_number",
     "whisper",
 ]
+
+# What the agent line does, by name: the trace of each answer names its move, so
+# scenario coverage can say which ones no scenario exercised.
+MOVES = {
+    "refused": "a number not on the roster turned away",
+    "on_shift": "an agent starting a shift",
+    "nobody": "an agent told that nobody waits",
+    "take_caller": "an agent taking a waiting caller",
+    "bridge": "a caller connected to an agent",
+    "take_callback": "an agent calling a customer back",
+    "whisper": "a customer called back hearing who calls",
+    "callback_reached": "a callback reaching the customer",
+    "callback_retry": "a callback not answered, back in line",
+    "callback_failed": "a callback given up after its attempts",
+    "stop": "an agent ending the shift",
+}
 
 # What Twilio puts in From when the caller's number is withheld or unknown:
 # words, and the numbers some carriers send for anonymous, restricted and

@@ -10,8 +10,11 @@ the ``Urls`` protocol, so this module stays free of Flask.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
+import wave
+from pathlib import Path
 from typing import Protocol
 
 from twilio.twiml.voice_response import VoiceResponse
@@ -169,8 +172,32 @@ def render_wait(
         )
         _say(gather, phrase(menu.language, "callback_offer"), menu)
     if wait.hold_s > 0:
-        response.pause(length=wait.hold_s)
+        hold = _hold_music(state, menu)
+        length = _length_s(menu.recordings_dir, hold) if hold else None
+        if hold and length:
+            # As many plays of the music as fill the time to the next round.
+            loops = max(1, round(wait.hold_s / length))
+            response.play(urls.recording(hold), loop=loops)
+        else:
+            response.pause(length=wait.hold_s)
     return response
+
+
+def _hold_music(state: CallState, menu: Menu) -> str | None:
+    """The hold music of the queue of node ``state.node``, else the menu's."""
+    node = menu.nodes.get(state.node)
+    queue = menu.queues.get(getattr(node, "queue", ""))
+    return (queue.hold if queue else None) or menu.hold
+
+
+@functools.lru_cache(maxsize=64)
+def _length_s(folder: str, name: str) -> float | None:
+    """How long a WAV recording plays (None for an MP3 or an unreadable file)."""
+    try:
+        with wave.open(str(Path(folder) / name)) as audio:
+            return audio.getnframes() / float(audio.getframerate())
+    except (OSError, wave.Error, EOFError, ZeroDivisionError):
+        return None
 
 
 def render_leave(accept: bool, wait_url: str) -> VoiceResponse:
@@ -229,7 +256,10 @@ def render_take_caller(
     """Brief the agent, then take the first caller of Twilio queue ``queue``."""
     response = VoiceResponse()
     _say(response, briefing, menu)
-    dial = response.dial(action=done_url, method="POST", timeout=20)
+    # hangupOnStar: the agent ends a conversation with * and stays on the line.
+    dial = response.dial(
+        action=done_url, method="POST", timeout=20, hangup_on_star=True
+    )
     dial.queue(queue, url=bridge_url, method="POST")
     return response
 
@@ -247,7 +277,11 @@ def render_call_back(
     response = VoiceResponse()
     _say(response, briefing, menu)
     dial = response.dial(
-        action=done_url, method="POST", timeout=30, caller_id=caller_id
+        action=done_url,
+        method="POST",
+        timeout=30,
+        caller_id=caller_id,
+        hangup_on_star=True,
     )
     dial.number(number, url=whisper_url, method="POST")
     return response

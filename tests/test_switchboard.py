@@ -373,10 +373,10 @@ def test_the_app_clock_follows_simulated_time(tmp_path):
     menus = Path(__file__).parent / "fixtures" / "menus" / "hotline.yaml"
     line = MenuLine(menus)
     late = parse_clock("2026-11-25 21:59:30", line.timezone)  # a Wednesday
-    # With the clock frozen the caller reaches the queue before 22:00...
-    frozen = line.call([Silence(), Silence(), Silence()], at=late)
-    assert frozen.outcome == "queue"
-    # ...but three silent rounds of the menu take longer than thirty seconds.
+    # Three silent rounds of the menu take longer than thirty seconds: the line
+    # has closed when the caller reaches the queue, alone or on a switchboard.
+    alone = line.call([Silence(), Silence(), Silence()], at=late)
+    assert alone.outcome == "voicemail"
     board = line.switchboard(at=late)
     seen = []
     runtime = line.app.extensions["ivr"]

@@ -11,8 +11,10 @@ a script or typed in a terminal). What the person hears is the *transcript*.
 
 from __future__ import annotations
 
+import io
 import json
 import urllib.parse
+import wave
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -143,7 +145,15 @@ class Caller:
         in a queue the caller simply holds. A live source returns ``None`` to
         hang up. ``on_event`` sees each transcript entry as it happens.
         """
-        return _Call(self, inputs, on_event).run()
+        self._current = _Call(self, inputs, on_event)
+        return self._current.run()
+
+    @property
+    def elapsed_s(self) -> float:
+        """Simulated seconds into the call made last (the clock of a solo call:
+        an in-process app can be shown ``start + elapsed_s``)."""
+        current = getattr(self, "_current", None)
+        return current.elapsed_s if current is not None else 0.0
 
     def _new_call(
         self,
@@ -189,6 +199,7 @@ class _Call(Handover):
         self.since_input = 0
         self.held_requests = 0  # waitUrl rounds: bounded by patience, not a loop
         self.elapsed_s = 0.0
+        self._audio_s: dict[str, float] = {}  # length of each recording played
         self.board = board
         self.party: Party | None = None  # set by the switchboard
         self.holding = None  # the queue Member while holding on a switchboard
@@ -411,8 +422,13 @@ class _Call(Handover):
             self._event({"verb": "Play", "digits": verb.get("digits")})
             return
         target = self._resolve(url, verb.text)
-        self._event({"verb": "Play", "url": target})
-        if self.c.fetch_audio and self._reachable(target):
+        loop = max(int(verb.get("loop", "1") or 1), 1)  # 0 (for ever): once here
+        entry: dict[str, Any] = {"verb": "Play", "url": target}
+        if loop != 1:
+            entry["loop"] = loop
+        self._event(entry)
+        length = self._audio_s.get(target)
+        if length is None and self.c.fetch_audio and self._reachable(target):
             answer, _ = self._send("GET", target, {})
             if answer.status != 200:
                 raise WebhookError(
@@ -424,7 +440,10 @@ class _Call(Handover):
                 raise WebhookError(
                     f"<Play> {target}: answered Content-Type '{kind}', not audio"
                 )
-        self._spend(5.0)
+            length = _wav_length_s(answer.body)
+            if length is not None:  # like Twilio, fetch a file once a call
+                self._audio_s[target] = length
+        self._spend((length or 5.0) * loop)
 
     def _reachable(self, url: str) -> bool:
         """Whether the transport can fetch ``url``: an in-process app serves only
@@ -634,3 +653,12 @@ def _collect(keys: str, num_digits: int | None, finish: str) -> tuple[str, str]:
         if num_digits is not None and len(digits) >= num_digits:
             return digits, ""
     return digits, ""  # timeout after the last key: Twilio submits what it has
+
+
+def _wav_length_s(body: bytes) -> float | None:
+    """How long a WAV file plays; None for other audio (an MP3: no header to read)."""
+    try:
+        with wave.open(io.BytesIO(body)) as audio:
+            return audio.getnframes() / float(audio.getframerate())
+    except (wave.Error, EOFError, ZeroDivisionError, OSError):
+        return None

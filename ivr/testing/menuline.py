@@ -36,6 +36,7 @@ from ivr.caller import (
 )
 from ivr.loader import load_menu
 from ivr.menu import Menu
+from ivr.roster import ROSTER_FILE
 
 __all__ = ["DEFAULT_CALLER", "MenuLine", "parse_clock"]
 
@@ -79,11 +80,13 @@ class MenuLine:
         self.timezone = self.menu.hours.timezone if self.menu.hours else "UTC"
         self._now: dt.datetime | None = None
         self._board: Switchboard | None = None
+        self._solo: Caller | None = None
         config: dict[str, Any] = {
             "TESTING": True,
             "SECRET_KEY": secrets.token_urlsafe(16),
             "DATABASE": ":memory:",
-            "MENUS": [str(menu_path)],
+            # The menu, and the agent line of its folder if it has a roster.
+            "MENUS": [str(menu_path), *map(str, self._roster())],
             "RECORDINGS": None if recordings_dir is None else str(recordings_dir),
             "CLOCK": self._clock,
             "EXPOSE_TRACE": True,
@@ -97,6 +100,10 @@ class MenuLine:
         self._watch = _FaultWatch()
         self._watched = _WatchedTransport(self.app, self._watch)
 
+    def _roster(self) -> list[Path]:
+        roster = Path(self.menu_path).with_name(ROSTER_FILE)
+        return [roster] if roster.is_file() else []
+
     def _build_app(self, config: dict[str, Any]) -> Any:
         from ivr.web import create_app  # Flask stays out of the pure core
 
@@ -105,7 +112,10 @@ class MenuLine:
     def _clock(self) -> dt.datetime:
         if self._board is not None:
             return self._board.clock()
-        return self._now or dt.datetime.now(dt.UTC)
+        if self._now is None:
+            return dt.datetime.now(dt.UTC)
+        elapsed = self._solo.elapsed_s if self._solo is not None else 0.0
+        return self._now + dt.timedelta(seconds=elapsed)
 
     def fresh(self) -> MenuLine:
         """The same line with a new app: nothing the last calls stored remains."""
@@ -118,7 +128,9 @@ class MenuLine:
     @property
     def account_numbers(self) -> tuple[str, ...]:
         """The Twilio numbers of the account the line runs on: valid callerIds."""
-        return self.menu.numbers
+        runtime = self.app.extensions.get("ivr")
+        agent_line = getattr(runtime, "agent_numbers", ())
+        return self.menu.numbers + tuple(sorted(agent_line))
 
     @property
     def number(self) -> str:
@@ -188,9 +200,11 @@ class MenuLine:
         **caller_options: Any,
     ) -> CallResult:
         """Ring the menu's line once; ``at`` is the clock the app sees."""
-        self._now = at
+        # The app's clock starts at ``at`` and moves with the call's own
+        # simulated time (holding 15 minutes takes no real time).
+        self._now = at or dt.datetime.now(dt.UTC)
         self._board = None
-        caller = Caller(
+        caller = self._solo = Caller(
             self.transport,
             self.url,
             from_number=from_number,

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ivr.agentline import MOVES
 from ivr.caller import CallResult, Ring
 from ivr.loader import find_menu_files
 from ivr.menu import Menu, MenuNode
@@ -77,9 +78,15 @@ class Coverage:
     menu: Menu
     nodes: set[str] = field(default_factory=set)
     options: set[tuple[str, str]] = field(default_factory=set)
+    # The agent line's moves to cover (``ivr.agentline.MOVES``): all of them when
+    # the roster beside the menu serves its queues, else none.
+    agent_moves: tuple[str, ...] = ()
+    moves: set[str] = field(default_factory=set)
 
     def add(self, result: CallResult) -> None:
         for trace in result.traces:
+            if "agent_line" in trace:
+                self.moves.add(str(trace["agent_line"]))
             self.nodes.update(trace.get("nodes") or ())
             choice = trace.get("choice")
             if choice:
@@ -106,7 +113,15 @@ class Coverage:
             f"option '{key}' of node '{node}' is chosen by no scenario"
             for node, key in self.missed_options
         ]
+        out += [
+            f"agent line: {MOVES[move]} ('{move}') happens in no scenario"
+            for move in self.missed_moves
+        ]
         return out
+
+    @property
+    def missed_moves(self) -> list[str]:
+        return [move for move in self.agent_moves if move not in self.moves]
 
 
 @dataclass
@@ -231,7 +246,12 @@ def run_scenarios(
     report = ScenarioReport(str(menu_path), str(calls_path))
     line = line or MenuLine(menu_path)
     scenarios = load_scenarios(calls_path, nodes=line.menu.nodes)
-    report.coverage = Coverage(line.menu)
+    # A foreign app (not ours) has no roster: no agent line to cover.
+    roster = getattr(line.app.extensions.get("ivr"), "roster", None)
+    served = roster is not None and any(
+        roster.serving(line.menu.id, queue) for queue in line.menu.queues
+    )
+    report.coverage = Coverage(line.menu, agent_moves=tuple(MOVES) if served else ())
     shown = str(calls_path)
     for scenario in scenarios:
         at = parse_clock(scenario.at, line.timezone) if scenario.at else None

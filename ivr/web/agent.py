@@ -108,11 +108,12 @@ def answer_agent_line(hook: Hook) -> Response:
     if agent is None:
         menu = runtime.default
         hook.record("agent_refused", detail={"from": hook.get("From")})
-        return xml(render_say_hangup(phrase(menu.language, "agent_not_staff"), menu))
+        refused = render_say_hangup(phrase(menu.language, "agent_not_staff"), menu)
+        return hook.traced(xml(refused), "refused")
     menu = agentline.agent_menu(agent, runtime.menus) or runtime.default
     hook.record("agent_on", detail={"agent": agent.id})
     try:
-        return _prompt(hook, agent, menu, hello=True)
+        return hook.traced(_prompt(hook, agent, menu, hello=True), "on_shift")
     except Exception:
         log.exception("agent line: could not put %s on shift", agent.id)
         return _fault(hook)
@@ -141,14 +142,15 @@ def next_work(hook: Hook) -> Response:
     if digits == "9":
         runtime.store.agent_off(agent=agent.id)
         hook.record("agent_off", detail={"agent": agent.id})
-        return xml(render_say_hangup(phrase(menu.language, "agent_bye"), menu))
+        bye = render_say_hangup(phrase(menu.language, "agent_bye"), menu)
+        return hook.traced(xml(bye), "stop")
     if digits != "1":
         return _prompt(hook, agent, menu, hello=False)
     work = runtime.store.claim_next(agent.id, _open_queues(hook, agent))
     if work is None:
-        return _prompt(hook, agent, menu, hello=False)
+        return hook.traced(_prompt(hook, agent, menu, hello=False), "nobody")
     hook.record("agent_take", detail={"agent": agent.id, "work": work.ref})
-    return xml(_connect(hook, agent, menu, work))
+    return hook.traced(xml(_connect(hook, agent, menu, work)), f"take_{work.kind}")
 
 
 def _connect(hook: Hook, agent: Agent, menu: Menu, work: Work) -> VoiceResponse:
@@ -209,4 +211,8 @@ def done(hook: Hook) -> Response:
         detail={"agent": agent.id, "work": fields.get("w"), "status": status,
                 "callback": result},
     )  # fmt: skip
-    return _prompt(hook, agent, menu, hello=False)
+    response = _prompt(hook, agent, menu, hello=False)
+    if result is None:
+        return response
+    move = {"pending": "callback_retry"}.get(result, f"callback_{result}")
+    return hook.traced(response, move)

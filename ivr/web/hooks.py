@@ -201,6 +201,12 @@ class Hook:
             "stale_after_s": 3 * queue.announce_every_s + 60,
         }
 
+    def traced(self, response: Response, move: str) -> Response:
+        """Name the agent line's ``move`` in the trace header (tests, ``ivr test``)."""
+        if self.runtime.expose_trace:
+            response.headers["X-IVR-Trace"] = json.dumps({"agent_line": move})
+        return response
+
     def fallback(self) -> Response:
         """An apology and the human path, from wherever the call was."""
         runtime = self.runtime

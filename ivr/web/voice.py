@@ -194,7 +194,9 @@ def bridge(hook: Hook) -> Response:
     hook.record(
         "bridge", menu=menu.id, detail={"agent": fields["a"], "waited_s": waited}
     )
-    return xml(render_say(phrase(menu.language, "connecting"), menu))
+    return hook.traced(
+        xml(render_say(phrase(menu.language, "connecting"), menu)), "bridge"
+    )
 
 
 @bp.route("/whisper", methods=["GET", "POST"])
@@ -203,7 +205,8 @@ def whisper(hook: Hook) -> Response:
     """The ``<Number url>`` document: what a customer called back hears first."""
     fields = hook.fields("whisper")
     menu = hook.runtime.menus.get(str(fields.get("m")), hook.runtime.default)
-    return xml(render_say(agentline.whisper(menu, str(fields.get("t", ""))), menu))
+    said = render_say(agentline.whisper(menu, str(fields.get("t", ""))), menu)
+    return hook.traced(xml(said), "whisper")
 
 
 @bp.route("/dial", methods=["GET", "POST"])
