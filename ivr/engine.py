@@ -95,13 +95,16 @@ class CallState:
     """Where a call stands between two webhooks: the node and what it has gathered.
 
     ``attempt`` counts no-input/invalid answers at ``node``. ``variables`` hold
-    what ``ask`` and ``lookup`` nodes filled in, plus ``caller``.
+    what ``ask`` and ``lookup`` nodes filled in, plus ``caller``. ``since`` is
+    when the caller joined the queue of a queue node (seconds since the epoch):
+    every later round of that wait names the same moment.
     """
 
     menu: str
     node: str
     attempt: int = 0
     variables: Mapping[str, str] = field(default_factory=dict)
+    since: float | None = None
 
 
 @dataclass(frozen=True)
@@ -328,7 +331,12 @@ class Walk:
     def step(
         self, action: Action, node: str, attempt: int = 0, **extra: object
     ) -> Step:
-        state = CallState(self.menu.id, node, attempt, dict(self.variables))
+        # To the millisecond, as sealed in the URLs: every write of the wait
+        # must name the very same moment.
+        since = (
+            round(self.ctx.now.timestamp(), 3) if isinstance(action, Enqueue) else None
+        )
+        state = CallState(self.menu.id, node, attempt, dict(self.variables), since)
         return Step(tuple(self.prompts), action, state, tuple(self.nodes), **extra)
 
     def enter(self, node_id: str, **extra: object) -> Step:

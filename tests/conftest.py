@@ -100,7 +100,10 @@ def serving(tmp_path, token: str, workers: int = 1, menus: Path = MENUS):
         yield base
     finally:
         process.terminate()
-        process.wait(10)
+        output, _ = process.communicate(timeout=10)
+        # Shown by pytest when the test fails: what the server logged.
+        print("--- ivr serve output (last 60 lines) ---")
+        print("\n".join(output.splitlines()[-60:]))
 
 
 class TwilioPost:

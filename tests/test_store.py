@@ -85,6 +85,12 @@ def callback(call_sid: str, *, queue: str = "orders", priority: int = 0,
     }
 
 
+def ask(store: Store, row: dict) -> None:
+    """A caller asks for a callback, then leaves the queue for it."""
+    store.ask_callback(row)
+    store.callback_left_queue(row["call_sid"])
+
+
 # -- the call log ----------------------------------------------------------------
 
 
@@ -205,7 +211,7 @@ def test_next_is_highest_priority_then_longest_waiting_callers_and_callbacks_ali
     store.enqueued(waiter("CA-old-p0", at=t - 300))
     store.enqueued(waiter("CA-new-p1", priority=1, at=t - 10))
     store.enqueued(waiter("CA-refund", queue="refunds", at=t - 900))  # not served
-    store.ask_callback(callback("CA-cb-p0", since=t - 200))
+    ask(store, callback("CA-cb-p0", since=t - 200))
     store.agent_ready("li.na", "CA-agent", [("shop", "orders")])
     pairs = [("shop", "orders")]
     assert store.waiting_counts(pairs) == (2, 1)
@@ -257,7 +263,7 @@ def test_bridge_says_who_answered_whom_when_twilio_dequeues_another_caller(targe
 def test_an_unanswered_callback_is_retried_later_then_failed(target):
     clock = Clock()
     store = Store(target, clock=clock)
-    store.ask_callback(callback("CA-cb", since=clock.now))
+    ask(store, callback("CA-cb", since=clock.now))
     pairs = [("shop", "orders")]
     store.agent_ready("li.na", "CA-agent", pairs)
     work = store.claim_next("li.na", pairs)
@@ -273,10 +279,33 @@ def test_an_unanswered_callback_is_retried_later_then_failed(target):
     assert (row["status"], row["attempts"], row["last_result"]) == ("failed", 2, "busy")
 
 
+def test_a_callback_is_not_given_out_before_the_caller_has_left_the_queue(target):
+    clock = Clock()
+    store = Store(target, clock=clock)
+    pairs = [("shop", "orders")]
+    store.agent_ready("li.na", "CA-agent", pairs)
+    store.enqueued(waiter("CA-1", at=clock.now - 30))
+    store.ask_callback(callback("CA-1", since=clock.now - 30))  # pressed 1...
+    # ...and in that instant an agent takes them live: no callback for them.
+    work = store.claim_next("li.na", pairs)
+    assert (work.kind, work.call_sid) == ("caller", "CA-1")
+    row = {"menu": "shop", "queue": "orders", "twilio_queue": "shop.orders.p0"}
+    store.bridge(call_sid="CA-1", agent="li.na", wait_s=30, row=row)
+    store.finish(agent="li.na", work=work.ref, dial_status="completed")
+    assert store.claim_next("li.na", pairs) is None
+    assert store.callbacks()[0]["status"] == "canceled"
+    # Another caller's callback is in line once they have left the queue; had
+    # word of that been lost, it would come due two minutes after they asked.
+    store.ask_callback(callback("CA-2", since=clock.now))
+    assert store.claim_next("li.na", pairs) is None
+    clock.now += 121
+    assert store.claim_next("li.na", pairs).call_sid == "CA-2"
+
+
 def test_a_reached_callback_is_done(target):
     clock = Clock()
     store = Store(target, clock=clock)
-    store.ask_callback(callback("CA-cb", since=clock.now))
+    ask(store, callback("CA-cb", since=clock.now))
     store.agent_ready("li.na", "CA-agent", [("shop", "orders")])
     work = store.claim_next("li.na", [("shop", "orders")])
     assert store.finish(agent="li.na", work=work.ref, dial_status="completed") == (
@@ -301,7 +330,7 @@ def test_concurrent_agents_in_two_processes_never_get_the_same_row(target):
     now = time.time()
     for i in range(60):
         store.enqueued(waiter(f"CA-w{i}", at=now - 100 + i))
-        store.ask_callback(callback(f"CA-c{i}", since=now - 100 + i + 0.5))
+        ask(store, callback(f"CA-c{i}", since=now - 100 + i + 0.5))
     assert store.flush()
     context = mp.get_context("fork")
     out, start = context.Queue(), context.Event()
@@ -324,7 +353,7 @@ def test_concurrent_threads_never_get_the_same_callback(target):
     store = Store(target)
     now = time.time()
     for i in range(40):
-        store.ask_callback(callback(f"CA-c{i}", since=now - i))
+        ask(store, callback(f"CA-c{i}", since=now - i))
     pairs = [("shop", "orders")]
     barrier = threading.Barrier(8)
     got: list[str] = []

@@ -211,7 +211,8 @@ class Store:
             "asked_at": now,
             "due_at": now,
             "attempts": 0,
-            "status": "pending",
+            # In line once the caller has left the queue (``callback_left_queue``).
+            "status": "asked",
             "updated_at": now,
             **row,
         }
@@ -221,6 +222,21 @@ class Store:
         except Exception:
             log.warning("store: callback request queued for later", exc_info=True)
             self.writer.put({"op": "callback", "row": row})
+
+    def callback_left_queue(self, call_sid: str) -> None:
+        """The caller left the queue for the callback they asked: put it in line.
+
+        Bounded like every write on a caller's path; if it cannot be written
+        now it goes through the writer (and at worst the callback comes due on
+        its own a little later, ``lines.ASKED_TIMEOUT_S``).
+        """
+        now = self.clock()
+        try:
+            with self._write_tx(CALL_PATH_TIMEOUT_S) as conn:
+                lines.callback_left_queue(conn, call_sid, now)
+        except Exception:
+            log.warning("store: callback of %s is put in line shortly", call_sid)
+            self.writer.put({"op": "callback_left", "call_sid": call_sid, "at": now})
 
     def callback_for(self, call_sid: str) -> dict[str, Any] | None:
         """The callback request of a call, or None; raises if the store is down."""
@@ -309,15 +325,20 @@ class Store:
     ) -> None:
         """A caller was dequeued by ``agent`` (see ``lines.bridge``)."""
         now = self.clock()
-        with self._write_tx() as conn:
-            lines.bridge(
-                conn,
-                call_sid=call_sid,
-                agent=agent,
-                wait_s=wait_s,
-                now=now,
-                row={"enqueued_at": now - wait_s, "stale_after_s": 300.0, **row},
-            )
+        args = {
+            "call_sid": call_sid,
+            "agent": agent,
+            "wait_s": wait_s,
+            "now": now,
+            "row": {"enqueued_at": now - wait_s, "stale_after_s": 300.0, **row},
+        }
+        try:
+            with self._write_tx(CALL_PATH_TIMEOUT_S) as conn:
+                lines.bridge(conn, **args)
+        except Exception:
+            # The caller is connected all the same; the record follows later.
+            log.warning("store: who answered %s is written later", call_sid)
+            self.writer.put({"op": "bridge", "args": args})
 
     def finish(self, *, agent: str, work: str, dial_status: str) -> str | None:
         """The agent's Dial ended (see ``lines.finish``)."""

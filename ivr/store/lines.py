@@ -35,6 +35,7 @@ __all__ = [
     "ahead_of",
     "apply_ops",
     "bridge",
+    "callback_left_queue",
     "claim_next",
     "finish",
     "waiting_counts",
@@ -45,6 +46,10 @@ __all__ = [
 OFFER_TIMEOUT_S = 90.0
 # A callback dial with no result after this long counts as a failed attempt.
 DIAL_TIMEOUT_S = 180.0
+# A callback is "asked" until the caller has left the queue for it ("pending"):
+# until then an agent may still take them live. If word of their leaving never
+# comes, it is due after this long all the same.
+ASKED_TIMEOUT_S = 120.0
 LIVE = ("waiting", "offered")
 
 
@@ -106,6 +111,10 @@ def apply_ops(conn: Connection, ops: Sequence[dict[str, Any]]) -> None:
             event_rows = []
         if kind == "waiter":
             _upsert_waiter(conn, op)
+        elif kind == "bridge":
+            bridge(conn, **op["args"])
+        elif kind == "callback_left":
+            callback_left_queue(conn, op["call_sid"], op["at"])
         elif kind == "callback":
             add_callback(conn, op["row"])
     if event_rows:
@@ -129,6 +138,8 @@ def _upsert_waiter(conn: Connection, op: dict[str, Any]) -> None:
     row, changes, guard = op["row"], op.get("set") or {}, op.get("when", "live")
     insert = _insert(conn, waiters).values(**row)
     if guard == "newer":
+        # Every write of one wait names the moment it began (sealed in the
+        # call's URLs): only a later wait of the same call starts over.
         where = insert.excluded.enqueued_at > waiters.c.enqueued_at
     else:
         where = waiters.c.status.in_(LIVE)
@@ -188,6 +199,10 @@ def _next_callback(conn: Connection, pairs: list[tuple[str, str]], now: float) -
             _served(callbacks, pairs),
             sa.or_(
                 sa.and_(callbacks.c.status == "pending", callbacks.c.due_at <= now),
+                sa.and_(
+                    callbacks.c.status == "asked",
+                    callbacks.c.asked_at < now - ASKED_TIMEOUT_S,
+                ),
                 sa.and_(
                     callbacks.c.status == "dialing",
                     callbacks.c.dialed_at < now - DIAL_TIMEOUT_S,
@@ -298,8 +313,9 @@ def bridge(
     queue at once, each gets whoever is in front *then*, which may be the caller
     the other agent was offered. So the bridge, not the offer, says who answered
     whom: the caller is marked answered by this agent, and any other caller
-    offered to this agent goes back in line. ``row`` inserts the caller if their
-    enqueue has not landed in the store (yet).
+    offered to this agent goes back in line. A callback the caller asked for in
+    the same instant is canceled: they have been served. ``row`` inserts the
+    caller if their enqueue has not landed in the store (yet).
     """
     answered = {
         "status": "answered",
@@ -322,6 +338,16 @@ def bridge(
             waiters.c.call_sid != call_sid,
         )
         .values(status="waiting", agent=None, offered_at=None)
+    )
+    # A caller who pressed 1 for a callback as an agent took them is served:
+    # nobody must call them back.
+    conn.execute(
+        sa.update(callbacks)
+        .where(
+            callbacks.c.call_sid == call_sid,
+            callbacks.c.status.in_(("asked", "pending")),
+        )
+        .values(status="canceled", updated_at=now, last_result="answered live")
     )
 
 
@@ -398,8 +424,13 @@ def waiting_counts(
         .select_from(callbacks)
         .where(
             _served(callbacks, pairs),
-            callbacks.c.status == "pending",
-            callbacks.c.due_at <= now,
+            sa.or_(
+                sa.and_(callbacks.c.status == "pending", callbacks.c.due_at <= now),
+                sa.and_(
+                    callbacks.c.status == "asked",
+                    callbacks.c.asked_at < now - ASKED_TIMEOUT_S,
+                ),
+            ),
         )
     ).scalar_one()
     return int(callers), int(due)
@@ -419,4 +450,13 @@ def ahead_of(conn: Connection, menu: str, queue: str, priority: int, now: float)
                 waiters.c.updated_at + waiters.c.stale_after_s > now,
             )
         ).scalar_one()
+    )
+
+
+def callback_left_queue(conn: Connection, call_sid: str, now: float) -> None:
+    """The caller left the queue for their callback: it is in line from now on."""
+    conn.execute(
+        sa.update(callbacks)
+        .where(callbacks.c.call_sid == call_sid, callbacks.c.status == "asked")
+        .values(status="pending", updated_at=now)
     )

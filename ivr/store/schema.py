@@ -99,7 +99,8 @@ callbacks = Table(
     Column("attempts", Integer, nullable=False, default=0),
     Column("max_attempts", Integer, nullable=False, default=3),
     Column("retry_after_s", Float, nullable=False, default=300.0),
-    # pending, dialing, reached, failed
+    # asked (the caller has not left the queue yet), pending, dialing, reached,
+    # failed, canceled (answered live after all)
     Column("status", String, nullable=False),
     Column("agent", String),
     Column("dialed_at", Float),

@@ -83,11 +83,15 @@ def _open_queues(hook: Hook, agent: Agent) -> list[tuple[str, str]]:
     ]
 
 
-def _prompt(
-    hook: Hook, agent: Agent, menu: Menu, *, hello: bool, lead: str = ""
-) -> Response:
+def _prompt(hook: Hook, agent: Agent, menu: Menu, *, hello: bool) -> Response:
+    """The agent is ready: who waits, then 1 for the next or 9 to stop.
+
+    The shift starts with the first prompt (``hello``); later prompts only read
+    (after a conversation, ``finish`` has made the agent ready again).
+    """
     runtime = hook.runtime
-    runtime.store.agent_ready(agent.id, hook.get("CallSid"), agent.serves)
+    if hello:
+        runtime.store.agent_ready(agent.id, hook.get("CallSid"), agent.serves)
     callers, callbacks = runtime.store.waiting_counts(_open_queues(hook, agent))
     text = agentline.greeting(menu.language, agent, callers, callbacks, hello=hello)
     return xml(

@@ -185,7 +185,11 @@ class Hook:
             enqueue = engine.enqueue_for(menu, node, state.variables)
         queue = menu.queues[enqueue.queue]
         now = self.runtime.clock().timestamp()
-        waited = self.number("QueueTime", 0.0)
+        # The moment they joined, sealed in the URL: every write of this wait
+        # names the same one (a re-enqueue later is a new wait).
+        since = state.since if state.since is not None else now
+        if state.since is None:
+            since -= self.number("QueueTime", 0.0)
         return {
             "call_sid": self.get("CallSid"),
             "menu": menu.id,
@@ -196,7 +200,7 @@ class Hook:
             "topic": enqueue.topic,
             "facts": [list(fact) for fact in enqueue.facts],
             "caller": self.get("From"),
-            "enqueued_at": now - waited,
+            "enqueued_at": since,
             # A caller whose hold rounds stopped coming has gone.
             "stale_after_s": 3 * queue.announce_every_s + 60,
         }

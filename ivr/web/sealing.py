@@ -41,6 +41,8 @@ class Sealer:
         data = {"m": state.menu, "n": state.node, "v": dict(state.variables)}
         if state.attempt:
             data["a"] = state.attempt
+        if state.since is not None:
+            data["q"] = state.since
         raw = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
         return self._fernet.encrypt(raw).decode("ascii")
 
@@ -69,8 +71,13 @@ class Sealer:
             if "k" in data:  # another kind of token (the agent line's)
                 raise ValueError("not a call state")
             variables = {str(k): str(v) for k, v in data.get("v", {}).items()}
+            since = data.get("q")
             return CallState(
-                str(data["m"]), str(data["n"]), int(data.get("a", 0)), variables
+                str(data["m"]),
+                str(data["n"]),
+                int(data.get("a", 0)),
+                variables,
+                None if since is None else float(since),
             )
         except (InvalidToken, ValueError, KeyError, TypeError, AttributeError) as error:
             raise BadState("the call state in the URL is not valid") from error

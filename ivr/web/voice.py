@@ -77,7 +77,7 @@ def wait(hook: Hook) -> Response:
         ctx,
         on_shift=runtime.on_shift(menu, row["queue"]),
     )
-    hook.callback_query = {"p": str(position), "t": f"{waited:.0f}"}
+    hook.callback_query = {"p": str(position)}
     return xml(render_wait(step, state, menu, hook))
 
 
@@ -98,7 +98,6 @@ def callback(hook: Hook) -> Response:
         queue = menu.queues[row["queue"]]
         ctx = hook.context()
         now = ctx.now.timestamp()
-        waited = hook.number("t", 0.0)
         position = max(int(hook.number("p", 1)), 1)
         estimate = humanpath.estimated_wait_s(
             menu,
@@ -116,7 +115,7 @@ def callback(hook: Hook) -> Response:
                 "number": number,
                 "topic": row["topic"],
                 "facts": row["facts"],
-                "since": now - waited,
+                "since": row["enqueued_at"],  # they keep their place in line
                 "expected_at": None if estimate is None else now + estimate,
                 "max_attempts": queue.callback_attempts,
                 "retry_after_s": queue.callback_retry_s,
@@ -144,8 +143,10 @@ def queue_done(hook: Hook) -> Response:
             log.warning("store: could not read the callback of a leaving caller")
         else:
             asked = row is not None
-            if row is not None and row["expected_at"] is not None:
-                expected_s = max(row["expected_at"] - ctx.now.timestamp(), 0.0)
+            if row is not None:
+                runtime.store.callback_left_queue(hook.get("CallSid"))
+                if row["expected_at"] is not None:
+                    expected_s = max(row["expected_at"] - ctx.now.timestamp(), 0.0)
     step = humanpath.after_queue(
         menu, state, result, waited, ctx,
         callback_asked=asked, callback_expected_s=expected_s,
@@ -176,21 +177,18 @@ def bridge(hook: Hook) -> Response:
     fields = hook.fields("bridge")
     menu = hook.runtime.menus.get(str(fields.get("m")), hook.runtime.default)
     waited = hook.number("QueueTime", 0)
-    try:
-        hook.runtime.store.bridge(
-            call_sid=hook.get("CallSid"),
-            agent=str(fields["a"]),
-            wait_s=waited,
-            row={
-                "menu": menu.id,
-                "queue": str(fields.get("q", "")),
-                "twilio_queue": str(fields.get("t", "")),
-                "priority": int(fields.get("p", 0)),
-                "caller": hook.get("From"),
-            },
-        )
-    except Exception:  # the caller is connected all the same
-        log.warning("store: could not record who answered %s", hook.get("CallSid"))
+    hook.runtime.store.bridge(  # never raises: queued if it cannot be written now
+        call_sid=hook.get("CallSid"),
+        agent=str(fields["a"]),
+        wait_s=waited,
+        row={
+            "menu": menu.id,
+            "queue": str(fields.get("q", "")),
+            "twilio_queue": str(fields.get("t", "")),
+            "priority": int(fields.get("p", 0)),
+            "caller": hook.get("From"),
+        },
+    )
     hook.record(
         "bridge", menu=menu.id, detail={"agent": fields["a"], "waited_s": waited}
     )
