@@ -243,8 +243,8 @@ def _fcfs(
             replace(free, t + svc)
             continue
         held = first - t
-        if held > lim:
-            if lim == inf:
+        if held > lim or first == inf:
+            if lim == inf:  # nobody will ever answer: holding at the end
                 outcome[i] = UNSERVED
                 wait[i] = math.nan
             else:
@@ -366,13 +366,16 @@ def simulate_queue(
     priority: np.ndarray | None = None,
     *,
     engine: str = "auto",
+    compiled: bool = True,
 ) -> Records:
     """Simulate callers arriving at ``arrivals`` (sorted seconds) into one queue.
 
     ``engine``: ``fast`` (FCFS only), ``events`` or ``auto`` (fast unless there are
     priorities or callbacks). Both engines give identical records on a FCFS
     queue whose staffing only rises (they differ only in which busy agent leaves
-    a shift when a later rise cancels the drop).
+    a shift when a later rise cancels the drop). ``compiled``: run the engine's
+    compiled kernel (``ivr.kernels``), else its pure-Python reference; both give
+    the same records from the same draws.
     """
     arrivals = np.asarray(arrivals, dtype=float)
     n = len(arrivals)
@@ -381,7 +384,20 @@ def simulate_queue(
     priority = np.zeros(n, dtype=np.int64) if priority is None else np.asarray(priority)
     service = setup.handle.draw(rng, n)
     patience = setup.patience.draw(rng, n)
-    patience_mean = None if setup.patience.kind == "none" else setup.patience.mean_s
+    return _play(arrivals, service, patience, priority, setup, engine, compiled)
+
+
+def _play(
+    arrivals: np.ndarray,
+    service: np.ndarray,
+    patience: np.ndarray,
+    priority: np.ndarray,
+    setup: QueueSetup,
+    engine: str,
+    compiled: bool,
+) -> Records:
+    """The records of callers whose handle times and patience are drawn."""
+    n = len(arrivals)
     max_wait = math.inf if setup.max_wait_s is None else setup.max_wait_s
     limit = np.minimum(patience, max_wait)
     overflow_first = patience > max_wait
@@ -390,14 +406,35 @@ def simulate_queue(
         engine = "fast" if plain else "events"
     if engine == "fast" and not plain:
         raise ValueError("the fast engine is first-come-first-served only")
-    if engine == "fast":
+    if engine not in ("fast", "events"):
+        raise ValueError(f"engine must be fast, events or auto, got {engine!r}")
+    patience_mean = None if setup.patience.kind == "none" else setup.patience.mean_s
+    estimate = Estimator(setup.agents, setup.handle.mean_s, patience_mean)
+    if engine == "fast" and compiled:
+        wait, start, outcome = _fcfs_compiled(
+            arrivals, service, limit, overflow_first, setup.agents
+        )
+    elif engine == "fast":
         wait, start, outcome = _fcfs(
             arrivals, service, limit, overflow_first, setup.agents
         )
-    elif engine == "events":
+    elif compiled:
+        from ivr.kernels import estimate as kernel_estimate
+        from ivr.kernels import queue as kernel
+
+        levels, level = np.unique(priority, return_inverse=True)
+        after = setup.callback_after_s
+        wait, start, outcome = kernel.events(
+            arrivals, service, limit, overflow_first,
+            level.astype(np.int64).reshape(-1), max(len(levels), 1),
+            np.array([when for when, _ in setup.agents], dtype=np.float64),
+            np.array([count for _, count in setup.agents], dtype=np.int64),
+            after is not None, kernel_estimate.estimator_of(estimate),
+            math.inf if after is None else float(after),
+        )  # fmt: skip
+    else:
         offer = None
         if setup.callback_after_s is not None:
-            estimate = Estimator(setup.agents, setup.handle.mean_s, patience_mean)
             after = setup.callback_after_s
 
             def offer(position: int, now: float) -> bool:
@@ -406,8 +443,6 @@ def simulate_queue(
         wait, start, outcome = _events(
             arrivals, service, limit, overflow_first, priority, setup, offer
         )
-    else:
-        raise ValueError(f"engine must be fast, events or auto, got {engine!r}")
     served = ~np.isnan(start)
     return Records(
         arrival_s=arrivals,
@@ -417,6 +452,28 @@ def simulate_queue(
         service_s=np.where(served, service, 0.0),
         outcome=outcome,
     )
+
+
+def _fcfs_compiled(
+    arrivals: np.ndarray,
+    service: np.ndarray,
+    limit: np.ndarray,
+    overflow_first: np.ndarray,
+    plan: tuple[tuple[float, int], ...],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``_fcfs`` by the compiled kernel, in one chunk."""
+    from ivr.kernels import queue as kernel
+
+    n = len(arrivals)
+    free, state, when, count = kernel.fcfs_state(plan, arrivals[0] if n else 0.0)
+    wait = np.empty(n)
+    outcome = np.empty(n, dtype=np.int8)
+    kernel.fcfs(
+        arrivals, service, limit, overflow_first, free, state, when, count, wait,
+        outcome,
+    )  # fmt: skip
+    start = np.where(outcome == SERVED, arrivals + wait, np.nan)
+    return wait, start, outcome
 
 
 def _busy_between(records: Records, t0: float, t1: float) -> float:
