@@ -41,6 +41,7 @@ __all__ = [
     "simulate_erlang",
     "simulate_queue",
     "summarize",
+    "summarize_windows",
 ]
 
 OUTCOMES = ("served", "abandoned", "callback", "overflow", "unserved")
@@ -476,13 +477,6 @@ def _fcfs_compiled(
     return wait, start, outcome
 
 
-def _busy_between(records: Records, t0: float, t1: float) -> float:
-    served = ~np.isnan(records.start_s)
-    begin = records.start_s[served]
-    end = begin + records.service_s[served]
-    return float(np.clip(np.minimum(end, t1) - np.maximum(begin, t0), 0, None).sum())
-
-
 def agent_seconds(setup: QueueSetup, t0: float, t1: float) -> float:
     """Agent-time on shift between ``t0`` and ``t1`` by the plan.
 
@@ -517,29 +511,88 @@ def summarize(
             float(records.arrival_s[0]) if len(records) else 0.0,
             float(records.arrival_s[-1]) if len(records) else 0.0,
         )
-    t0, t1 = window
-    mask = (records.arrival_s >= t0) & (records.arrival_s < t1)
-    n = int(mask.sum())
-    outcome = records.outcome[mask]
-    wait = records.wait_s[mask]
+    return summarize_windows(records, target_s, setup, [window])[0]
+
+
+def summarize_windows(
+    records: Records,
+    target_s: float,
+    setup: QueueSetup,
+    windows: Sequence[tuple[float, float]],
+) -> list[dict[str, float]]:
+    """``summarize`` of each window, in one pass over the records.
+
+    The records are in arrival order, so a window's callers are one slice of
+    them: the same callers in the same order as a mask picks, hence the same
+    sums to the last bit. Shares are counts over callers (exactly what the mean
+    of a mask gives), counted once for all windows by running sums.
+    """
+    arrival = records.arrival_s
+    outcome = records.outcome
     served = outcome == SERVED
     live = outcome != CALLBACK
-    held = np.where(np.isnan(wait), 0.0, wait)
-    available = agent_seconds(setup, t0, t1)
-    nan = math.nan
-    figures = {
-        "callers": n,
-        "p_wait": float(np.mean((held > 0) | ~served)) if n else nan,
-        "asa_s": float(held[live].mean()) if live.any() else nan,
-        "mean_wait_served_s": float(held[served].mean()) if served.any() else nan,
-        "service_level": float(np.mean(served & (held <= target_s))) if n else nan,
-        "p_abandon": float(np.mean(outcome == ABANDONED)) if n else nan,
-        "occupancy": _busy_between(records, t0, t1) / available if available else nan,
-        "p90_wait_s": float(np.percentile(held[live], 90)) if live.any() else nan,
-        "p_callback": float(np.mean(outcome == CALLBACK)) if n else nan,
-        "p_overflow": float(np.mean(outcome == OVERFLOW)) if n else nan,
+    held = np.where(np.isnan(records.wait_s), 0.0, records.wait_s)
+    counts = {
+        "p_wait": (held > 0) | ~served,
+        "service_level": served & (held <= target_s),
+        "p_abandon": outcome == ABANDONED,
+        "p_callback": outcome == CALLBACK,
+        "p_overflow": outcome == OVERFLOW,
+        "live": live,
+        "served": served,
+        "live_waited": live & (held > 0),
+        "served_waited": served & (held > 0),
     }
-    return figures
+    running = {
+        key: np.concatenate(([0], np.cumsum(flags))).tolist()
+        for key, flags in counts.items()
+    }
+    served_at = ~np.isnan(records.start_s)
+    begin = records.start_s[served_at]
+    end = begin + records.service_s[served_at]
+    starts = np.searchsorted(arrival, [t0 for t0, _ in windows]).tolist()
+    stops = np.searchsorted(arrival, [t1 for _, t1 in windows]).tolist()
+    nan = math.nan
+    out = []
+    for (t0, t1), lo, hi in zip(windows, starts, stops, strict=True):
+        hi = max(hi, lo)
+        n = hi - lo
+
+        def count(key: str, lo: int = lo, hi: int = hi) -> int:
+            return running[key][hi] - running[key][lo]
+
+        figures: dict[str, float] = {"callers": n}
+        for key in ("p_wait", "service_level", "p_abandon"):
+            figures[key] = count(key) / n if n else nan
+        # A mean of zeros is 0.0 to the last bit: only waits need summing.
+        mine = slice(lo, hi)
+        live_held = held[mine][live[mine]] if count("live_waited") else None
+        if not count("live"):
+            figures["asa_s"] = figures["p90_wait_s"] = nan
+        elif live_held is None:
+            figures["asa_s"] = figures["p90_wait_s"] = 0.0
+        else:
+            figures["asa_s"] = float(live_held.mean())
+            figures["p90_wait_s"] = float(np.percentile(live_held, 90))
+        if not count("served"):
+            figures["mean_wait_served_s"] = nan
+        elif not count("served_waited"):
+            figures["mean_wait_served_s"] = 0.0
+        else:
+            figures["mean_wait_served_s"] = float(held[mine][served[mine]].mean())
+        available = agent_seconds(setup, t0, t1)
+        busy = np.clip(np.minimum(end, t1) - np.maximum(begin, t0), 0, None).sum()
+        figures["occupancy"] = float(busy) / available if available else nan
+        figures["p_callback"] = count("p_callback") / n if n else nan
+        figures["p_overflow"] = count("p_overflow") / n if n else nan
+        out.append({key: figures[key] for key in _SUMMARY_KEYS})
+    return out
+
+
+_SUMMARY_KEYS = (
+    "callers", "p_wait", "asa_s", "mean_wait_served_s", "service_level",
+    "p_abandon", "occupancy", "p90_wait_s", "p_callback", "p_overflow",
+)  # fmt: skip
 
 
 # Two-sided 97.5% Student t quantiles for 1..30 degrees of freedom.
