@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ivr.announcements import SCORE_KEYS, Announcements, announce, score
+from ivr.journeys import walk_callers
 from ivr.menu import (
     Menu,
     Queue,
@@ -33,7 +34,7 @@ from ivr.simulation import (
     simulate_queue,
     summarize_windows,
 )
-from ivr.traffic import TrafficPlan, walk_callers
+from ivr.traffic import TrafficPlan
 
 __all__ = ["DAY_KEYS", "DayResult", "propose_staffing", "simulate_day"]
 

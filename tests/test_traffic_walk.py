@@ -8,16 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ivr.journeys import arrival_times, speaking_time_s, walk_callers
 from ivr.loader import load_menu
 from ivr.menu import Prompt
-from ivr.traffic import (
-    TrafficError,
-    TrafficPlan,
-    arrival_times,
-    load_traffic,
-    speaking_time_s,
-    walk_callers,
-)
+from ivr.traffic import TrafficError, TrafficPlan, load_traffic
 
 ROOT = Path(__file__).resolve().parent.parent
 MENU = """\
