@@ -104,6 +104,61 @@ def arrival_times(plan: TrafficPlan, rng: np.random.Generator) -> np.ndarray:
     return np.sort(times)
 
 
+class _OpenHours:
+    """Whether the human path is open at a second of the plan, looked up.
+
+    Opening hours change only where a weekly range opens or closes and at
+    midnight (a new date, a new weekday), so the plan's clock is cut at those
+    moments and each stretch between two cuts is worked out once, with the
+    menu's own ``is_open``; a moment within a microsecond of a cut (where the
+    clock's rounding decides) is worked out on its own, as before.
+    """
+
+    def __init__(self, menu: Menu, plan: TrafficPlan) -> None:
+        self.menu = menu
+        self.origin = dt.datetime.combine(plan.day, plan.start)
+        self.tz = ZoneInfo(menu.hours.timezone) if menu.hours else dt.UTC
+        self.cuts: list[float] = []
+        self.states: list[bool] = []
+        if menu.hours is None:
+            return
+        days = int(len(plan.calls) * plan.interval_s // 86400) + 2
+        moments = set()
+        for offset in range(-1, days + 1):
+            day = plan.day + dt.timedelta(days=offset)
+            moments.add(dt.datetime.combine(day, dt.time(0)))
+            for ranges in menu.hours.weekly.values():
+                for start, end in ranges:
+                    moments.add(dt.datetime.combine(day, start))
+                    moments.add(dt.datetime.combine(day, end))
+        self.cuts = sorted((when - self.origin).total_seconds() for when in moments)
+        self.states = [self.work_out(cut) for cut in self.cuts]
+
+    def work_out(self, when_s: float) -> bool:
+        """Whether the line is open at ``when_s``, from the menu's hours."""
+        local = self.origin + dt.timedelta(seconds=float(when_s))
+        return self.menu.is_open(local.replace(tzinfo=self.tz))
+
+    def __call__(self, when_s: float) -> bool:
+        if self.menu.hours is None:
+            return True
+        cuts = self.cuts
+        i = bisect.bisect_right(cuts, when_s) - 1
+        if 0 <= i < len(cuts) - 1 and cuts[i] + 1e-6 < when_s < cuts[i + 1] - 1e-6:
+            return self.states[i]
+        return self.work_out(when_s)
+
+
+# What the walk does at a node, by its kind.
+_SAY, _ASK, _LOOKUP, _ROUTE, _QUEUE, _VOICEMAIL, _TRANSFER, _HANGUP, _OTHER = range(9)
+_KINDS = (
+    (MessageNode, _SAY), (MenuNode, _ASK), (AskNode, _ASK), (LookupNode, _LOOKUP),
+    (RouteNode, _ROUTE), (QueueNode, _QUEUE), (VoicemailNode, _VOICEMAIL),
+    (TransferNode, _TRANSFER), (HangupNode, _HANGUP),
+)  # fmt: skip
+_DRAWS = 4096  # uniforms drawn at a time: the same numbers as one at a time
+
+
 class _Walker:
     """Walks callers through one menu; each node's timings are computed once."""
 
@@ -111,7 +166,7 @@ class _Walker:
         self.menu = menu
         self.plan = plan
         self.rng = rng
-        self.tz = ZoneInfo(menu.hours.timezone) if menu.hours else dt.UTC
+        self.is_open = _OpenHours(menu, plan)
         self.say_s = {
             node_id: speaking_time_s(node.prompt, menu.language, menu.recordings_dir)
             for node_id, node in menu.nodes.items()
@@ -119,7 +174,28 @@ class _Walker:
         self.choices = {
             node_id: self._choices(node) for node_id, node in menu.nodes.items()
         }
-        self.cumulative: dict[str, list[float]] = {}
+        # bisect on the cumulative shares: rng.choice costs ~20x more a call
+        self.cumulative = {
+            node_id: np.cumsum(choice[1]).tolist()
+            for node_id, choice in self.choices.items()
+            if choice is not None
+        }
+        self.kind = {
+            node_id: next(
+                (kind for cls, kind in _KINDS if isinstance(node, cls)), _OTHER
+            )
+            for node_id, node in menu.nodes.items()
+        }
+        self.uniforms: list[float] = []
+        self.used = 0
+
+    def uniform(self) -> float:
+        """The generator's next uniform number (drawn in blocks: the same ones)."""
+        if self.used == len(self.uniforms):
+            self.uniforms = self.rng.random(_DRAWS).tolist()
+            self.used = 0
+        self.used += 1
+        return self.uniforms[self.used - 1]
 
     def _choices(self, node: Node) -> tuple[list[str], np.ndarray] | None:
         """The ways out of a branching node and their probabilities."""
@@ -146,60 +222,51 @@ class _Walker:
             shares = np.ones(len(targets))
         return targets, shares / shares.sum()
 
-    def _is_open(self, when_s: float) -> bool:
-        if self.menu.hours is None:
-            return True
-        local = dt.datetime.combine(self.plan.day, self.plan.start) + dt.timedelta(
-            seconds=float(when_s)
-        )
-        return self.menu.is_open(local.replace(tzinfo=self.tz))
-
     def _pick(self, node_id: str) -> str:
-        targets, shares = self.choices[node_id]
-        # bisect on the cumulative shares: rng.choice costs ~20x more a call
-        cumulative = self.cumulative.get(node_id)
-        if cumulative is None:
-            cumulative = self.cumulative[node_id] = np.cumsum(shares).tolist()
-        index = bisect.bisect_right(cumulative, self.rng.random() * cumulative[-1])
+        targets = self.choices[node_id][0]
+        cumulative = self.cumulative[node_id]
+        index = bisect.bisect_right(cumulative, self.uniform() * cumulative[-1])
         return targets[min(index, len(targets) - 1)]
 
     def walk(self, arrival_s: float) -> tuple[float, str, str, int]:
         """One caller: (time the menu ends, end kind, queue id, priority)."""
-        menu = self.menu
-        now, node_id = arrival_s, menu.start
+        nodes, say_s, kinds = self.menu.nodes, self.say_s, self.kind
+        satisfied = self.plan.satisfied
+        now, node_id = arrival_s, self.menu.start
         answered = False  # a lookup found the caller's record: self-service
         for _ in range(MAX_STEPS):
-            node = menu.nodes[node_id]
-            now += self.say_s[node_id]
-            if isinstance(node, MessageNode):
+            node = nodes[node_id]
+            now += say_s[node_id]
+            kind = kinds[node_id]
+            if kind == _SAY:
                 node_id = node.next
-            elif isinstance(node, MenuNode | AskNode):
-                content = answered and self.rng.random() < self.plan.satisfied
+            elif kind == _ASK:
+                content = answered and self.uniform() < satisfied
                 if content and isinstance(node, MenuNode):
                     return now, "self_service", "", 0
                 node_id, now = self._answer(node, now)
-            elif isinstance(node, LookupNode):
+            elif kind == _LOOKUP:
                 node_id = self._pick(node_id)
                 answered = answered or node_id == node.found
-            elif isinstance(node, RouteNode):
+            elif kind == _ROUTE:
                 node_id = self._route(node, now)
-            elif isinstance(node, QueueNode):
-                if node.closed and not self._is_open(now):
+            elif kind == _QUEUE:
+                if node.closed and not self.is_open(now):
                     node_id = node.closed
                     continue
                 return now, "queue", node.queue, node.priority
-            elif isinstance(node, VoicemailNode):
+            elif kind == _VOICEMAIL:
                 return now, "voicemail", "", 0
-            elif isinstance(node, TransferNode):
+            elif kind == _TRANSFER:
                 return now, "transfer", "", 0
-            elif isinstance(node, HangupNode):
+            elif kind == _HANGUP:
                 return now, "self_service", "", 0
         return now, "gave_up", "", 0
 
     def _answer(self, node: MenuNode | AskNode, now: float) -> tuple[str, float]:
         """The caller's input at a menu or an ask, with retries on silence."""
         for _ in range(node.retries + 1):
-            if self.rng.random() >= self.plan.no_input:
+            if self.uniform() >= self.plan.no_input:
                 if isinstance(node, MenuNode):
                     return self._pick(node.id), now + _THINK_S
                 typed = (node.min_digits + node.max_digits) / 2
@@ -214,7 +281,7 @@ class _Walker:
         # A variable test the walk cannot evaluate holds half the time unless the
         # traffic file gives this node's branches.
         target = node.choose(
-            lambda: self._is_open(now), lambda _var, _value: self.rng.random() < 0.5
+            lambda: self.is_open(now), lambda _var, _value: self.uniform() < 0.5
         )
         return target or node.rules[-1].goto
 
