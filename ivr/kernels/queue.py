@@ -59,15 +59,18 @@ def _replace(heap, size, item):
     """Pop the smallest of ``heap[:size]`` and add ``item`` in one pass."""
     pos = 0
     child = 1
-    while child < size:
-        right = child + 1
-        if right < size and heap[right] < heap[child]:
-            child = right
+    last = size - 1
+    while child < last:
+        child += heap[child + 1] < heap[child]  # the smaller child, branch-free
         if not heap[child] < item:
-            break
+            heap[pos] = item
+            return
         heap[pos] = heap[child]
         pos = child
         child = 2 * pos + 1
+    if child == last and heap[child] < item:
+        heap[pos] = heap[child]
+        pos = child
     heap[pos] = item
 
 
@@ -355,3 +358,51 @@ def positions(kinds, ids, rank, asked, count):
             tree[r] += step
             r += r & -r
     return out
+
+
+@jit
+def tally(arrivals, service, wait, outcome, t0, target, bound, counts, sums,
+          pend_begin, pend_end):  # fmt: skip
+    """Running totals of one chunk of ``fcfs`` records, for ``summarize``.
+
+    ``counts`` (callers from ``t0`` on: all, waited or not served, live,
+    served, served within ``target``, abandoned, callback, overflow) and
+    ``sums`` (hold time of the live, of the served, agent time after ``t0``)
+    grow in place. A call still going on at ``bound`` goes to ``pend_begin``
+    and ``pend_end``; returns how many did.
+    """
+    pending = 0
+    for i in range(len(arrivals)):
+        o = outcome[i]
+        if o == SERVED:
+            begin = arrivals[i] + wait[i]
+            end = begin + service[i]
+            if end <= bound:
+                sums[2] += max(end - max(begin, t0), 0.0)
+            else:
+                pend_begin[pending] = begin
+                pend_end[pending] = end
+                pending += 1
+        if arrivals[i] < t0:
+            continue
+        held = wait[i]
+        if held != held:  # NaN: never answered, held to the end
+            held = 0.0
+        counts[0] += 1
+        if held > 0 or o != SERVED:
+            counts[1] += 1
+        if o != CALLBACK:
+            counts[2] += 1
+            sums[0] += held
+        if o == SERVED:
+            counts[3] += 1
+            sums[1] += held
+            if held <= target:
+                counts[4] += 1
+        elif o == ABANDONED:
+            counts[5] += 1
+        elif o == CALLBACK:
+            counts[6] += 1
+        elif o == OVERFLOW:
+            counts[7] += 1
+    return pending
