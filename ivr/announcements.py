@@ -37,6 +37,7 @@ __all__ = [
     "Announcements",
     "announce",
     "score",
+    "spoken_ranges",
     "within_tolerance",
 ]
 
@@ -119,6 +120,28 @@ def _positions(
     return out
 
 
+def spoken_ranges(
+    seconds: np.ndarray, max_wait_s: float | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """``spoken_wait(s, max_wait_s)``'s ``low_s`` and ``high_s`` of many waits.
+
+    The same steps as ``ivr.phrases.spoken_wait``, on arrays: under a minute,
+    the nearest minute to 10, 5 minutes to 30, 10 to an hour, then half hours;
+    "more than" past ``max_wait_s``.
+    """
+    seconds = np.asarray(seconds, dtype=float)
+    exact = seconds / 60
+    step = np.select([exact < 10.5, exact < 32.5, exact < 65.0], [1, 5, 10], 30)
+    minutes = np.maximum(step, np.floor(exact / step + 0.5) * step)
+    low = np.where(seconds < 60, 0.0, minutes * 60.0)
+    high = np.where(seconds < 60, 60.0, low)
+    if max_wait_s is not None:
+        over = seconds > max_wait_s
+        low[over] = max(1, int(max_wait_s // 60)) * 60.0
+        high[over] = math.inf
+    return low, high
+
+
 def _positions_compiled(
     records: Records, holds: np.ndarray, leave: np.ndarray, caller: np.ndarray,
     when: np.ndarray,
@@ -190,9 +213,12 @@ def announce(
     here = np.maximum(np.searchsorted(starts, when, side="right") - 1, 0)
     # Nobody on duty: the caller hears when service starts, not a wait.
     told = np.nonzero((counts[here] > 0) & np.isfinite(estimate))[0]
-    for i, value in zip(told.tolist(), estimate[told].tolist(), strict=True):
-        words = spoken_wait(value, setup.max_wait_s)
-        low[i], high[i] = words.low_s, words.high_s
+    if compiled:
+        low[told], high[told] = spoken_ranges(estimate[told], setup.max_wait_s)
+    else:
+        for i, value in zip(told.tolist(), estimate[told].tolist(), strict=True):
+            words = spoken_wait(value, setup.max_wait_s)
+            low[i], high[i] = words.low_s, words.high_s
     hung_up = holds & (outcome == ABANDONED)
     return Announcements(
         caller=caller,

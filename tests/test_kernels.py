@@ -150,3 +150,17 @@ def test_steady_state_in_chunks_counts_what_the_reference_counts(monkeypatch):
     for key in ("asa_s", "mean_wait_served_s", "occupancy"):
         assert chunked[key] == pytest.approx(reference[key], rel=1e-12), key
     assert 0.01 < chunked["p_abandon"] < 0.05
+
+
+@pytest.mark.parametrize("max_wait", [None, 900.0, 59.0])
+def test_spoken_ranges_are_the_words_of_spoken_wait(max_wait):
+    from ivr.announcements import spoken_ranges
+    from ivr.phrases import spoken_wait
+
+    rng = np.random.default_rng(2)
+    edges = np.array([59.999, 60.0, 629.999, 630.0, 1950.0, 3900.0, 3899.99])
+    seconds = np.concatenate([rng.exponential(600, 5000), edges, [0.0, 1e6]])
+    low, high = spoken_ranges(seconds, max_wait)
+    words = [spoken_wait(float(s), max_wait) for s in seconds]
+    np.testing.assert_array_equal(low, [w.low_s for w in words])
+    np.testing.assert_array_equal(high, [w.high_s for w in words])
