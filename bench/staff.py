@@ -22,12 +22,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def timed(command: list[str]) -> tuple[float, str]:
+def timed(command: list[str]) -> tuple[float, float, str]:
+    """Wall seconds, CPU seconds (user + system) and output of a command."""
     start = time.perf_counter()
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
-    if done.returncode:
-        raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr}")
-    return time.perf_counter() - start, done.stdout
+    process = subprocess.Popen(
+        command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    )
+    out = process.stdout.read().decode() if process.stdout else ""
+    _, status, usage = os.wait4(process.pid, 0)
+    if os.waitstatus_to_exitcode(status):
+        raise SystemExit(f"{' '.join(command)} failed")
+    return time.perf_counter() - start, usage.ru_utime + usage.ru_stime, out
 
 
 def main() -> None:
@@ -40,28 +45,31 @@ def main() -> None:
     plain = [ivr, "simulate", args.menu, "--traffic", args.traffic, "--json"]
     staff = [*plain, "--staff"]
     times: dict[str, list[float]] = {"plain": [], "staff": []}
+    cpu: dict[str, list[float]] = {"plain": [], "staff": []}
     outputs: dict[str, set[str]] = {"plain": set(), "staff": set()}
     print(f"{os.cpu_count()} cores; {' '.join(plain[1:])} [--staff]")
     for round_ in range(args.rounds):
         for name, command in (("plain", plain), ("staff", staff)):
-            seconds, out = timed(command)
+            seconds, busy, out = timed(command)
             times[name].append(seconds)
+            cpu[name].append(busy)
             outputs[name].add(out)
-        ratio = times["staff"][-1] / times["plain"][-1]
         print(
-            f"round {round_ + 1}: without --staff {times['plain'][-1]:.2f} s, "
-            f"with {times['staff'][-1]:.2f} s ({ratio:.2f}x)"
+            f"round {round_ + 1}: without --staff {times['plain'][-1]:.2f} s "
+            f"(CPU {cpu['plain'][-1]:.2f} s), with {times['staff'][-1]:.2f} s "
+            f"(CPU {cpu['staff'][-1]:.2f} s)"
         )
-    ratios = [s / p for s, p in zip(times["staff"], times["plain"], strict=True)]
-    for name, values in times.items():
+    for label, table in (("wall", times), ("CPU", cpu)):
+        ratios = [s / p for s, p in zip(table["staff"], table["plain"], strict=True)]
+        for name, values in table.items():
+            print(
+                f"{label:<4} {name:<6} median {statistics.median(values):.2f} s "
+                f"({min(values):.2f}-{max(values):.2f})"
+            )
         print(
-            f"{name:<6} median {statistics.median(values):.2f} s "
-            f"({min(values):.2f}-{max(values):.2f})"
+            f"{label:<4} ratio  median {statistics.median(ratios):.2f}x "
+            f"({min(ratios):.2f}-{max(ratios):.2f})"
         )
-    print(
-        f"ratio  median {statistics.median(ratios):.2f}x "
-        f"({min(ratios):.2f}-{max(ratios):.2f})"
-    )
     same = all(len(found) == 1 for found in outputs.values())
     print("every round printed the same figures:", "yes" if same else "NO")
 

@@ -33,6 +33,7 @@ from ivr.simulation import (
     exponential,
     simulate_queue,
     summarize_windows,
+    window_shares,
 )
 from ivr.traffic import TrafficPlan
 
@@ -232,6 +233,16 @@ def simulate_day(
     return _play_day(menu, plan, walks, target_s, agents, progress)
 
 
+@dataclass(frozen=True)
+class _Played:
+    """A simulated day: each replication's records, queue by queue (menu order),
+    the setups they were played with, and how walks ended (mean a replication)."""
+
+    setups: dict[str, QueueSetup]
+    records: list[dict[str, Records]]
+    ends: dict[str, float]
+
+
 def _play_day(
     menu: Menu,
     plan: TrafficPlan,
@@ -241,7 +252,18 @@ def _play_day(
     progress: Callable[[int], None] | None,
 ) -> DayResult:
     """``simulate_day`` on walks already made (or made on the way)."""
-    replications = len(walks)
+    return _day_result(menu, plan, _play(menu, plan, walks, agents, progress), target_s)
+
+
+def _play(
+    menu: Menu,
+    plan: TrafficPlan,
+    walks: _Walks,
+    agents: Mapping[str, Sequence[int]] | None,
+    progress: Callable[[int], None] | None,
+) -> _Played:
+    """Every queue of every replication played out with ``agents`` (or the
+    menu's day plans)."""
     agents = agents or {}
     for qid in agents:
         if qid not in menu.queues:
@@ -250,19 +272,58 @@ def _play_day(
         qid: _queue_setup(queue, plan, agents.get(qid))
         for qid, queue in menu.queues.items()
     }
-    n_int = len(plan.calls)
-    bounds = [(i * plan.interval_s, (i + 1) * plan.interval_s) for i in range(n_int)]
-    runs: dict[str, list[list[dict[str, float]]]] = {qid: [] for qid in setups}
-    told_runs: dict[str, list[dict[str, float]]] = {qid: [] for qid in setups}
+    played: list[dict[str, Records]] = []
     ends: dict[str, float] = {}
-    for index in range(replications):
+    for index in range(len(walks)):
         walked = walks[index]
         for kind in _ENDS:
             ends[kind] = ends.get(kind, 0.0) + float(walked.ends[kind])
         rng = walked.queue_rng()
+        played.append({})
         for qid, setup in setups.items():
             ready, priority = walked.joins[qid]
-            records = simulate_queue(ready, setup, rng, priority)
+            played[-1][qid] = simulate_queue(ready, setup, rng, priority)
+            if progress:
+                progress(1)
+    ends = {kind: count / len(walks) for kind, count in ends.items()}
+    return _Played(setups, played, ends)
+
+
+def _targets_met(
+    played: _Played, plan: TrafficPlan, target_s: float
+) -> dict[str, list[dict[str, float]]]:
+    """Per queue and interval, the means over replications of the figures
+    staffing looks at (``offered``, ``service_level``, ``p_abandon``): the same
+    numbers ``DayResult.mean`` holds, without the rest of the day's figures."""
+    n_int = len(plan.calls)
+    bounds = [(i * plan.interval_s, (i + 1) * plan.interval_s) for i in range(n_int)]
+    out: dict[str, list[dict[str, float]]] = {}
+    for qid in played.setups:
+        runs = [window_shares(run[qid], target_s, bounds) for run in played.records]
+        out[qid] = [
+            {
+                key: ci95([run[i][key] for run in runs])[0]
+                for key in ("offered", "service_level", "p_abandon")
+            }
+            for i in range(n_int)
+        ]
+    return out
+
+
+def _day_result(
+    menu: Menu, plan: TrafficPlan, played: _Played, target_s: float
+) -> DayResult:
+    """The day's figures from its records: summaries, announcement scores and
+    the hour-by-hour Erlang figures, per queue and interval."""
+    setups, ends = played.setups, played.ends
+    replications = len(played.records)
+    n_int = len(plan.calls)
+    bounds = [(i * plan.interval_s, (i + 1) * plan.interval_s) for i in range(n_int)]
+    runs: dict[str, list[list[dict[str, float]]]] = {qid: [] for qid in setups}
+    told_runs: dict[str, list[dict[str, float]]] = {qid: [] for qid in setups}
+    for run in played.records:
+        for qid, setup in setups.items():
+            records = run[qid]
             queue = menu.queues[qid]
             announced = announce(records, setup, queue.announce_every_s)
             per_interval = summarize_windows(records, target_s, setup, bounds)
@@ -272,9 +333,6 @@ def _play_day(
                 figures.update({f"told_{key}": value for key, value in scores.items()})
             runs[qid].append(per_interval)
             told_runs[qid].append(score(announced, records, queue.callback_after_s))
-            if progress:
-                progress(1)
-    ends = {kind: count / replications for kind, count in ends.items()}
     mean: dict[str, list[dict[str, float]]] = {}
     half: dict[str, list[dict[str, float]]] = {}
     erlang: dict[str, list[dict[str, float] | None]] = {}
@@ -451,12 +509,13 @@ def propose_staffing(
     if replications < 2:
         raise ValueError(f"replications must be >= 2, got {replications}")
     walks = _Walks(menu, plan, seed, replications)
-    first = _play_day(menu, plan, walks, target_s, None, progress)
+    played = _play(menu, plan, walks, None, progress)
+    first = _targets_met(played, plan, target_s)
     staffing: dict[str, list[int]] = {}
     for qid, queue in menu.queues.items():
         counts = []
         for i in range(len(plan.calls)):
-            rate = first.mean[qid][i]["offered"] * 3600 / plan.interval_s
+            rate = first[qid][i]["offered"] * 3600 / plan.interval_s
             if rate <= 0:
                 counts.append(0)
                 continue
@@ -471,12 +530,14 @@ def propose_staffing(
                 ).agents
             )
         staffing[qid] = counts
-    result = first
+    # Rounds look only at service level and abandonment; the day's other
+    # figures (announcements, waits, Erlang) are worked out for the last one.
     for _ in range(rounds):
-        result = _play_day(menu, plan, walks, target_s, staffing, progress)
+        played = _play(menu, plan, walks, staffing, progress)
+        met = _targets_met(played, plan, target_s)
         short = False
         for qid, counts in staffing.items():
-            for i, m in enumerate(result.mean[qid]):
+            for i, m in enumerate(met[qid]):
                 if m["offered"] <= 0 or math.isnan(m["service_level"]):
                     continue
                 missed = m["service_level"] < service_level or (
@@ -490,4 +551,4 @@ def propose_staffing(
                         counts[i - 1] += max(1, step // 2)
         if not short:
             break
-    return staffing, result
+    return staffing, _day_result(menu, plan, played, target_s)

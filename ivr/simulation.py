@@ -43,6 +43,7 @@ __all__ = [
     "simulate_queue",
     "summarize",
     "summarize_windows",
+    "window_shares",
 ]
 
 OUTCOMES = ("served", "abandoned", "callback", "overflow", "unserved")
@@ -587,6 +588,34 @@ def summarize_windows(
         figures["p_callback"] = count("p_callback") / n if n else nan
         figures["p_overflow"] = count("p_overflow") / n if n else nan
         out.append({key: figures[key] for key in _SUMMARY_KEYS})
+    return out
+
+
+def window_shares(
+    records: Records, target_s: float, windows: Sequence[tuple[float, float]]
+) -> list[dict[str, float]]:
+    """Callers (``offered``), ``service_level`` and ``p_abandon`` of each
+    window: ``summarize_windows``' numbers, by counts alone."""
+    arrival, outcome = records.arrival_s, records.outcome
+    held = np.where(np.isnan(records.wait_s), 0.0, records.wait_s)
+    served = outcome == SERVED
+    running = {
+        key: np.concatenate(([0], np.cumsum(flags))).tolist()
+        for key, flags in (
+            ("service_level", served & (held <= target_s)),
+            ("p_abandon", outcome == ABANDONED),
+        )
+    }
+    starts = np.searchsorted(arrival, [t0 for t0, _ in windows]).tolist()
+    stops = np.searchsorted(arrival, [t1 for _, t1 in windows]).tolist()
+    out = []
+    for lo, hi in zip(starts, stops, strict=True):
+        hi = max(hi, lo)
+        n = hi - lo
+        shares: dict[str, float] = {"offered": n}
+        for key, counts in running.items():
+            shares[key] = (counts[hi] - counts[lo]) / n if n else math.nan
+        out.append(shares)
     return out
 
 
