@@ -75,8 +75,8 @@ def ivr_command(callers: int, seed: int) -> list[str]:
     ]  # fmt: skip
 
 
-def timed(command: list[str]) -> tuple[float, float, str]:
-    """Wall seconds, peak resident MB and output of one whole command."""
+def timed(command: list[str]) -> tuple[float, float, float, str]:
+    """Wall seconds, CPU seconds, peak resident MB and output of a command."""
     start = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, cwd=ROOT)
     out = process.stdout.read().decode() if process.stdout else ""
@@ -85,7 +85,8 @@ def timed(command: list[str]) -> tuple[float, float, str]:
     process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode:
         raise SystemExit(f"{' '.join(command)} failed ({process.returncode})")
-    return seconds, usage.ru_maxrss / 1024, out
+    cpu = usage.ru_utime + usage.ru_stime
+    return seconds, cpu, usage.ru_maxrss / 1024, out
 
 
 def spread(values: list[float]) -> str:
@@ -131,37 +132,43 @@ def main() -> None:
         f"SimPy {simpy_callers:,}; {args.rounds} rounds\n"
         f"(first use of the kernels in a process: {load_s:.2f} s, Numba's start-up)"
     )
-    ratios_in, ratios_cmd, rates, simpy_rates, memory = [], [], [], [], []
+    # Wall time and CPU time (user + system): on a machine others share, the
+    # CPU time of each side moves far less than its wall time.
+    table: dict[str, list[float]] = {}
     ours = None
     for round_ in range(args.rounds):
-        start = time.perf_counter()
+        wall, cpu = time.perf_counter(), time.process_time()
         ours = ours_in_process()
-        rate = ours["callers"] / (time.perf_counter() - start)
-        start = time.perf_counter()
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        simpy_wall, simpy_cpu = time.perf_counter(), time.process_time()
         simpy_run(simpy_callers, args.seed + round_)
-        simpy_rate = simpy_callers / (time.perf_counter() - start)
-        ivr_s, ivr_mb, _ = timed(ivr_command(args.callers, args.seed))
-        simpy_s, _, _ = timed(
+        simpy_wall = time.perf_counter() - simpy_wall
+        simpy_cpu = time.process_time() - simpy_cpu
+        ivr_s, ivr_cpu, ivr_mb, _ = timed(ivr_command(args.callers, args.seed))
+        simpy_s, simpy_cmd_cpu, _, _ = timed(
             [sys.executable, __file__, "--simpy-run", str(simpy_callers),
              "--seed", str(args.seed + round_)]
         )  # fmt: skip
-        rates.append(rate)
-        simpy_rates.append(simpy_rate)
-        ratios_in.append(rate / simpy_rate)
-        ratios_cmd.append((args.callers / ivr_s) / (simpy_callers / simpy_s))
-        memory.append(ivr_mb)
-        print(
-            f"round {round_ + 1}: in process {rate:,.0f} vs {simpy_rate:,.0f} "
-            f"callers/s = {ratios_in[-1]:.0f}x; whole commands {ivr_s:.2f} s for "
-            f"{args.callers:,} vs {simpy_s:.2f} s for {simpy_callers:,} = "
-            f"{ratios_cmd[-1]:.0f}x; ivr peak {ivr_mb:.0f} MB"
-        )
+        n, m = args.callers, simpy_callers
+        row = {
+            "ivr callers/s in process (wall)": n / wall,
+            "SimPy callers/s in process (wall)": m / simpy_wall,
+            "ratio in process (wall)": (n / wall) / (m / simpy_wall),
+            "ratio in process (CPU)": (n / cpu) / (m / simpy_cpu),
+            "ivr command s (wall)": ivr_s,
+            "SimPy command s (wall)": simpy_s,
+            "ratio whole commands (wall)": (n / ivr_s) / (m / simpy_s),
+            "ratio whole commands (CPU)": (n / ivr_cpu) / (m / simpy_cmd_cpu),
+            "ivr simulate peak RSS MB": ivr_mb,
+        }
+        for key, value in row.items():
+            table.setdefault(key, []).append(value)
+        print(f"round {round_ + 1}: " + "; ".join(
+            f"{key} {value:,.1f}" for key, value in row.items()
+        ))  # fmt: skip
     print()
-    print(f"in process, callers/s  ivr   {spread(rates)}")
-    print(f"                       SimPy {spread(simpy_rates)}")
-    print(f"ratio in process       {spread(ratios_in)}x")
-    print(f"ratio whole commands   {spread(ratios_cmd)}x")
-    print(f"ivr simulate peak RSS  {spread(memory)} MB for {args.callers:,} callers")
+    for key, values in table.items():
+        print(f"{key:<36} {spread(values)}")
     print()
     exact = queueing.erlang_a(CALLS_PER_HOUR, HANDLE_S, AGENTS, PATIENCE_S, TARGET_S)
     print(f"{'figure':<20}{'simulated':>12}{'± ci95':>12}{'Erlang A':>12}  inside")
