@@ -41,10 +41,11 @@ sys.path.insert(0, str(ROOT))  # this checkout's ivr
 
 from ivr.announcements import announce, within_tolerance  # noqa: E402
 from ivr.day import _queue_setup  # noqa: E402
+from ivr.journeys import walk_callers  # noqa: E402
 from ivr.loader import load_menu  # noqa: E402
 from ivr.phrases import spoken_wait  # noqa: E402
 from ivr.simulation import SERVED, simulate_queue  # noqa: E402
-from ivr.traffic import load_traffic, walk_callers  # noqa: E402
+from ivr.traffic import load_traffic  # noqa: E402
 
 SCENARIOS = {
     "shop sale day": (ROOT / "menus/shop.yaml", ROOT / "menus/shop.traffic.yaml"),

@@ -1,33 +1,41 @@
-"""Benchmark: ivr.simulation against an idiomatic SimPy model, in one run.
+"""Benchmark: ivr's queue simulator against an idiomatic SimPy model, in one run.
 
 Scenario: 100 agents, 1,140 calls per hour, 5-minute exponential handle time,
-2-minute exponential patience (M/M/100+M at 95% load). Prints callers per second
-for both simulators and their ratio, then each simulated figure with its 95%
-interval beside Erlang A. Not part of the test suite:
+2-minute exponential patience (M/M/100+M at 95% load). Measured three ways,
+each round in turn, medians and spreads over the rounds:
 
-    python bench/simulate.py [--callers 2000000] [--simpy-callers 200000]
+- in process: ``simulate_erlang`` (kernels already loaded) against the SimPy
+  model in the same process, callers per second;
+- whole commands: ``ivr simulate`` for N callers against a SimPy script
+  (this file with ``--simpy-run``) for N/10, start-up included;
+- memory: the peak resident size of ``ivr simulate`` for N callers.
+
+Then each simulated figure with its 95% interval beside Erlang A. Not part of
+the test suite:
+
+    python bench/simulate.py [--callers 10000000] [--rounds 3]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
-import simpy
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's ivr
-
-from ivr import queueing
-from ivr import simulation as sim
-
+ROOT = Path(__file__).resolve().parent.parent
 CALLS_PER_HOUR, HANDLE_S, AGENTS, PATIENCE_S, TARGET_S = 1140.0, 300.0, 100, 120.0, 20.0
 
 
 def simpy_run(callers: int, seed: int) -> dict[str, float]:
     """The textbook SimPy model: a Resource, one process per caller."""
+    import numpy as np
+    import simpy
+
     rng = np.random.default_rng(seed)
     env = simpy.Environment()
     agents = simpy.Resource(env, capacity=AGENTS)
@@ -58,37 +66,109 @@ def simpy_run(callers: int, seed: int) -> dict[str, float]:
     }
 
 
+def ivr_command(callers: int, seed: int) -> list[str]:
+    return [
+        str(Path(sys.executable).with_name("ivr")), "simulate",
+        "--calls-per-hour", str(CALLS_PER_HOUR), "--handle-time", str(HANDLE_S),
+        "--agents", str(AGENTS), "--patience", str(PATIENCE_S),
+        "--callers", str(callers), "--seed", str(seed), "--json",
+    ]  # fmt: skip
+
+
+def timed(command: list[str]) -> tuple[float, float, float, str]:
+    """Wall seconds, CPU seconds, peak resident MB and output of a command."""
+    start = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, cwd=ROOT)
+    out = process.stdout.read().decode() if process.stdout else ""
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - start
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode:
+        raise SystemExit(f"{' '.join(command)} failed ({process.returncode})")
+    cpu = usage.ru_utime + usage.ru_stime
+    return seconds, cpu, usage.ru_maxrss / 1024, out
+
+
+def spread(values: list[float]) -> str:
+    low, mid, high = min(values), statistics.median(values), max(values)
+    return f"median {mid:,.1f} ({low:,.1f}-{high:,.1f})"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--callers", type=int, default=2_000_000)
-    parser.add_argument("--simpy-callers", type=int, default=200_000)
+    parser.add_argument("--callers", type=int, default=10_000_000)
+    parser.add_argument("--simpy-callers", type=int, default=None)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--simpy-run", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.simpy_run:  # the SimPy side of the whole-command comparison
+        print(json.dumps(simpy_run(args.simpy_run, args.seed)))
+        return
+
+    sys.path.insert(0, str(ROOT))  # this checkout's ivr
+    from ivr import queueing
+    from ivr import simulation as sim
+
+    simpy_callers = args.simpy_callers or args.callers // 10
+
+    def ours_in_process() -> dict[str, object]:
+        return sim.simulate_erlang(
+            CALLS_PER_HOUR, sim.exponential(HANDLE_S), AGENTS,
+            sim.exponential(PATIENCE_S), callers=args.callers, seed=args.seed,
+            target_s=TARGET_S,
+            warmup_share=0.0,  # time only recorded callers, like the SimPy run
+        )  # fmt: skip
 
     start = time.perf_counter()
-    ours = sim.simulate_erlang(
-        CALLS_PER_HOUR,
-        sim.exponential(HANDLE_S),
-        AGENTS,
-        sim.exponential(PATIENCE_S),
-        callers=args.callers,
-        seed=args.seed,
-        target_s=TARGET_S,
-        warmup_share=0.0,  # time only recorded callers, like the SimPy run
+    sim.simulate_erlang(
+        CALLS_PER_HOUR, sim.exponential(HANDLE_S), AGENTS, callers=1000, seed=1
     )
-    ours_rate = ours["callers"] / (time.perf_counter() - start)
+    load_s = time.perf_counter() - start  # Numba loads the kernels from its cache
 
-    start = time.perf_counter()
-    theirs = simpy_run(args.simpy_callers, args.seed)
-    simpy_rate = args.simpy_callers / (time.perf_counter() - start)
-
-    print(f"scenario: {AGENTS} agents, {CALLS_PER_HOUR:g} calls/h, handle 5m, "
-          "patience 2m")  # fmt: skip
     print(
-        f"ivr.simulation  {ours_rate:>12,.0f} callers/s ({ours['callers']:,} callers)"
+        f"scenario: {AGENTS} agents, {CALLS_PER_HOUR:g} calls/h, handle 5m, "
+        f"patience 2m; {os.cpu_count()} cores; ivr {args.callers:,} callers, "
+        f"SimPy {simpy_callers:,}; {args.rounds} rounds\n"
+        f"(first use of the kernels in a process: {load_s:.2f} s, Numba's start-up)"
     )
-    print(f"SimPy           {simpy_rate:>12,.0f} callers/s ({args.simpy_callers:,})")
-    print(f"ratio           {ours_rate / simpy_rate:>12.1f}x")
+    # Wall time and CPU time (user + system): on a machine others share, the
+    # CPU time of each side moves far less than its wall time.
+    table: dict[str, list[float]] = {}
+    ours = None
+    for round_ in range(args.rounds):
+        wall, cpu = time.perf_counter(), time.process_time()
+        ours = ours_in_process()
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        simpy_wall, simpy_cpu = time.perf_counter(), time.process_time()
+        simpy_run(simpy_callers, args.seed + round_)
+        simpy_wall = time.perf_counter() - simpy_wall
+        simpy_cpu = time.process_time() - simpy_cpu
+        ivr_s, ivr_cpu, ivr_mb, _ = timed(ivr_command(args.callers, args.seed))
+        simpy_s, simpy_cmd_cpu, _, _ = timed(
+            [sys.executable, __file__, "--simpy-run", str(simpy_callers),
+             "--seed", str(args.seed + round_)]
+        )  # fmt: skip
+        n, m = args.callers, simpy_callers
+        row = {
+            "ivr callers/s in process (wall)": n / wall,
+            "SimPy callers/s in process (wall)": m / simpy_wall,
+            "ratio in process (wall)": (n / wall) / (m / simpy_wall),
+            "ratio in process (CPU)": (n / cpu) / (m / simpy_cpu),
+            "ivr command s (wall)": ivr_s,
+            "SimPy command s (wall)": simpy_s,
+            "ratio whole commands (wall)": (n / ivr_s) / (m / simpy_s),
+            "ratio whole commands (CPU)": (n / ivr_cpu) / (m / simpy_cmd_cpu),
+            "ivr simulate peak RSS MB": ivr_mb,
+        }
+        for key, value in row.items():
+            table.setdefault(key, []).append(value)
+        print(f"round {round_ + 1}: " + "; ".join(
+            f"{key} {value:,.1f}" for key, value in row.items()
+        ))  # fmt: skip
+    print()
+    for key, values in table.items():
+        print(f"{key:<36} {spread(values)}")
     print()
     exact = queueing.erlang_a(CALLS_PER_HOUR, HANDLE_S, AGENTS, PATIENCE_S, TARGET_S)
     print(f"{'figure':<20}{'simulated':>12}{'± ci95':>12}{'Erlang A':>12}  inside")
@@ -97,9 +177,6 @@ def main() -> None:
         value, half, want = ours[key], ours["ci95"][key], getattr(exact, key)
         mark = "yes" if abs(value - want) <= half else "NO"
         print(f"{key:<20}{value:>12.5f}{half:>12.5f}{want:>12.5f}  {mark}")
-    served_wait = theirs["mean_wait_served_s"]
-    print(f"SimPy (one run): p_abandon {theirs['p_abandon']:.5f}, ", end="")
-    print(f"mean_wait_served_s {served_wait:.3f}")
 
 
 if __name__ == "__main__":

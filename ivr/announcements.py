@@ -37,6 +37,7 @@ __all__ = [
     "Announcements",
     "announce",
     "score",
+    "spoken_ranges",
     "within_tolerance",
 ]
 
@@ -119,16 +120,67 @@ def _positions(
     return out
 
 
+def spoken_ranges(
+    seconds: np.ndarray, max_wait_s: float | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """``spoken_wait(s, max_wait_s)``'s ``low_s`` and ``high_s`` of many waits.
+
+    The same steps as ``ivr.phrases.spoken_wait``, on arrays: under a minute,
+    the nearest minute to 10, 5 minutes to 30, 10 to an hour, then half hours;
+    "more than" past ``max_wait_s``.
+    """
+    seconds = np.asarray(seconds, dtype=float)
+    exact = seconds / 60
+    step = np.select([exact < 10.5, exact < 32.5, exact < 65.0], [1, 5, 10], 30)
+    minutes = np.maximum(step, np.floor(exact / step + 0.5) * step)
+    low = np.where(seconds < 60, 0.0, minutes * 60.0)
+    high = np.where(seconds < 60, 60.0, low)
+    if max_wait_s is not None:
+        over = seconds > max_wait_s
+        low[over] = max(1, int(max_wait_s // 60)) * 60.0
+        high[over] = math.inf
+    return low, high
+
+
+def _positions_compiled(
+    records: Records, holds: np.ndarray, leave: np.ndarray, caller: np.ndarray,
+    when: np.ndarray,
+) -> np.ndarray:  # fmt: skip
+    """``_positions`` by ``ivr.kernels.queue.positions`` (a counting tree)."""
+    from ivr.kernels import queue as kernel
+
+    n = len(records)
+    levels = records.priority.max() if n else 0
+    key = (levels - records.priority) * n + np.arange(n)
+    rank = np.empty(n, dtype=np.int64)
+    rank[np.argsort(key, kind="stable")] = np.arange(n)
+    joiners = np.nonzero(holds)[0]
+    leavers = joiners[np.isfinite(leave[joiners])]
+    times = np.concatenate([leave[leavers], when, records.arrival_s[joiners]])
+    kinds = np.concatenate(
+        [np.zeros(len(leavers)), np.ones(len(when)), np.full(len(joiners), 2)]
+    ).astype(np.int8)
+    ids = np.concatenate([leavers, np.arange(len(when)), joiners]).astype(np.int64)
+    order = np.lexsort((kinds, times))
+    return kernel.positions(
+        kinds[order], ids[order], rank, caller.astype(np.int64), len(when)
+    )
+
+
 def announce(
     records: Records,
     setup: QueueSetup,
     announce_every_s: float,
     estimator: Estimator | None = None,
+    *,
+    compiled: bool = True,
 ) -> Announcements:
     """Replay the announcements of a simulated queue (see the module docstring).
 
     Every caller who holds hears one on joining and every ``announce_every_s``
     while still holding; those heard by callers later answered live are kept.
+    ``compiled``: positions and estimates by ``ivr.kernels`` (the same values
+    as the pure-Python ``_positions`` and ``Estimator.waits_s``).
     """
     if not announce_every_s > 0:
         raise ValueError(f"announce_every must be > 0 s, got {announce_every_s!r}")
@@ -142,20 +194,31 @@ def announce(
     first = np.repeat(np.cumsum(count) - count, count)
     rounds = np.arange(len(caller)) - first
     when = records.arrival_s[caller] + rounds * announce_every_s
-    position = _positions(records, holds, leave, caller, when)
     if estimator is None:
         patience = None if setup.patience.kind == "none" else setup.patience.mean_s
         estimator = Estimator(setup.agents, setup.handle.mean_s, patience)
-    estimate = estimator.waits_s(position, when)
+    if compiled and type(estimator) is Estimator:
+        from ivr.kernels import estimate as kernel_estimate
+
+        position = _positions_compiled(records, holds, leave, caller, when)
+        estimate = kernel_estimate.waits_s(
+            kernel_estimate.estimator_of(estimator), position, when
+        )
+    else:
+        position = _positions(records, holds, leave, caller, when)
+        estimate = estimator.waits_s(position, when)
     low, high = estimate.copy(), estimate.copy()
     starts = [start for start, _ in setup.agents]
     counts = np.array([count for _, count in setup.agents])
     here = np.maximum(np.searchsorted(starts, when, side="right") - 1, 0)
     # Nobody on duty: the caller hears when service starts, not a wait.
     told = np.nonzero((counts[here] > 0) & np.isfinite(estimate))[0]
-    for i, value in zip(told.tolist(), estimate[told].tolist(), strict=True):
-        words = spoken_wait(value, setup.max_wait_s)
-        low[i], high[i] = words.low_s, words.high_s
+    if compiled:
+        low[told], high[told] = spoken_ranges(estimate[told], setup.max_wait_s)
+    else:
+        for i, value in zip(told.tolist(), estimate[told].tolist(), strict=True):
+            words = spoken_wait(value, setup.max_wait_s)
+            low[i], high[i] = words.low_s, words.high_s
     hung_up = holds & (outcome == ABANDONED)
     return Announcements(
         caller=caller,

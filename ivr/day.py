@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ivr.announcements import SCORE_KEYS, announce, score
+from ivr.announcements import SCORE_KEYS, Announcements, announce, score
+from ivr.journeys import walk_callers
 from ivr.menu import (
     Menu,
     Queue,
@@ -27,12 +28,14 @@ from ivr.queueing import staff
 from ivr.simulation import (
     NEVER,
     QueueSetup,
+    Records,
     ci95,
     exponential,
     simulate_queue,
-    summarize,
+    summarize_windows,
+    window_shares,
 )
-from ivr.traffic import TrafficPlan, walk_callers
+from ivr.traffic import TrafficPlan
 
 __all__ = ["DAY_KEYS", "DayResult", "propose_staffing", "simulate_day"]
 
@@ -43,6 +46,11 @@ _COMPARED = ("asa_s", "service_level", "p_abandon")
 # Below these differences nobody would act (and every replication may agree
 # exactly, e.g. no waits at all, giving a zero-width interval).
 _NEGLIGIBLE = {"asa_s": 1.0, "service_level": 0.01, "p_abandon": 0.005}
+_ENDS = ("self_service", "queue", "voicemail", "transfer", "gave_up")
+# Walks kept for later staffing rounds, at most this many bytes (16 a caller who
+# queues); past it each round walks the callers again (the same callers: slower,
+# never different).
+_KEEP_WALKS_BYTES = 256 * 2**20
 
 
 def _queue_setup(
@@ -143,6 +151,62 @@ class DayResult:
         )
 
 
+@dataclass(frozen=True)
+class _Walked:
+    """One replication's day after the menu: how walks ended, who reached each
+    queue when (sorted, with their priority), and the state of the generator the
+    queues then draw handle times and patience from."""
+
+    ends: dict[str, int]
+    joins: dict[str, tuple[np.ndarray, np.ndarray]]
+    state: dict
+
+    def queue_rng(self) -> np.random.Generator:
+        bits = np.random.PCG64()
+        bits.state = self.state
+        return np.random.Generator(bits)
+
+
+class _Walks:
+    """The replications' walks through the menu, made once and reused.
+
+    A walk depends on the menu, the traffic and the seed, never on the agents,
+    so every staffing round of ``propose_staffing`` replays the same walks;
+    they are kept while they fit in ``_KEEP_WALKS_BYTES`` and made again (the
+    same) beyond.
+    """
+
+    def __init__(self, menu: Menu, plan: TrafficPlan, seed: int | None, count: int):
+        self.menu, self.plan = menu, plan
+        self.streams = np.random.SeedSequence(seed).spawn(count)
+        self.kept: dict[int, _Walked] = {}
+        self.kept_bytes = 0
+
+    def __len__(self) -> int:
+        return len(self.streams)
+
+    def __getitem__(self, index: int) -> _Walked:
+        if index in self.kept:
+            return self.kept[index]
+        rng = np.random.default_rng(self.streams[index])
+        journeys = walk_callers(self.menu, self.plan, seed=int(rng.integers(2**63)))
+        joins = {}
+        for qid in self.menu.queues:
+            mine = journeys.queue == qid
+            order = np.argsort(journeys.ready_s[mine], kind="stable")
+            joins[qid] = (journeys.ready_s[mine][order], journeys.priority[mine][order])
+        walked = _Walked(
+            {kind: int(np.sum(journeys.end == kind)) for kind in _ENDS},
+            joins,
+            rng.bit_generator.state,
+        )
+        size = sum(ready.nbytes + prio.nbytes for ready, prio in joins.values())
+        if self.kept_bytes + size <= _KEEP_WALKS_BYTES:
+            self.kept[index] = walked
+            self.kept_bytes += size
+        return walked
+
+
 def simulate_day(
     menu: Menu,
     plan: TrafficPlan,
@@ -165,6 +229,41 @@ def simulate_day(
     """
     if replications < 2:
         raise ValueError(f"replications must be >= 2, got {replications}")
+    walks = _Walks(menu, plan, seed, replications)
+    return _play_day(menu, plan, walks, target_s, agents, progress)
+
+
+@dataclass(frozen=True)
+class _Played:
+    """A simulated day: each replication's records, queue by queue (menu order),
+    the setups they were played with, and how walks ended (mean a replication)."""
+
+    setups: dict[str, QueueSetup]
+    records: list[dict[str, Records]]
+    ends: dict[str, float]
+
+
+def _play_day(
+    menu: Menu,
+    plan: TrafficPlan,
+    walks: _Walks,
+    target_s: float,
+    agents: Mapping[str, Sequence[int]] | None,
+    progress: Callable[[int], None] | None,
+) -> DayResult:
+    """``simulate_day`` on walks already made (or made on the way)."""
+    return _day_result(menu, plan, _play(menu, plan, walks, agents, progress), target_s)
+
+
+def _play(
+    menu: Menu,
+    plan: TrafficPlan,
+    walks: _Walks,
+    agents: Mapping[str, Sequence[int]] | None,
+    progress: Callable[[int], None] | None,
+) -> _Played:
+    """Every queue of every replication played out with ``agents`` (or the
+    menu's day plans)."""
     agents = agents or {}
     for qid in agents:
         if qid not in menu.queues:
@@ -173,37 +272,67 @@ def simulate_day(
         qid: _queue_setup(queue, plan, agents.get(qid))
         for qid, queue in menu.queues.items()
     }
+    played: list[dict[str, Records]] = []
+    ends: dict[str, float] = {}
+    for index in range(len(walks)):
+        walked = walks[index]
+        for kind in _ENDS:
+            ends[kind] = ends.get(kind, 0.0) + float(walked.ends[kind])
+        rng = walked.queue_rng()
+        played.append({})
+        for qid, setup in setups.items():
+            ready, priority = walked.joins[qid]
+            played[-1][qid] = simulate_queue(ready, setup, rng, priority)
+            if progress:
+                progress(1)
+    ends = {kind: count / len(walks) for kind, count in ends.items()}
+    return _Played(setups, played, ends)
+
+
+def _targets_met(
+    played: _Played, plan: TrafficPlan, target_s: float
+) -> dict[str, list[dict[str, float]]]:
+    """Per queue and interval, the means over replications of the figures
+    staffing looks at (``offered``, ``service_level``, ``p_abandon``): the same
+    numbers ``DayResult.mean`` holds, without the rest of the day's figures."""
+    n_int = len(plan.calls)
+    bounds = [(i * plan.interval_s, (i + 1) * plan.interval_s) for i in range(n_int)]
+    out: dict[str, list[dict[str, float]]] = {}
+    for qid in played.setups:
+        runs = [window_shares(run[qid], target_s, bounds) for run in played.records]
+        out[qid] = [
+            {
+                key: ci95([run[i][key] for run in runs])[0]
+                for key in ("offered", "service_level", "p_abandon")
+            }
+            for i in range(n_int)
+        ]
+    return out
+
+
+def _day_result(
+    menu: Menu, plan: TrafficPlan, played: _Played, target_s: float
+) -> DayResult:
+    """The day's figures from its records: summaries, announcement scores and
+    the hour-by-hour Erlang figures, per queue and interval."""
+    setups, ends = played.setups, played.ends
+    replications = len(played.records)
     n_int = len(plan.calls)
     bounds = [(i * plan.interval_s, (i + 1) * plan.interval_s) for i in range(n_int)]
     runs: dict[str, list[list[dict[str, float]]]] = {qid: [] for qid in setups}
     told_runs: dict[str, list[dict[str, float]]] = {qid: [] for qid in setups}
-    ends: dict[str, float] = {}
-    streams = np.random.SeedSequence(seed).spawn(replications)
-    for stream in streams:
-        rng = np.random.default_rng(stream)
-        journeys = walk_callers(menu, plan, seed=int(rng.integers(2**63)))
-        for kind in ("self_service", "queue", "voicemail", "transfer", "gave_up"):
-            ends[kind] = ends.get(kind, 0.0) + float(np.sum(journeys.end == kind))
+    for run in played.records:
         for qid, setup in setups.items():
-            mine = journeys.queue == qid
-            order = np.argsort(journeys.ready_s[mine], kind="stable")
-            ready = journeys.ready_s[mine][order]
-            priority = journeys.priority[mine][order]
-            records = simulate_queue(ready, setup, rng, priority)
+            records = run[qid]
             queue = menu.queues[qid]
             announced = announce(records, setup, queue.announce_every_s)
-            per_interval = []
-            for t0, t1 in bounds:
-                figures = summarize(records, target_s, setup, (t0, t1))
+            per_interval = summarize_windows(records, target_s, setup, bounds)
+            told = _score_windows(announced, records, queue.callback_after_s, bounds)
+            for figures, scores in zip(per_interval, told, strict=True):
                 figures["offered"] = figures.pop("callers")
-                told = score(announced, records, queue.callback_after_s, (t0, t1))
-                figures.update({f"told_{key}": value for key, value in told.items()})
-                per_interval.append(figures)
+                figures.update({f"told_{key}": value for key, value in scores.items()})
             runs[qid].append(per_interval)
             told_runs[qid].append(score(announced, records, queue.callback_after_s))
-            if progress:
-                progress(1)
-    ends = {kind: count / replications for kind, count in ends.items()}
     mean: dict[str, list[dict[str, float]]] = {}
     half: dict[str, list[dict[str, float]]] = {}
     erlang: dict[str, list[dict[str, float] | None]] = {}
@@ -254,6 +383,46 @@ def simulate_day(
         plan, replications, target_s, ends, staffed, mean, half, erlang, disagree,
         told, told_half, told_by_interval,
     )  # fmt: skip
+
+
+def _score_windows(
+    announced: Announcements,
+    records: Records,
+    callback_after_s: float | None,
+    windows: Sequence[tuple[float, float]],
+) -> list[dict[str, float]]:
+    """``score`` of each window (back to back, in time order) in one pass: the
+    announcements grouped by window keep their order, the callers of a window
+    are one slice of the records, so each score is the windowed one exactly."""
+    edges = np.array([t0 for t0, _ in windows] + [windows[-1][1]])
+    bucket = np.searchsorted(edges, announced.time_s, side="right") - 1
+    order = np.argsort(bucket, kind="stable")
+    cuts = np.searchsorted(bucket[order], np.arange(len(windows) + 1)).tolist()
+    spans = np.searchsorted(records.arrival_s, edges).tolist()
+    out = []
+    for i in range(len(windows)):
+        pick = order[cuts[i] : cuts[i + 1]]
+        lo, hi = spans[i], spans[i + 1]
+        heard = Announcements(
+            caller=announced.caller[pick],
+            time_s=announced.time_s[pick],
+            position=announced.position[pick],
+            estimate_s=announced.estimate_s[pick],
+            low_s=announced.low_s[pick],
+            high_s=announced.high_s[pick],
+            actual_s=announced.actual_s[pick],
+            hung_up=announced.hung_up[lo:hi],
+        )
+        callers = Records(
+            arrival_s=records.arrival_s[lo:hi],
+            priority=records.priority[lo:hi],
+            wait_s=records.wait_s[lo:hi],
+            start_s=records.start_s[lo:hi],
+            service_s=records.service_s[lo:hi],
+            outcome=records.outcome[lo:hi],
+        )
+        out.append(score(heard, callers, callback_after_s))
+    return out
 
 
 def _told(
@@ -337,15 +506,16 @@ def propose_staffing(
     target (and one interval earlier, since a queue that builds up before the
     peak is what makes the peak late), up to ``rounds`` times.
     """
-    first = simulate_day(
-        menu, plan, seed=seed, replications=replications, target_s=target_s,
-        progress=progress,
-    )  # fmt: skip
+    if replications < 2:
+        raise ValueError(f"replications must be >= 2, got {replications}")
+    walks = _Walks(menu, plan, seed, replications)
+    played = _play(menu, plan, walks, None, progress)
+    first = _targets_met(played, plan, target_s)
     staffing: dict[str, list[int]] = {}
     for qid, queue in menu.queues.items():
         counts = []
         for i in range(len(plan.calls)):
-            rate = first.mean[qid][i]["offered"] * 3600 / plan.interval_s
+            rate = first[qid][i]["offered"] * 3600 / plan.interval_s
             if rate <= 0:
                 counts.append(0)
                 continue
@@ -360,15 +530,14 @@ def propose_staffing(
                 ).agents
             )
         staffing[qid] = counts
-    result = first
+    # Rounds look only at service level and abandonment; the day's other
+    # figures (announcements, waits, Erlang) are worked out for the last one.
     for _ in range(rounds):
-        result = simulate_day(
-            menu, plan, seed=seed, replications=replications, target_s=target_s,
-            agents=staffing, progress=progress,
-        )  # fmt: skip
+        played = _play(menu, plan, walks, staffing, progress)
+        met = _targets_met(played, plan, target_s)
         short = False
         for qid, counts in staffing.items():
-            for i, m in enumerate(result.mean[qid]):
+            for i, m in enumerate(met[qid]):
                 if m["offered"] <= 0 or math.isnan(m["service_level"]):
                     continue
                 missed = m["service_level"] < service_level or (
@@ -382,4 +551,4 @@ def propose_staffing(
                         counts[i - 1] += max(1, step // 2)
         if not short:
             break
-    return staffing, result
+    return staffing, _day_result(menu, plan, played, target_s)

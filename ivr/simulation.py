@@ -27,6 +27,7 @@ import numpy as np
 from ivr.estimate import Estimator
 
 __all__ = [
+    "CHUNK",
     "NEVER",
     "OUTCOMES",
     "Distribution",
@@ -41,6 +42,8 @@ __all__ = [
     "simulate_erlang",
     "simulate_queue",
     "summarize",
+    "summarize_windows",
+    "window_shares",
 ]
 
 OUTCOMES = ("served", "abandoned", "callback", "overflow", "unserved")
@@ -243,8 +246,8 @@ def _fcfs(
             replace(free, t + svc)
             continue
         held = first - t
-        if held > lim:
-            if lim == inf:
+        if held > lim or first == inf:
+            if lim == inf:  # nobody will ever answer: holding at the end
                 outcome[i] = UNSERVED
                 wait[i] = math.nan
             else:
@@ -366,13 +369,16 @@ def simulate_queue(
     priority: np.ndarray | None = None,
     *,
     engine: str = "auto",
+    compiled: bool = True,
 ) -> Records:
     """Simulate callers arriving at ``arrivals`` (sorted seconds) into one queue.
 
     ``engine``: ``fast`` (FCFS only), ``events`` or ``auto`` (fast unless there are
     priorities or callbacks). Both engines give identical records on a FCFS
     queue whose staffing only rises (they differ only in which busy agent leaves
-    a shift when a later rise cancels the drop).
+    a shift when a later rise cancels the drop). ``compiled``: run the engine's
+    compiled kernel (``ivr.kernels``), else its pure-Python reference; both give
+    the same records from the same draws.
     """
     arrivals = np.asarray(arrivals, dtype=float)
     n = len(arrivals)
@@ -381,7 +387,20 @@ def simulate_queue(
     priority = np.zeros(n, dtype=np.int64) if priority is None else np.asarray(priority)
     service = setup.handle.draw(rng, n)
     patience = setup.patience.draw(rng, n)
-    patience_mean = None if setup.patience.kind == "none" else setup.patience.mean_s
+    return _play(arrivals, service, patience, priority, setup, engine, compiled)
+
+
+def _play(
+    arrivals: np.ndarray,
+    service: np.ndarray,
+    patience: np.ndarray,
+    priority: np.ndarray,
+    setup: QueueSetup,
+    engine: str,
+    compiled: bool,
+) -> Records:
+    """The records of callers whose handle times and patience are drawn."""
+    n = len(arrivals)
     max_wait = math.inf if setup.max_wait_s is None else setup.max_wait_s
     limit = np.minimum(patience, max_wait)
     overflow_first = patience > max_wait
@@ -390,14 +409,35 @@ def simulate_queue(
         engine = "fast" if plain else "events"
     if engine == "fast" and not plain:
         raise ValueError("the fast engine is first-come-first-served only")
-    if engine == "fast":
+    if engine not in ("fast", "events"):
+        raise ValueError(f"engine must be fast, events or auto, got {engine!r}")
+    patience_mean = None if setup.patience.kind == "none" else setup.patience.mean_s
+    estimate = Estimator(setup.agents, setup.handle.mean_s, patience_mean)
+    if engine == "fast" and compiled:
+        wait, start, outcome = _fcfs_compiled(
+            arrivals, service, limit, overflow_first, setup.agents
+        )
+    elif engine == "fast":
         wait, start, outcome = _fcfs(
             arrivals, service, limit, overflow_first, setup.agents
         )
-    elif engine == "events":
+    elif compiled:
+        from ivr.kernels import estimate as kernel_estimate
+        from ivr.kernels import queue as kernel
+
+        levels, level = np.unique(priority, return_inverse=True)
+        after = setup.callback_after_s
+        wait, start, outcome = kernel.events(
+            arrivals, service, limit, overflow_first,
+            level.astype(np.int64).reshape(-1), max(len(levels), 1),
+            np.array([when for when, _ in setup.agents], dtype=np.float64),
+            np.array([count for _, count in setup.agents], dtype=np.int64),
+            after is not None, kernel_estimate.estimator_of(estimate),
+            math.inf if after is None else float(after),
+        )  # fmt: skip
+    else:
         offer = None
         if setup.callback_after_s is not None:
-            estimate = Estimator(setup.agents, setup.handle.mean_s, patience_mean)
             after = setup.callback_after_s
 
             def offer(position: int, now: float) -> bool:
@@ -406,8 +446,6 @@ def simulate_queue(
         wait, start, outcome = _events(
             arrivals, service, limit, overflow_first, priority, setup, offer
         )
-    else:
-        raise ValueError(f"engine must be fast, events or auto, got {engine!r}")
     served = ~np.isnan(start)
     return Records(
         arrival_s=arrivals,
@@ -419,11 +457,26 @@ def simulate_queue(
     )
 
 
-def _busy_between(records: Records, t0: float, t1: float) -> float:
-    served = ~np.isnan(records.start_s)
-    begin = records.start_s[served]
-    end = begin + records.service_s[served]
-    return float(np.clip(np.minimum(end, t1) - np.maximum(begin, t0), 0, None).sum())
+def _fcfs_compiled(
+    arrivals: np.ndarray,
+    service: np.ndarray,
+    limit: np.ndarray,
+    overflow_first: np.ndarray,
+    plan: tuple[tuple[float, int], ...],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``_fcfs`` by the compiled kernel, in one chunk."""
+    from ivr.kernels import queue as kernel
+
+    n = len(arrivals)
+    free, state, when, count = kernel.fcfs_state(plan, arrivals[0] if n else 0.0)
+    wait = np.empty(n)
+    outcome = np.empty(n, dtype=np.int8)
+    kernel.fcfs(
+        arrivals, service, limit, overflow_first, free, state, when, count, wait,
+        outcome,
+    )  # fmt: skip
+    start = np.where(outcome == SERVED, arrivals + wait, np.nan)
+    return wait, start, outcome
 
 
 def agent_seconds(setup: QueueSetup, t0: float, t1: float) -> float:
@@ -460,29 +513,116 @@ def summarize(
             float(records.arrival_s[0]) if len(records) else 0.0,
             float(records.arrival_s[-1]) if len(records) else 0.0,
         )
-    t0, t1 = window
-    mask = (records.arrival_s >= t0) & (records.arrival_s < t1)
-    n = int(mask.sum())
-    outcome = records.outcome[mask]
-    wait = records.wait_s[mask]
+    return summarize_windows(records, target_s, setup, [window])[0]
+
+
+def summarize_windows(
+    records: Records,
+    target_s: float,
+    setup: QueueSetup,
+    windows: Sequence[tuple[float, float]],
+) -> list[dict[str, float]]:
+    """``summarize`` of each window, in one pass over the records.
+
+    The records are in arrival order, so a window's callers are one slice of
+    them: the same callers in the same order as a mask picks, hence the same
+    sums to the last bit. Shares are counts over callers (exactly what the mean
+    of a mask gives), counted once for all windows by running sums.
+    """
+    arrival = records.arrival_s
+    outcome = records.outcome
     served = outcome == SERVED
     live = outcome != CALLBACK
-    held = np.where(np.isnan(wait), 0.0, wait)
-    available = agent_seconds(setup, t0, t1)
-    nan = math.nan
-    figures = {
-        "callers": n,
-        "p_wait": float(np.mean((held > 0) | ~served)) if n else nan,
-        "asa_s": float(held[live].mean()) if live.any() else nan,
-        "mean_wait_served_s": float(held[served].mean()) if served.any() else nan,
-        "service_level": float(np.mean(served & (held <= target_s))) if n else nan,
-        "p_abandon": float(np.mean(outcome == ABANDONED)) if n else nan,
-        "occupancy": _busy_between(records, t0, t1) / available if available else nan,
-        "p90_wait_s": float(np.percentile(held[live], 90)) if live.any() else nan,
-        "p_callback": float(np.mean(outcome == CALLBACK)) if n else nan,
-        "p_overflow": float(np.mean(outcome == OVERFLOW)) if n else nan,
+    held = np.where(np.isnan(records.wait_s), 0.0, records.wait_s)
+    counts = {
+        "p_wait": (held > 0) | ~served,
+        "service_level": served & (held <= target_s),
+        "p_abandon": outcome == ABANDONED,
+        "p_callback": outcome == CALLBACK,
+        "p_overflow": outcome == OVERFLOW,
+        "live": live,
+        "served": served,
+        "live_waited": live & (held > 0),
+        "served_waited": served & (held > 0),
     }
-    return figures
+    running = {
+        key: np.concatenate(([0], np.cumsum(flags))).tolist()
+        for key, flags in counts.items()
+    }
+    served_at = ~np.isnan(records.start_s)
+    begin = records.start_s[served_at]
+    end = begin + records.service_s[served_at]
+    starts = np.searchsorted(arrival, [t0 for t0, _ in windows]).tolist()
+    stops = np.searchsorted(arrival, [t1 for _, t1 in windows]).tolist()
+    nan = math.nan
+    out = []
+    for (t0, t1), lo, hi in zip(windows, starts, stops, strict=True):
+        hi = max(hi, lo)
+        n = hi - lo
+
+        def count(key: str, lo: int = lo, hi: int = hi) -> int:
+            return running[key][hi] - running[key][lo]
+
+        figures: dict[str, float] = {"callers": n}
+        for key in ("p_wait", "service_level", "p_abandon"):
+            figures[key] = count(key) / n if n else nan
+        # A mean of zeros is 0.0 to the last bit: only waits need summing.
+        mine = slice(lo, hi)
+        live_held = held[mine][live[mine]] if count("live_waited") else None
+        if not count("live"):
+            figures["asa_s"] = figures["p90_wait_s"] = nan
+        elif live_held is None:
+            figures["asa_s"] = figures["p90_wait_s"] = 0.0
+        else:
+            figures["asa_s"] = float(live_held.mean())
+            figures["p90_wait_s"] = float(np.percentile(live_held, 90))
+        if not count("served"):
+            figures["mean_wait_served_s"] = nan
+        elif not count("served_waited"):
+            figures["mean_wait_served_s"] = 0.0
+        else:
+            figures["mean_wait_served_s"] = float(held[mine][served[mine]].mean())
+        available = agent_seconds(setup, t0, t1)
+        busy = np.clip(np.minimum(end, t1) - np.maximum(begin, t0), 0, None).sum()
+        figures["occupancy"] = float(busy) / available if available else nan
+        figures["p_callback"] = count("p_callback") / n if n else nan
+        figures["p_overflow"] = count("p_overflow") / n if n else nan
+        out.append({key: figures[key] for key in _SUMMARY_KEYS})
+    return out
+
+
+def window_shares(
+    records: Records, target_s: float, windows: Sequence[tuple[float, float]]
+) -> list[dict[str, float]]:
+    """Callers (``offered``), ``service_level`` and ``p_abandon`` of each
+    window: ``summarize_windows``' numbers, by counts alone."""
+    arrival, outcome = records.arrival_s, records.outcome
+    held = np.where(np.isnan(records.wait_s), 0.0, records.wait_s)
+    served = outcome == SERVED
+    running = {
+        key: np.concatenate(([0], np.cumsum(flags))).tolist()
+        for key, flags in (
+            ("service_level", served & (held <= target_s)),
+            ("p_abandon", outcome == ABANDONED),
+        )
+    }
+    starts = np.searchsorted(arrival, [t0 for t0, _ in windows]).tolist()
+    stops = np.searchsorted(arrival, [t1 for _, t1 in windows]).tolist()
+    out = []
+    for lo, hi in zip(starts, stops, strict=True):
+        hi = max(hi, lo)
+        n = hi - lo
+        shares: dict[str, float] = {"offered": n}
+        for key, counts in running.items():
+            shares[key] = (counts[hi] - counts[lo]) / n if n else math.nan
+        out.append(shares)
+    return out
+
+
+_SUMMARY_KEYS = (
+    "callers", "p_wait", "asa_s", "mean_wait_served_s", "service_level",
+    "p_abandon", "occupancy", "p90_wait_s", "p_callback", "p_overflow",
+)  # fmt: skip
 
 
 # Two-sided 97.5% Student t quantiles for 1..30 degrees of freedom.
@@ -550,12 +690,22 @@ def simulate_erlang(
     target_s: float = 20.0,
     warmup_share: float = 0.1,
     progress: Callable[[int], None] | None = None,
+    compiled: bool = True,
 ) -> dict[str, object]:
     """The single-queue steady state of ``ivr erlang`` by simulation, with ci95.
 
     Each replication starts empty, runs ``warmup_share`` more callers first and
     discards them (the empty start would flatter the waits), then records
-    ``callers / replications`` callers at a constant Poisson rate.
+    ``callers / replications`` callers at a constant Poisson rate. The keys are
+    ``summarize``'s but ``p90_wait_s`` (a quantile needs every wait at once).
+
+    A replication draws arrivals, handle times and patience from three streams
+    of its own and plays them ``CHUNK`` callers at a time through the compiled
+    kernel, keeping running totals: memory stays that of one chunk however long
+    the run, and the figures do not depend on the chunk size (but for rounding
+    in the last digits). ``compiled=False``
+    plays the same draws at once through the pure-Python reference (the same
+    records; totals summed in another order, so equal to about 1e-12).
     """
     if not calls_per_hour > 0:
         raise ValueError(f"calls_per_hour must be > 0, got {calls_per_hour!r}")
@@ -569,11 +719,128 @@ def simulate_erlang(
     mean_gap = 3600.0 / calls_per_hour
 
     def run(rng: np.random.Generator) -> dict[str, float]:
-        arrivals = np.cumsum(rng.exponential(mean_gap, warm + per_run))
-        records = simulate_queue(arrivals, setup, rng)
-        t0 = float(arrivals[warm])
-        t1 = float(arrivals[-1]) + 1e-9
-        return summarize(records, target_s, setup, (t0, t1))
+        play = _steady_run if compiled else _steady_run_reference
+        figures = play(rng, setup, mean_gap, warm, per_run, target_s)
+        figures.pop("p90_wait_s", None)
+        return figures
 
     mean, half, _ = replicate(run, replications, seed, progress)
     return {**mean, "ci95": half}
+
+
+CHUNK = 1 << 18  # callers a steady-state replication plays at a time
+
+
+def _steady_run_reference(
+    rng: np.random.Generator, setup: QueueSetup, mean_gap: float, warm: int,
+    count: int, target_s: float,
+) -> dict[str, float]:  # fmt: skip
+    """One replication of ``simulate_erlang`` at once, in pure Python."""
+    arrive, handle, patience = rng.spawn(3)
+    total = warm + count
+    arrivals = np.cumsum(arrive.exponential(mean_gap, total))
+    records = _play(
+        arrivals, setup.handle.draw(handle, total),
+        setup.patience.draw(patience, total), np.zeros(total, dtype=np.int64),
+        setup, "fast", compiled=False,
+    )  # fmt: skip
+    window = (float(arrivals[warm]), float(arrivals[-1]) + 1e-9)
+    return summarize(records, target_s, setup, window)
+
+
+def _steady_run(
+    rng: np.random.Generator, setup: QueueSetup, mean_gap: float, warm: int,
+    count: int, target_s: float,
+) -> dict[str, float]:  # fmt: skip
+    """One replication of ``simulate_erlang``, ``CHUNK`` callers at a time."""
+    from ivr.kernels import queue as kernel
+
+    arrive, handle, patience = rng.spawn(3)
+    total = warm + count
+    max_wait = math.inf if setup.max_wait_s is None else setup.max_wait_s
+    tally = _Tally(target_s, warm)
+    last = 0.0
+    state = None
+    for first in range(0, total, CHUNK):
+        size = min(CHUNK, total - first)
+        gaps = arrive.exponential(mean_gap, size)
+        gaps[0] += last  # the running sum goes on: the same times as at once
+        arrivals = np.cumsum(gaps)
+        last = float(arrivals[-1])
+        service = setup.handle.draw(handle, size)
+        patient = setup.patience.draw(patience, size)
+        if state is None:
+            state = kernel.fcfs_state(setup.agents, float(arrivals[0]))
+        wait = np.empty(size)
+        outcome = np.empty(size, dtype=np.int8)
+        kernel.fcfs(
+            arrivals, service, np.minimum(patient, max_wait), patient > max_wait,
+            *state, wait, outcome,
+        )  # fmt: skip
+        tally.add(first, arrivals, service, wait, outcome)
+    return tally.figures(setup, last + 1e-9)
+
+
+class _Tally:
+    """``summarize`` kept as running totals over the chunks of one replication.
+
+    Callers count from the ``warm``-th on (``t0``, their arrival). An answered
+    call's agent time counts once it ends before the latest arrival (the window
+    ends after every arrival); calls still going on wait in ``pending`` (a few
+    per agent). Before ``t0`` is known every call that ended did so before it.
+    """
+
+    def __init__(self, target_s: float, warm: int) -> None:
+        self.target_s, self.warm = target_s, warm
+        self.t0 = math.inf
+        self.counts = np.zeros(8, dtype=np.int64)
+        self.sums = np.zeros(3)  # hold of the live, of the served; agent time
+        self.pending = (np.empty(0), np.empty(0))
+
+    def add(
+        self, first: int, arrivals: np.ndarray, service: np.ndarray,
+        wait: np.ndarray, outcome: np.ndarray,
+    ) -> None:  # fmt: skip
+        from ivr.kernels import queue as kernel
+
+        if self.t0 == math.inf and first + len(arrivals) > self.warm:
+            self.t0 = float(arrivals[self.warm - first])
+        bound = float(arrivals[-1])
+        begin, end = self.pending
+        over = end <= bound
+        self.sums[2] += float(
+            np.clip(end[over] - np.maximum(begin[over], self.t0), 0, None).sum()
+        )
+        pend_begin, pend_end = np.empty(len(arrivals)), np.empty(len(arrivals))
+        pending = kernel.tally(
+            arrivals, service, wait, outcome, self.t0, self.target_s, bound,
+            self.counts, self.sums, pend_begin, pend_end,
+        )  # fmt: skip
+        self.pending = (
+            np.concatenate([begin[~over], pend_begin[:pending]]),
+            np.concatenate([end[~over], pend_end[:pending]]),
+        )
+
+    def figures(self, setup: QueueSetup, t1: float) -> dict[str, float]:
+        t0 = min(self.t0, t1)
+        begin, end = self.pending
+        busy = float(self.sums[2]) + float(
+            np.clip(np.minimum(end, t1) - np.maximum(begin, t0), 0, None).sum()
+        )
+        available = agent_seconds(setup, t0, t1)
+        n, waited, live, served, in_target, abandoned, callback, overflow = (
+            self.counts.tolist()
+        )
+        live_s, served_s = self.sums[:2].tolist()
+        nan = math.nan
+        return {
+            "callers": n,
+            "p_wait": waited / n if n else nan,
+            "asa_s": live_s / live if live else nan,
+            "mean_wait_served_s": served_s / served if served else nan,
+            "service_level": in_target / n if n else nan,
+            "p_abandon": abandoned / n if n else nan,
+            "occupancy": busy / available if available else nan,
+            "p_callback": callback / n if n else nan,
+            "p_overflow": overflow / n if n else nan,
+        }

@@ -8,16 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ivr.journeys import arrival_times, speaking_time_s, walk_callers
 from ivr.loader import load_menu
 from ivr.menu import Prompt
-from ivr.traffic import (
-    TrafficError,
-    TrafficPlan,
-    arrival_times,
-    load_traffic,
-    speaking_time_s,
-    walk_callers,
-)
+from ivr.traffic import TrafficError, TrafficPlan, load_traffic
 
 ROOT = Path(__file__).resolve().parent.parent
 MENU = """\
@@ -137,3 +131,30 @@ def test_traffic_file_problems_are_named_with_their_lines(tmp_path):
         f"{path}:3: interval: intervals must be at least 1m, got '30s'",
         f"{path}:4: calls must be numbers >= 0, got -1",
     ]
+
+
+def test_opening_hours_looked_up_by_stretch_match_the_menus_hours(tmp_path):
+    from ivr.journeys import _OpenHours
+
+    path = tmp_path / "late.yaml"
+    path.write_text(
+        MENU.replace(
+            'weekly: {daily: "08:00-20:00"}',
+            'weekly: {mon-tue: "08:00-12:30", wed: "22:00-02:00", sat: "09:15-10:00,23:30-23:45"}, '
+            'closed: ["2026-11-13"]',
+        )
+    )
+    hours = _OpenHours(
+        load_menu(path, tmp_path), plan(calls=(1.0,) * 96, interval_s=3600.0)
+    )
+    rng = np.random.default_rng(1)
+    times = np.concatenate(
+        [
+            rng.uniform(-3600, 5 * 86400, 20_000),
+            np.repeat(hours.cuts, 4)
+            + np.tile([-1e-6, -4e-7, 0.0, 5e-7], len(hours.cuts)),
+        ]
+    )
+    looked_up = [hours(float(t)) for t in times]
+    assert looked_up == [hours.work_out(float(t)) for t in times]
+    assert 0.02 < np.mean(looked_up) < 0.5  # both open and closed stretches met
