@@ -100,7 +100,11 @@ def serving(tmp_path, token: str, workers: int = 1, menus: Path = MENUS):
         yield base
     finally:
         process.terminate()
-        output, _ = process.communicate(timeout=10)
+        try:  # a graceful stop: workers finish requests and write what they hold
+            output, _ = process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            output, _ = process.communicate()
         # Shown by pytest when the test fails: what the server logged.
         print("--- ivr serve output (last 60 lines) ---")
         print("\n".join(output.splitlines()[-60:]))
