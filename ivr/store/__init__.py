@@ -32,6 +32,7 @@ import sqlalchemy as sa
 from ivr.store import lines
 from ivr.store.database import Database
 from ivr.store.lines import Work
+from ivr.store.ops import apply_ops
 from ivr.store.schema import agents, callbacks, events, waiters
 from ivr.store.writer import Writer
 
@@ -70,7 +71,7 @@ class Store:
         self._schema_lock = threading.Lock()
         self.writer = Writer(
             self.database,
-            lines.apply_ops,
+            apply_ops,
             spool_dir,
             prepare=self.ensure_schema,
             sync=sync,
@@ -283,7 +284,7 @@ class Store:
             "updated_at": now,
         }
         with self._write_tx() as conn:
-            insert = lines._insert(conn, agents).values(**row)
+            insert = lines.insert(conn, agents).values(**row)
             conn.execute(
                 insert.on_conflict_do_update(
                     index_elements=["id"],

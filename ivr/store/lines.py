@@ -27,17 +27,17 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from ivr.store.schema import agents, callbacks, events, waiters
+from ivr.store.schema import agents, callbacks, waiters
 
 __all__ = [
     "OFFER_TIMEOUT_S",
     "Work",
     "ahead_of",
-    "apply_ops",
     "bridge",
     "callback_left_queue",
     "claim_next",
     "finish",
+    "insert",
     "waiting_counts",
 ]
 
@@ -76,7 +76,8 @@ class Work:
         return f"{self.kind}:{self.id}"
 
 
-def _insert(conn: Connection, table: sa.Table) -> Any:
+def insert(conn: Connection, table: sa.Table) -> Any:
+    """An INSERT of this dialect (both have ON CONFLICT: upserts)."""
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     return dialect.insert(table)
 
@@ -85,78 +86,13 @@ def _facts(raw: Any) -> tuple[tuple[str, str], ...]:
     return tuple((str(label), str(value)) for label, value in raw or ())
 
 
-# -- writes from the call path (through the writer, in batches) --------------------
-
-
-def apply_ops(conn: Connection, ops: Sequence[dict[str, Any]]) -> None:
-    """Apply the writer's ops in order in one transaction."""
-    event_rows = []
-    for op in ops:
-        kind = op.get("op")
-        if kind == "event":
-            event_rows.append(
-                {
-                    "at": op["at"],
-                    "call_sid": op["call_sid"],
-                    "menu": op.get("menu"),
-                    "event": op["event"],
-                    "node": op.get("node"),
-                    "detail": op.get("detail"),
-                    "op_id": op["id"],
-                }
-            )
-            continue
-        if event_rows:
-            _insert_events(conn, event_rows)
-            event_rows = []
-        if kind == "waiter":
-            _upsert_waiter(conn, op)
-        elif kind == "bridge":
-            bridge(conn, **op["args"])
-        elif kind == "callback_left":
-            callback_left_queue(conn, op["call_sid"], op["at"])
-        elif kind == "callback":
-            add_callback(conn, op["row"])
-    if event_rows:
-        _insert_events(conn, event_rows)
-
-
-def _insert_events(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    conn.execute(
-        _insert(conn, events).on_conflict_do_nothing(index_elements=["op_id"]), rows
-    )
-
-
-def _upsert_waiter(conn: Connection, op: dict[str, Any]) -> None:
-    """Insert the waiter, or update it if the guard allows.
-
-    Ops from several workers may land out of order, or be replayed after an
-    outage, so each carries the whole row (to insert if the enqueue has not
-    landed yet) and a guard: ``newer`` (a later enqueue of the same call) or the
-    statuses it may change (a hold round never reopens an answered caller).
-    """
-    row, changes, guard = op["row"], op.get("set") or {}, op.get("when", "live")
-    insert = _insert(conn, waiters).values(**row)
-    if guard == "newer":
-        # Every write of one wait names the moment it began (sealed in the
-        # call's URLs): only a later wait of the same call starts over.
-        where = insert.excluded.enqueued_at > waiters.c.enqueued_at
-    else:
-        where = waiters.c.status.in_(LIVE)
-    conn.execute(
-        insert.on_conflict_do_update(
-            index_elements=["call_sid"], set_=changes or dict(row), where=where
-        )
-    )
-
-
 # -- the agents' side (synchronous, in write transactions) -----------------------
 
 
 def add_callback(conn: Connection, row: dict[str, Any]) -> bool:
     """Store a callback request; False if this call already asked for one."""
     result = conn.execute(
-        _insert(conn, callbacks)
+        insert(conn, callbacks)
         .values(**row)
         .on_conflict_do_nothing(index_elements=["call_sid"])
     )
@@ -326,7 +262,7 @@ def bridge(
         "updated_at": now,
     }
     conn.execute(
-        _insert(conn, waiters)
+        insert(conn, waiters)
         .values(**{**row, **answered, "call_sid": call_sid})
         .on_conflict_do_update(index_elements=["call_sid"], set_=answered)
     )

@@ -1,0 +1,89 @@
+"""The writes a caller's webhooks hand to the writer, applied in batches.
+
+Each op is a plain JSON-able dict (it travels through the writer's journal):
+``event`` (a call-log row), ``waiter`` (an upsert of who waits where, guarded so
+that writes landing out of order or replayed after an outage do no harm),
+``callback`` (a request that could not be stored at once), ``bridge`` and
+``callback_left`` (the agent line's record of who answered whom, and a callback
+put in line, when the store was too busy for them in the request).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+from ivr.store.lines import (
+    LIVE,
+    add_callback,
+    bridge,
+    callback_left_queue,
+    insert,
+)
+from ivr.store.schema import events, waiters
+
+__all__ = ["apply_ops"]
+
+
+def apply_ops(conn: Connection, ops: Sequence[dict[str, Any]]) -> None:
+    """Apply the writer's ops in order in one transaction."""
+    event_rows = []
+    for op in ops:
+        kind = op.get("op")
+        if kind == "event":
+            event_rows.append(
+                {
+                    "at": op["at"],
+                    "call_sid": op["call_sid"],
+                    "menu": op.get("menu"),
+                    "event": op["event"],
+                    "node": op.get("node"),
+                    "detail": op.get("detail"),
+                    "op_id": op["id"],
+                }
+            )
+            continue
+        if event_rows:
+            _insert_events(conn, event_rows)
+            event_rows = []
+        if kind == "waiter":
+            _upsert_waiter(conn, op)
+        elif kind == "bridge":
+            bridge(conn, **op["args"])
+        elif kind == "callback_left":
+            callback_left_queue(conn, op["call_sid"], op["at"])
+        elif kind == "callback":
+            add_callback(conn, op["row"])
+    if event_rows:
+        _insert_events(conn, event_rows)
+
+
+def _insert_events(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    conn.execute(
+        insert(conn, events).on_conflict_do_nothing(index_elements=["op_id"]), rows
+    )
+
+
+def _upsert_waiter(conn: Connection, op: dict[str, Any]) -> None:
+    """Insert the waiter, or update it if the guard allows.
+
+    Ops from several workers may land out of order, or be replayed after an
+    outage, so each carries the whole row (to insert if the enqueue has not
+    landed yet) and a guard: ``newer`` (a later enqueue of the same call) or the
+    statuses it may change (a hold round never reopens an answered caller).
+    """
+    row, changes, guard = op["row"], op.get("set") or {}, op.get("when", "live")
+    upsert = insert(conn, waiters).values(**row)
+    if guard == "newer":
+        # Every write of one wait names the moment it began (sealed in the
+        # call's URLs): only a later wait of the same call starts over.
+        where = upsert.excluded.enqueued_at > waiters.c.enqueued_at
+    else:
+        where = waiters.c.status.in_(LIVE)
+    conn.execute(
+        upsert.on_conflict_do_update(
+            index_elements=["call_sid"], set_=changes or dict(row), where=where
+        )
+    )
