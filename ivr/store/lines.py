@@ -27,6 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from ivr.store import records
 from ivr.store.schema import agents, callbacks, events, waiters
 
 __all__ = [
@@ -84,11 +85,17 @@ def _facts(raw: Any) -> tuple[tuple[str, str], ...]:
 
 
 def apply_ops(conn: Connection, ops: Sequence[dict[str, Any]]) -> None:
-    """Apply the writer's ops in order in one transaction."""
+    """Apply the writer's ops in order in one transaction.
+
+    Last, the call records of every call with a new event are written again
+    from their events (``ivr.store.records``).
+    """
     event_rows = []
+    touched: set[str] = set()
     for op in ops:
         kind = op.get("op")
         if kind == "event":
+            touched.add(op["call_sid"])
             event_rows.append(
                 {
                     "at": op["at"],
@@ -110,6 +117,19 @@ def apply_ops(conn: Connection, ops: Sequence[dict[str, Any]]) -> None:
             add_callback(conn, op["row"])
     if event_rows:
         _insert_events(conn, event_rows)
+    records.refresh(conn, touched)
+
+
+def _log_on_call(
+    conn: Connection, call_sid: str, event: str, now: float, **detail: Any
+) -> None:
+    """Log an event of the agent line on a caller's call, and refresh its record."""
+    conn.execute(
+        sa.insert(events).values(
+            at=now, call_sid=call_sid, event=event, detail=detail or None
+        )
+    )
+    records.refresh(conn, [call_sid])
 
 
 def _insert_events(conn: Connection, rows: list[dict[str, Any]]) -> None:
@@ -229,6 +249,10 @@ def claim_next(
                 .where(callbacks.c.id == callback["id"])
                 .values(status="failed", updated_at=now, last_result="no-report")
             )
+            _log_on_call(
+                conn, callback["call_sid"], "callback_failed", now,
+                attempt=attempts, status="no-report",
+            )  # fmt: skip
             return claim_next(conn, agent, pairs, now)
         conn.execute(
             sa.update(callbacks)
@@ -241,6 +265,10 @@ def claim_next(
                 updated_at=now,
             )
         )
+        _log_on_call(
+            conn, callback["call_sid"], "callback_placed", now,
+            agent=agent, attempt=attempts + 1,
+        )  # fmt: skip
         work = Work(
             kind="callback",
             id=callback["id"],
@@ -369,6 +397,11 @@ def finish(
                 sa.update(callbacks).where(callbacks.c.id == row["id"]).values(values)
             )
             result = values["status"]
+            state = {"pending": "retry"}.get(result, result)
+            _log_on_call(
+                conn, row["call_sid"], f"callback_{state}", now,
+                attempt=row["attempts"], status=dial_status,
+            )  # fmt: skip
     conn.execute(
         sa.update(agents)
         .where(agents.c.id == agent)

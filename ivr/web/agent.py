@@ -110,7 +110,10 @@ def answer_agent_line(hook: Hook) -> Response:
         hook.record("agent_refused", detail={"from": hook.get("From")})
         return xml(render_say_hangup(phrase(menu.language, "agent_not_staff"), menu))
     menu = agentline.agent_menu(agent, runtime.menus) or runtime.default
-    hook.record("agent_on", detail={"agent": agent.id})
+    hook.record(
+        "agent_on",
+        detail={"agent": agent.id, "serves": [list(pair) for pair in agent.serves]},
+    )
     try:
         return _prompt(hook, agent, menu, hello=True)
     except Exception:
