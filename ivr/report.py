@@ -78,6 +78,20 @@ def _hour(ts: float, tz: dt.tzinfo) -> dt.datetime:
     return dt.datetime.fromtimestamp(ts, tz).replace(minute=0, second=0, microsecond=0)
 
 
+def _hours(records: Sequence[Mapping[str, Any]], tz: dt.tzinfo) -> list[dt.datetime]:
+    """Every hour from the first call's to the last call's (queues without calls
+    in an hour still show it, with the agents on shift)."""
+    if not records:
+        return []
+    hour = _hour(min(r["started_at"] for r in records), tz)
+    last = _hour(max(r["enqueued_at"] or r["started_at"] for r in records), tz)
+    hours = []
+    while hour <= last:
+        hours.append(hour)
+        hour = _hour(hour.timestamp() + 3600, tz)
+    return hours
+
+
 def _mean(values: Sequence[float]) -> float:
     return sum(values) / len(values) if values else math.nan
 
@@ -239,6 +253,7 @@ def build_report(
     for r in records:
         if r["queue"]:
             by_queue[(r["menu"], r["queue"])].append(r)
+    window = _hours(records, tz)
     for (menu_id, queue_id), rows in sorted(by_queue.items()):
         menu = menus.get(menu_id)
         queue = menu.queues.get(queue_id) if menu else None
@@ -246,7 +261,7 @@ def build_report(
         for r in rows:
             hours[_hour(r["enqueued_at"] or r["started_at"], tz)].append(r)
         hourly = []
-        for start in sorted(hours):
+        for start in sorted(set(window) | set(hours)):
             begin = start.timestamp()
             hourly.append(
                 {
