@@ -216,6 +216,32 @@ def _insert(conn: Connection) -> Any:
     return dialect.insert(calls)
 
 
+_COLUMNS = tuple(derive("", []))
+_UPSERTS: dict[str, Any] = {}
+_LOG = sa.select(
+    events.c.id,
+    events.c.call_sid,
+    events.c.at,
+    events.c.menu,
+    events.c.event,
+    events.c.node,
+    events.c.detail,
+).where(events.c.call_sid.in_(sa.bindparam("sids", expanding=True)))
+
+
+def _upsert(conn: Connection) -> Any:
+    """The record's upsert, built once per dialect (building it costs more than
+    running it)."""
+    name = conn.dialect.name
+    if name not in _UPSERTS:
+        insert = _insert(conn)
+        _UPSERTS[name] = insert.on_conflict_do_update(
+            index_elements=["call_sid"],
+            set_={c: insert.excluded[c] for c in _COLUMNS if c != "call_sid"},
+        )
+    return _UPSERTS[name]
+
+
 def refresh(conn: Connection, call_sids: Iterable[str]) -> None:
     """Write the records of ``call_sids`` again from their events.
 
@@ -245,34 +271,11 @@ def refresh(conn: Connection, call_sids: Iterable[str]) -> None:
             .with_for_update()
         ).all()
     logs: dict[str, list[dict[str, Any]]] = {sid: [] for sid in sids}
-    rows = conn.execute(
-        sa.select(
-            events.c.id,
-            events.c.call_sid,
-            events.c.at,
-            events.c.menu,
-            events.c.event,
-            events.c.node,
-            events.c.detail,
-        ).where(events.c.call_sid.in_(sids))
-    ).mappings()
-    for row in rows:
+    for row in conn.execute(_LOG, {"sids": sids}).mappings():
         logs[row["call_sid"]].append(dict(row))
     records = [derive(sid, log) for sid, log in logs.items() if log]
-    if not records:
-        return
-    insert = _insert(conn)
-    conn.execute(
-        insert.on_conflict_do_update(
-            index_elements=["call_sid"],
-            set_={
-                column: insert.excluded[column]
-                for column in records[0]
-                if column != "call_sid"
-            },
-        ),
-        records,
-    )
+    if records:
+        conn.execute(_upsert(conn), records)
 
 
 def refresh_all(conn: Connection, batch: int = 500) -> None:
