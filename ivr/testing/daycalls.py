@@ -255,8 +255,8 @@ def scaled_staff(
         row = []
         for i, count in enumerate(counts):
             planned = queue.agents_at(plan.interval_start(i).time())
-            if planned <= 0:
-                row.append(0)
+            if planned <= 0 or count == 0:
+                row.append(0 if planned <= 0 else 1)  # one answers a quiet hour
                 continue
             rate = float(count) * per_hour
             level = queueing.figures(
