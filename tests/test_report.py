@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import random
 import urllib.parse
-import uuid
 
 import pytest
 from click.testing import CliRunner
@@ -35,24 +33,6 @@ AGENT_LINE = "+861000000209"
 ANN = "+8613800000201"
 MORNING = dt.datetime(2026, 11, 25, 2, 0, tzinfo=dt.UTC)  # Wednesday 10:00 Shanghai
 NIGHT = dt.datetime(2026, 11, 25, 15, 0, tzinfo=dt.UTC)  # 23:00 Shanghai: closed
-POSTGRES = os.environ.get("IVR_TEST_POSTGRES_URL")
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def database(request, tmp_path):
-    if request.param == "sqlite":
-        yield str(tmp_path / "store.sqlite3")
-        return
-    if not POSTGRES:
-        pytest.skip("IVR_TEST_POSTGRES_URL is not set")
-    import psycopg
-
-    name = "ivr_r_" + uuid.uuid4().hex[:12]
-    with psycopg.connect(POSTGRES, autocommit=True) as admin:
-        admin.execute(f"CREATE DATABASE {name}")
-    yield f"{POSTGRES.rsplit('/', 1)[0]}/{name}"
-    with psycopg.connect(POSTGRES, autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 class Recording(WsgiTransport):

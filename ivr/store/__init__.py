@@ -40,6 +40,7 @@ __all__ = ["CALL_PATH_TIMEOUT_S", "Store", "Work"]
 log = logging.getLogger("ivr.store")
 
 CALL_PATH_TIMEOUT_S = 1.0  # the longest a caller's webhook waits on the store
+SCHEMA_RETRY_S = 5.0  # a store that could not be migrated is tried again after
 ON_SHIFT_CACHE_S = 5.0
 Pair = tuple[str, str]
 
@@ -101,7 +102,7 @@ class Store:
         with self._schema_lock:
             if self._schema_ok:
                 return
-            if time.monotonic() - self._schema_tried < 5.0 and self._schema_tried:
+            if time.monotonic() - self._schema_tried < SCHEMA_RETRY_S and self._schema_tried:
                 raise RuntimeError("the store's schema could not be brought up yet")
             self._schema_tried = time.monotonic()
             self.database.migrate()
