@@ -226,7 +226,10 @@ def build_report(
         for node, key in r["choices"] or ():
             chosen[(r["menu"], node)][key] += 1
     options = []
-    for (menu_id, node_id), counts in sorted(chosen.items()):
+    by_use = sorted(
+        chosen.items(), key=lambda kv: (kv[0][0], -sum(kv[1].values()), kv[0][1])
+    )
+    for (menu_id, node_id), counts in by_use:
         n = sum(counts.values())
         node = menus[menu_id].nodes.get(node_id) if menu_id in menus else None
         expected = expected_shares(node) if isinstance(node, MenuNode) else {}
@@ -254,7 +257,8 @@ def build_report(
         if r["queue"]:
             by_queue[(r["menu"], r["queue"])].append(r)
     window = _hours(records, tz)
-    for (menu_id, queue_id), rows in sorted(by_queue.items()):
+    busiest = sorted(by_queue.items(), key=lambda item: (item[0][0], -len(item[1])))
+    for (menu_id, queue_id), rows in busiest:
         menu = menus.get(menu_id)
         queue = menu.queues.get(queue_id) if menu else None
         hours: dict[dt.datetime, list[Mapping[str, Any]]] = defaultdict(list)

@@ -77,8 +77,9 @@ def plot_day(
     x = np.arange(len(hours))
     labels = [dt.datetime.fromisoformat(h).strftime("%H:%M") for h in hours]
     fig, axes = plt.subplots(
-        len(queues), 3, figsize=(15, 2.9 * len(queues) + 1.2), squeeze=False,
-        sharex=True,
+        len(queues), 3, figsize=(15, 2.7 * len(queues) + 1.4), squeeze=False,
+        sharex=True, layout="constrained",
+        gridspec_kw={"width_ratios": (1.15, 1, 1)},
     )  # fmt: skip
     for row, queue in enumerate(queues):
         at = {h["start"]: h for h in queue["hours"]}
@@ -168,6 +169,5 @@ def plot_day(
             "the menu unresolved"
         )
     fig.suptitle(headline, fontsize=12, x=0.01, ha="left")
-    fig.tight_layout(rect=(0, 0, 1, 0.98))
     fig.savefig(path, dpi=100)
     plt.close(fig)

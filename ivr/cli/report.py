@@ -112,16 +112,25 @@ def _print(report: dict, store_shown: str) -> None:
                 f"  {node:<28}{row['caller_hangup']:>9}{row['self_service']:>17}"
                 f"{row['menu_hangup']:>14}{row['abandoned']:>9}"
             )
+        echo(
+            "  (hung up: before any answer; after an answer: resolved; menu gave "
+            "up: retries used up; holding: in the queue)"
+        )
     if report["options"]:
         echo("\noptions: measured share [95% interval] | the menu's share")
-        for o in report["options"]:
+        labels = [
+            f"{o['menu']}/{o['node']} {o['key']}" + (f" -> {o['goto']}" if o["goto"]
+                                                    else "")
+            for o in report["options"]
+        ]  # fmt: skip
+        width = max(map(len, labels)) + 1
+        for o, label in zip(report["options"], labels, strict=True):
             low, high = o["ci95"]
             expected = "-" if o["menu_share"] is None else f"{o['menu_share']:.0%}"
-            target = f" -> {o['goto']}" if o["goto"] else ""
-            label = f"{o['menu']}/{o['node']} {o['key']}{target}"
+            counts = f"{o['chosen']}/{o['of']}"
             echo(
-                f"  {label:<36}{o['chosen']:>6}/{o['of']:<6}{o['share']:>6.1%} "
-                f"[{low:.1%}-{high:.1%}] | {expected}"
+                f"  {label:<{width}}{counts:>9}{o['share']:>7.1%} "
+                f"[{low:5.1%}-{high:5.1%}] | {expected}"
             )
     for q in report["queues"]:
         title = f" {q['title']}" if q["title"] else ""

@@ -20,6 +20,8 @@ from ivr.cli.erlang import DURATION, FIGURE_KEYS
 
 __all__ = ["command"]
 
+DAY_CALLS = 300.0  # --store without --scale: about this many calls
+
 
 def _progress(total: int, label: str, quiet: bool):
     """A progress bar on a terminal; nothing with --json or when piped."""
@@ -87,6 +89,8 @@ def _ring(menu, plan, store, scale, seed, as_json) -> None:
 
     from ivr.testing.daycalls import ring_day
 
+    if scale is None:  # a day to look at in a minute or two
+        scale = min(1.0, DAY_CALLS / max(sum(plan.calls), 1.0))
     began = time.monotonic()
     try:
         day = ring_day(menu, plan, store, scale=scale, seed=seed)
@@ -104,8 +108,9 @@ def _ring(menu, plan, store, scale, seed, as_json) -> None:
         click.echo(json.dumps(figures, indent=2))
         return
     click.echo(
-        f"{day.callers:,} calls and {day.agent_shifts} agent shifts rang the "
-        f"webhooks ({day.requests:,} requests, {seconds:.0f} s) into {store}\n"
+        f"{day.callers:,} calls (the traffic x {scale:.3g}) and {day.agent_shifts} "
+        f"agent shifts rang the webhooks ({day.requests:,} requests, {seconds:.0f} s) "
+        f"into {store}\n"
         f"See them: ivr report --database {store}"
     )
 
@@ -286,7 +291,11 @@ def _plot_told(ax, result, qid: str, x) -> None:
     help="Ring the day's calls through the menu's webhooks into this store "
     "(a SQLite file or postgresql:// URL) for `ivr report`, instead.",
 )
-@click.option("--scale", type=float, default=1.0, help="With --store: calls x this.")
+@click.option(
+    "--scale",
+    type=float,
+    help="With --store: the traffic's calls times this [default: about 300 calls].",
+)
 def command(
     menu, traffic, calls_per_hour, handle_time, handle_spread, agents, patience,
     callers, replications, seed, target, plot, staff, service_level, max_abandon,

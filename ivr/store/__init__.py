@@ -102,7 +102,8 @@ class Store:
         with self._schema_lock:
             if self._schema_ok:
                 return
-            if time.monotonic() - self._schema_tried < SCHEMA_RETRY_S and self._schema_tried:
+            since = time.monotonic() - self._schema_tried
+            if self._schema_tried and since < SCHEMA_RETRY_S:
                 raise RuntimeError("the store's schema could not be brought up yet")
             self._schema_tried = time.monotonic()
             self.database.migrate()
