@@ -267,3 +267,43 @@ def test_a_record_is_the_same_whatever_order_or_repeats_its_writes_land_in(
         k: v for k, v in expected.items() if k not in ignore
     }
     assert record == {**derive(sid, events), "id": record["id"]}
+
+
+def test_a_store_of_an_older_version_gets_records_from_the_events_it_kept(database):
+    from alembic import command
+    from alembic.config import Config
+
+    from ivr.store import database as store_database
+    from ivr.store.schema import events
+
+    old = Store.__new__(Store)  # only its Database: no migration to the newest
+    old.database = store_database.Database(database)
+    config = Config()
+    config.set_main_option("script_location", str(store_database._MIGRATIONS))
+    with old.database.engine.connect() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0001")
+        conn.execute(
+            events.insert(),
+            [
+                {"at": 100.0, "call_sid": "CA1", "menu": "line", "event": "start",
+                 "node": "main", "detail": {"from": "+8613900000009", "to": NUMBER,
+                 "nodes": ["main"], "action": "gather"}},
+                {"at": 104.0, "call_sid": "CA1", "menu": "line", "event": "input",
+                 "node": "agent", "detail": {"digits": "0", "nodes": ["agent"],
+                 "choice": ["main", "0"], "action": "enqueue"}},
+                {"at": 190.0, "call_sid": "CA1", "menu": "line", "event": "queue",
+                 "node": "agent", "detail": {"result": "hangup", "waited_s": 86,
+                 "nodes": [], "action": "hangup"}},
+            ],
+        )  # fmt: skip
+        conn.commit()
+    old.database.dispose()
+    store = Store(database)
+    try:
+        (record,) = store.call_records()
+    finally:
+        store.database.dispose()
+    assert (record["outcome"], record["wait_s"], record["path"], record["caller"]) == (
+        "abandoned", 86.0, ["main", "agent"], "+8613900000009",
+    )  # fmt: skip

@@ -19,6 +19,7 @@ always equals ``derive`` of the events that are in the store.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -29,6 +30,8 @@ from sqlalchemy.engine import Connection
 from ivr.store.schema import calls, events
 
 __all__ = ["CALLBACK_EVENTS", "derive", "refresh", "refresh_all"]
+
+_log = logging.getLogger("ivr.store")
 
 FINAL_STATUSES = ("completed", "busy", "no-answer", "failed", "canceled")
 # Events the agent line logs on the *customer's* call as it calls them back.
@@ -273,7 +276,13 @@ def refresh(conn: Connection, call_sids: Iterable[str]) -> None:
     logs: dict[str, list[dict[str, Any]]] = {sid: [] for sid in sids}
     for row in conn.execute(_LOG, {"sids": sids}).mappings():
         logs[row["call_sid"]].append(dict(row))
-    records = [derive(sid, log) for sid, log in logs.items() if log]
+    records = []
+    for sid, log in logs.items():
+        try:
+            if log:
+                records.append(derive(sid, log))
+        except Exception:  # one odd event must not hold up every write behind it
+            _log.exception("store: the record of call %s could not be derived", sid)
     if records:
         conn.execute(_upsert(conn), records)
 

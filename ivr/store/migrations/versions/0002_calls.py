@@ -57,6 +57,8 @@ def upgrade() -> None:
     op.create_index("calls_call", "calls", ["call_sid"], unique=True)
     op.create_index("calls_when", "calls", ["started_at"])
     # Calls logged before this revision get their records from their events.
+    # This writes the columns of the newest schema: a later revision that adds
+    # columns to `calls` must move this refresh to itself.
     from ivr.store.records import refresh_all
 
     refresh_all(op.get_bind())
