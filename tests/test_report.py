@@ -269,6 +269,21 @@ def test_a_record_is_the_same_whatever_order_or_repeats_its_writes_land_in(
     assert record == {**derive(sid, events), "id": record["id"]}
 
 
+def test_a_record_folded_event_by_event_equals_one_derived_from_them_all(tmp_path):
+    _line, calls = known_day(str(tmp_path / "first.sqlite3"))
+    first = Store(str(tmp_path / "first.sqlite3"))
+    try:
+        for handle in calls.values():
+            events = first.events(handle.call_sid)
+            # The first store folded them one webhook at a time, in order.
+            (record,) = [
+                r for r in first.call_records() if r["call_sid"] == handle.call_sid
+            ]
+            assert record == {**derive(handle.call_sid, events), "id": record["id"]}
+    finally:
+        first.database.dispose()
+
+
 def test_a_store_of_an_older_version_gets_records_from_the_events_it_kept(database):
     from alembic import command
     from alembic.config import Config

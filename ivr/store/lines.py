@@ -91,11 +91,10 @@ def apply_ops(conn: Connection, ops: Sequence[dict[str, Any]]) -> None:
     from their events (``ivr.store.records``).
     """
     event_rows = []
-    touched: set[str] = set()
+    logged: list[dict[str, Any]] = []
     for op in ops:
         kind = op.get("op")
         if kind == "event":
-            touched.add(op["call_sid"])
             event_rows.append(
                 {
                     "at": op["at"],
@@ -110,6 +109,7 @@ def apply_ops(conn: Connection, ops: Sequence[dict[str, Any]]) -> None:
             continue
         if event_rows:
             _insert_events(conn, event_rows)
+            logged += event_rows
             event_rows = []
         if kind == "waiter":
             _upsert_waiter(conn, op)
@@ -117,19 +117,17 @@ def apply_ops(conn: Connection, ops: Sequence[dict[str, Any]]) -> None:
             add_callback(conn, op["row"])
     if event_rows:
         _insert_events(conn, event_rows)
-    records.refresh(conn, touched)
+        logged += event_rows
+    records.refresh(conn, logged)
 
 
 def _log_on_call(
     conn: Connection, call_sid: str, event: str, now: float, **detail: Any
 ) -> None:
     """Log an event of the agent line on a caller's call, and refresh its record."""
-    conn.execute(
-        sa.insert(events).values(
-            at=now, call_sid=call_sid, event=event, detail=detail or None
-        )
-    )
-    records.refresh(conn, [call_sid])
+    row = {"at": now, "call_sid": call_sid, "event": event, "detail": detail or None}
+    conn.execute(sa.insert(events).values(**row))
+    records.refresh(conn, [row])
 
 
 def _insert_events(conn: Connection, rows: list[dict[str, Any]]) -> None:

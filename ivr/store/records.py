@@ -20,6 +20,7 @@ always equals ``derive`` of the events that are in the store.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -41,19 +42,52 @@ _CALLBACK_RANK = {"asked": 1, "placed": 2, "failed": 3, "reached": 4}
 _LEFT = {"bridged": "answered", "hangup": "abandoned"}
 
 
-def derive(call_sid: str, log: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def derive(
+    call_sid: str,
+    log: Sequence[Mapping[str, Any]],
+    *,
+    onto: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """The record of ``call_sid`` from its events (``at``, ``menu``, ``event``,
-    ``node``, ``detail``), in the order they happened (``at``, then ``id``)."""
+    ``node``, ``detail``), in the order they happened (``at``, then ``id``).
+
+    ``onto``: a record derived from the events before these (all of ``log``
+    later than its ``updated_at``), to go on from; the result is the same as
+    deriving from every event (its ``fold`` column holds what that needs).
+    """
     ordered = sorted(log, key=lambda e: (e["at"], e.get("id") or 0))
-    rec: dict[str, Any] = {
+    if onto is not None and onto.get("fold") is not None:
+        rec = {**onto, "path": list(onto["path"] or ()),
+               "choices": list(onto["choices"] or ()),
+               "announcements": list(onto["announcements"] or ())}  # fmt: skip
+        fold = dict(onto["fold"])
+        rec.pop("id", None)
+    else:
+        rec = _blank(call_sid, ordered[0]["at"] if ordered else 0.0)
+        fold = {"last_step": None, "voicemail": False, "bridged_wait": None}
+    for entry in ordered:
+        _add(rec, fold, entry)
+    if rec["wait_s"] is None and fold["bridged_wait"] is not None:
+        rec["wait_s"] = fold["bridged_wait"]
+    last_step = fold["last_step"]
+    if rec["ended_at"] is None and last_step and last_step["action"] == "hangup":
+        rec["ended_at"] = last_step["at"]  # the app hung up; the status comes later
+    if rec["kind"] == "caller":
+        rec["outcome"] = _outcome(rec, last_step, fold["voicemail"])
+    rec["fold"] = fold
+    return rec
+
+
+def _blank(call_sid: str, started_at: float) -> dict[str, Any]:
+    return {
         "call_sid": call_sid,
         "kind": "caller",
         "menu": None,
         "caller": None,
         "called": None,
-        "started_at": ordered[0]["at"] if ordered else 0.0,
+        "started_at": started_at,
         "ended_at": None,
-        "updated_at": ordered[-1]["at"] if ordered else 0.0,
+        "updated_at": started_at,
         "path": [],
         "last_node": None,
         "choices": [],
@@ -78,92 +112,87 @@ def derive(call_sid: str, log: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "duration_s": None,
         "faults": 0,
         "serves": None,
+        "fold": None,
     }
-    last_step: tuple[str, Mapping[str, Any], float] | None = None
-    voicemail = False
-    bridged_wait: float | None = None
-    for entry in ordered:
-        event, at = entry["event"], entry["at"]
-        detail: Mapping[str, Any] = entry.get("detail") or {}
-        if entry.get("menu") and rec["menu"] is None:
-            rec["menu"] = entry["menu"]
-        if event.startswith("agent_"):
-            rec["kind"] = "agent"
-            rec["agent"] = detail.get("agent") or rec["agent"]
-            if detail.get("serves") is not None:
-                rec["serves"] = detail["serves"]
-            if event == "agent_off" and rec["ended_at"] is None:
-                rec["ended_at"] = at
-            if event in ("agent_on", "agent_refused"):
-                rec["caller"] = detail.get("from") or rec["caller"]
-            continue
-        if event == "start":
-            rec["caller"] = detail.get("from")
-            rec["called"] = detail.get("to")
-        if "action" in detail:  # a step of the menu: a webhook that answered one
-            last_step = (event, detail, at)
-            rec["path"].extend(detail.get("nodes") or ())
-            if detail.get("choice"):
-                rec["choices"].append(list(detail["choice"]))
-            if entry.get("node"):
-                rec["last_node"] = entry["node"]
-            rec["served"] = rec["served"] or bool(detail.get("answer"))
-            if detail.get("gave_up"):
-                rec["gave_up_at"] = detail["gave_up"]
-            if detail.get("queue"):
-                rec["queue"] = detail["queue"]
-                rec["topic"] = detail.get("topic")
-            if detail["action"] == "enqueue" and rec["enqueued_at"] is None:
-                rec["enqueued_at"] = at
-        if event == "input":
-            rec["inputs"] += 1
-            if not detail.get("digits") and not str(detail.get("speech") or "").strip():
-                rec["no_input"] += 1
-        elif event == "wait":
-            rec["announcements"].append(
-                {
-                    "at": at,
-                    "position": detail.get("position"),
-                    "estimate_s": detail.get("estimate_s"),
-                    "said": detail.get("said"),
-                    "offer": bool(detail.get("offer")),
-                }
-            )
-        elif event == "queue":
-            result = detail.get("result")
-            rec["queue_result"] = detail.get("left") or _LEFT.get(result, result)
-            rec["wait_s"] = _number(detail.get("waited_s"))
-        elif event == "bridge":
-            rec["agent"] = detail.get("agent")
-            bridged_wait = _number(detail.get("waited_s"))
-        elif event == "callback":
-            rec["callback"] = _callback(rec["callback"], "asked")
-        elif event in CALLBACK_EVENTS:
-            state = event.removeprefix("callback_")
-            if state == "placed":
-                rec["callback_attempts"] += 1
-            if state != "retry":  # still placed: the next attempt comes later
-                rec["callback"] = _callback(rec["callback"], state)
-        elif event == "voicemail":
-            voicemail = True
-            rec["recording_url"] = detail.get("url") or None
-            rec["recording_s"] = _number(detail.get("duration_s"))
-        elif event == "dial":
-            rec["transfer"] = detail.get("status")
-        elif event == "status":
-            rec["status"] = detail.get("status")
-            rec["duration_s"] = _number(detail.get("duration_s"))
-            if rec["status"] in FINAL_STATUSES:
-                rec["ended_at"] = at
-        elif event == "fault":
-            rec["faults"] += 1
-    if rec["wait_s"] is None and bridged_wait is not None:
-        rec["wait_s"] = bridged_wait
-    if rec["ended_at"] is None and last_step and last_step[1]["action"] == "hangup":
-        rec["ended_at"] = last_step[2]  # the app hung up; the status comes later
-    if rec["kind"] == "caller":
-        rec["outcome"] = _outcome(rec, last_step, voicemail)
-    return rec
+
+
+def _add(rec: dict[str, Any], fold: dict[str, Any], entry: Mapping[str, Any]) -> None:
+    """Fold one event into the record (``fold``: what the outcome needs besides)."""
+    event, at = entry["event"], entry["at"]
+    detail: Mapping[str, Any] = entry.get("detail") or {}
+    rec["updated_at"] = at
+    if entry.get("menu") and rec["menu"] is None:
+        rec["menu"] = entry["menu"]
+    if event.startswith("agent_"):
+        rec["kind"] = "agent"
+        rec["agent"] = detail.get("agent") or rec["agent"]
+        rec["caller"] = detail.get("from") or rec["caller"]
+        if detail.get("serves") is not None:
+            rec["serves"] = detail["serves"]
+        if event == "agent_off" and rec["ended_at"] is None:
+            rec["ended_at"] = at
+        return
+    if event == "start":
+        rec["caller"] = detail.get("from")
+        rec["called"] = detail.get("to")
+    if "action" in detail:  # a step of the menu: a webhook that answered one
+        fold["last_step"] = {"event": event, "action": detail["action"],
+                             "gave_up": detail.get("gave_up"), "at": at}  # fmt: skip
+        rec["path"].extend(detail.get("nodes") or ())
+        if detail.get("choice"):
+            rec["choices"].append(list(detail["choice"]))
+        if entry.get("node"):
+            rec["last_node"] = entry["node"]
+        rec["served"] = rec["served"] or bool(detail.get("answer"))
+        if detail.get("gave_up"):
+            rec["gave_up_at"] = detail["gave_up"]
+        if detail.get("queue"):
+            rec["queue"] = detail["queue"]
+            rec["topic"] = detail.get("topic")
+        if detail["action"] == "enqueue" and rec["enqueued_at"] is None:
+            rec["enqueued_at"] = at
+    if event == "input":
+        rec["inputs"] += 1
+        if not detail.get("digits") and not str(detail.get("speech") or "").strip():
+            rec["no_input"] += 1
+    elif event == "wait":
+        rec["announcements"].append(
+            {
+                "at": at,
+                "position": detail.get("position"),
+                "estimate_s": detail.get("estimate_s"),
+                "said": detail.get("said"),
+                "offer": bool(detail.get("offer")),
+            }
+        )
+    elif event == "queue":
+        result = detail.get("result")
+        rec["queue_result"] = detail.get("left") or _LEFT.get(result, result)
+        rec["wait_s"] = _number(detail.get("waited_s"))
+    elif event == "bridge":
+        rec["agent"] = detail.get("agent")
+        fold["bridged_wait"] = _number(detail.get("waited_s"))
+    elif event == "callback":
+        rec["callback"] = _callback(rec["callback"], "asked")
+    elif event in CALLBACK_EVENTS:
+        state = event.removeprefix("callback_")
+        if state == "placed":
+            rec["callback_attempts"] += 1
+        if state != "retry":  # still placed: the next attempt comes later
+            rec["callback"] = _callback(rec["callback"], state)
+    elif event == "voicemail":
+        fold["voicemail"] = True
+        rec["recording_url"] = detail.get("url") or None
+        rec["recording_s"] = _number(detail.get("duration_s"))
+    elif event == "dial":
+        rec["transfer"] = detail.get("status")
+    elif event == "status":
+        rec["status"] = detail.get("status")
+        rec["duration_s"] = _number(detail.get("duration_s"))
+        if rec["status"] in FINAL_STATUSES:
+            rec["ended_at"] = at
+    elif event == "fault":
+        rec["faults"] += 1
 
 
 def _number(value: Any) -> float | None:
@@ -180,9 +209,7 @@ def _callback(current: str | None, new: str) -> str:
 
 
 def _outcome(
-    rec: dict[str, Any],
-    last_step: tuple[str, Mapping[str, Any], float] | None,
-    voicemail: bool,
+    rec: dict[str, Any], last_step: Mapping[str, Any] | None, voicemail: bool
 ) -> str | None:
     """One outcome, the furthest the call got (see ``ivr.outcomes``)."""
     if rec["callback"]:
@@ -197,15 +224,11 @@ def _outcome(
         return "abandoned"
     if rec["ended_at"] is None:
         return None  # still going
-    if rec["status"] == "failed" or (last_step and last_step[0] == "fault"):
+    if rec["status"] == "failed" or (last_step and last_step["event"] == "fault"):
         return "error"
-    action = last_step[1]["action"] if last_step else None
+    action = last_step["action"] if last_step else None
     if action == "hangup":
-        return (
-            "menu_hangup"
-            if last_step and last_step[1].get("gave_up")
-            else ("self_service")
-        )
+        return "menu_hangup" if last_step and last_step["gave_up"] else "self_service"
     if action == "enqueue":
         return "abandoned"  # hung up holding; the queue's action never came
     return "self_service" if rec["served"] else "caller_hangup"
@@ -245,17 +268,25 @@ def _upsert(conn: Connection) -> Any:
     return _UPSERTS[name]
 
 
-def refresh(conn: Connection, call_sids: Iterable[str]) -> None:
-    """Write the records of ``call_sids`` again from their events.
+def refresh(conn: Connection, new: Iterable[Mapping[str, Any]]) -> None:
+    """Bring the records of the calls of ``new`` events (just inserted) up to date.
 
     Runs last in a write transaction, after the events are inserted. Rows are
     locked in a fixed order (PostgreSQL: an empty row first, then ``FOR
     UPDATE``), so two processes refreshing the same call take turns, and the
-    second reads the first one's events.
+    second reads the first one's events. Events later than everything the
+    record has seen are folded onto it; otherwise (out of order, replayed) the
+    record is derived again from all the call's events.
     """
-    sids = sorted({sid for sid in call_sids if sid and sid != "unknown"})
+    by_call: dict[str, dict[Any, Mapping[str, Any]]] = {}
+    for n, event in enumerate(new):
+        sid = event["call_sid"]
+        if sid and sid != "unknown":
+            by_call.setdefault(sid, {})[event.get("op_id") or n] = event
+    sids = sorted(by_call)
     if not sids:
         return
+    query = sa.select(calls).where(calls.c.call_sid.in_(sids))
     if conn.dialect.name == "postgresql":
         placeholder = [
             {"call_sid": sid, "kind": "caller", "started_at": 0.0, "updated_at": 0.0,
@@ -267,24 +298,42 @@ def refresh(conn: Connection, call_sids: Iterable[str]) -> None:
             _insert(conn).on_conflict_do_nothing(index_elements=["call_sid"]),
             placeholder,
         )
-        conn.execute(
-            sa.select(calls.c.id)
-            .where(calls.c.call_sid.in_(sids))
-            .order_by(calls.c.call_sid)
-            .with_for_update()
-        ).all()
-    logs: dict[str, list[dict[str, Any]]] = {sid: [] for sid in sids}
-    for row in conn.execute(_LOG, {"sids": sids}).mappings():
-        logs[row["call_sid"]].append(dict(row))
+        query = query.order_by(calls.c.call_sid).with_for_update()
+    current = {row["call_sid"]: row for row in conn.execute(query).mappings()}
     records = []
-    for sid, log in logs.items():
-        try:
+    again: list[str] = []
+    for sid in sids:
+        log = list(by_call[sid].values())
+        row = current.get(sid)
+        if (
+            row is None
+            or row["fold"] is None
+            or min(e["at"] for e in log) <= (row["updated_at"])
+        ):
+            again.append(sid)
+            continue
+        _derived(records, sid, log, onto=row)
+    if again:
+        logs: dict[str, list[dict[str, Any]]] = {sid: [] for sid in again}
+        for row in conn.execute(_LOG, {"sids": again}).mappings():
+            logs[row["call_sid"]].append(dict(row))
+        for sid, log in logs.items():
             if log:
-                records.append(derive(sid, log))
-        except Exception:  # one odd event must not hold up every write behind it
-            _log.exception("store: the record of call %s could not be derived", sid)
+                _derived(records, sid, log)
     if records:
         conn.execute(_upsert(conn), records)
+
+
+def _derived(
+    records: list[dict[str, Any]],
+    sid: str,
+    log: Sequence[Mapping[str, Any]],
+    onto: Mapping[str, Any] | None = None,
+) -> None:
+    try:
+        records.append(derive(sid, log, onto=onto))
+    except Exception:  # one odd event must not hold up every write behind it
+        _log.exception("store: the record of call %s could not be derived", sid)
 
 
 def refresh_all(conn: Connection, batch: int = 500) -> None:
@@ -295,4 +344,5 @@ def refresh_all(conn: Connection, batch: int = 500) -> None:
         if sid and sid != "unknown"
     ]
     for start in range(0, len(sids), batch):
-        refresh(conn, sids[start : start + batch])
+        part = sids[start : start + batch]
+        refresh(conn, [{"call_sid": sid, "at": -math.inf} for sid in part])

@@ -162,6 +162,7 @@ calls = Table(
     Column("duration_s", Float),
     Column("faults", Integer, nullable=False, default=0),
     Column("serves", Json),  # an agent call: [[menu, queue], ...]
+    Column("fold", Json),  # what the next event needs besides (records.derive)
     Index("calls_call", "call_sid", unique=True),
     Index("calls_when", "started_at"),
 )

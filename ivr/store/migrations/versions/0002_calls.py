@@ -53,6 +53,7 @@ def upgrade() -> None:
         sa.Column("duration_s", sa.Float),
         sa.Column("faults", sa.Integer, nullable=False),
         sa.Column("serves", Json),
+        sa.Column("fold", Json),
     )
     op.create_index("calls_call", "calls", ["call_sid"], unique=True)
     op.create_index("calls_when", "calls", ["started_at"])
