@@ -322,3 +322,40 @@ def test_a_store_of_an_older_version_gets_records_from_the_events_it_kept(databa
     assert (record["outcome"], record["wait_s"], record["path"], record["caller"]) == (
         "abandoned", 86.0, ["main", "agent"], "+8613900000009",
     )  # fmt: skip
+
+
+def step(at, event, action, **detail):
+    return {"at": at, "event": event, "menu": "line", "node": "n",
+            "detail": {"action": action, "nodes": ["n"], **detail}}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("log", "outcome"),
+    [
+        ([step(1, "start", "gather")], None),  # still going
+        ([step(1, "start", "dial"), {"at": 9, "event": "dial", "detail": {
+            "status": "completed", "action": "hangup", "nodes": []}}], "transfer"),
+        ([step(1, "start", "dial"), {"at": 9, "event": "dial", "detail": {
+            "status": "busy", "action": "enqueue", "nodes": []}},
+          {"at": 99, "event": "status", "detail": {"status": "completed"}}],
+         "abandoned"),  # the transfer failed; hung up holding, no queue action came
+        ([step(1, "start", "gather"), step(5, "fault", "hangup")], "error"),
+        ([step(1, "start", "gather"),
+          {"at": 3, "event": "status", "detail": {"status": "failed"}}], "error"),
+        ([step(1, "start", "gather", answer=True),
+          {"at": 3, "event": "status", "detail": {"status": "completed"}}],
+         "self_service"),
+        ([step(1, "start", "hangup")], "self_service"),  # the menu said goodbye
+        ([{"at": 1, "event": "agent_on", "detail": {"agent": "ann"}}], None),
+    ],
+)  # fmt: skip
+def test_each_way_a_call_ends_has_its_outcome(log, outcome):
+    assert derive("CA1", log)["outcome"] == outcome
+
+
+def test_the_window_picks_the_calls_that_started_in_it(database):
+    known_day(database)
+    night = report(database, "--since", "2026-11-25 12:00", "--until", "2026-11-26")
+    assert (night["calls"], list(night["outcomes"])) == (1, ["voicemail"])
+    morning = report(database, "--until", "2026-11-25 12:00")
+    assert morning["calls"] == 6
