@@ -18,6 +18,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.parse
 from html import unescape
@@ -58,13 +59,24 @@ def signed(
     return urllib.parse.urlencode(fields).encode(), headers
 
 
+def calls(
+    port: int, path: str, fields: dict[str, str], count: int = 1000
+) -> list[tuple[bytes, dict[str, str]]]:
+    """Signed requests of ``count`` different calls (CallSids): each request is
+    one step of some call, as on a line, not the thousandth step of one."""
+    return [
+        signed(port, path, {**fields, "CallSid": f"CA{n:032d}"}) for n in range(count)
+    ]
+
+
 def client(
-    port: int, path: str, body: bytes, headers: dict, seconds: float, out
+    port: int, path: str, requests: list, offset: int, seconds: float, out
 ) -> None:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     done = 0
     end = time.perf_counter() + seconds
     while time.perf_counter() < end:
+        body, headers = requests[(offset + done) % len(requests)]
         conn.request("POST", path, body=body, headers=headers)
         response = conn.getresponse()
         response.read()
@@ -75,12 +87,13 @@ def client(
 
 
 def measure(
-    port: int, path: str, body: bytes, headers: dict, seconds: float, clients: int
+    port: int, path: str, requests: list, seconds: float, clients: int
 ) -> float:
     out: mp.Queue = mp.Queue()
+    spread = len(requests) // clients
     procs = [
-        mp.Process(target=client, args=(port, path, body, headers, seconds, out))
-        for _ in range(clients)
+        mp.Process(target=client, args=(port, path, requests, i * spread, seconds, out))
+        for i in range(clients)
     ]
     for p in procs:
         p.start()
@@ -101,8 +114,9 @@ def main() -> None:
     menus = str(Path(args.menus).resolve())
 
     ivr_port, bare_port = free_port(), free_port()
+    store = tempfile.mkdtemp(prefix="ivr-bench-")  # a fresh store each run
     env = dict(
-        os.environ, TWILIO_AUTH_TOKEN=TOKEN, IVR_DATABASE="/tmp/ivr-bench.sqlite3"
+        os.environ, TWILIO_AUTH_TOKEN=TOKEN, IVR_DATABASE=f"{store}/bench.sqlite3"
     )
     common = ["--workers", str(args.workers), "--threads", "4"]
     servers = [
@@ -136,25 +150,21 @@ def main() -> None:
         action = unescape(re.search(r'<Gather action="([^"]+)"', first).group(1))
         pressed = dict(call, Digits="1")
         targets = {
-            "ivr /voice (start)": (
-                ivr_port,
-                "/voice",
-                *signed(ivr_port, "/voice", call),
-            ),
-            "ivr gather action": (ivr_port, action, *signed(ivr_port, action, pressed)),
+            "ivr /voice (start)": (ivr_port, "/voice", calls(ivr_port, "/voice", call)),
+            "ivr gather action": (ivr_port, action, calls(ivr_port, action, pressed)),
             "bare Flask route": (
                 bare_port,
                 "/voice",
-                *signed(bare_port, "/voice", call),
+                [signed(bare_port, "/voice", call)],
             ),
         }
-        for port, path, body, headers in targets.values():  # warm up
-            measure(port, path, body, headers, 0.5, args.clients)
+        for port, path, requests in targets.values():  # warm up
+            measure(port, path, requests, 0.5, args.clients)
         rates: dict[str, list[float]] = {name: [] for name in targets}
         for _ in range(args.rounds):
-            for name, (port, path, body, headers) in targets.items():
+            for name, (port, path, requests) in targets.items():
                 rates[name].append(
-                    measure(port, path, body, headers, args.seconds, args.clients)
+                    measure(port, path, requests, args.seconds, args.clients)
                 )
         bare = rates["bare Flask route"]
         print(

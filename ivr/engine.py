@@ -179,7 +179,9 @@ class Step:
 
     ``prompts`` are said or played in order before ``action``; ``state`` is where
     to resume; ``nodes`` are the nodes entered on the way (for logs and coverage);
-    ``choice`` is the menu option the input chose, if any.
+    ``choice`` is the menu option the input chose, if any. ``gave_up`` names the
+    menu or ask whose retries ran out on this step (the caller then goes to its
+    ``on_fail``, or the menu hangs up: a *menu hang-up* in the call records).
     """
 
     prompts: tuple[Prompt, ...]
@@ -188,6 +190,7 @@ class Step:
     nodes: tuple[str, ...] = ()
     choice: tuple[str, str] | None = None
     callback: bool = False  # the caller asked to be called back
+    gave_up: str | None = None
 
 
 # -- the human path's hand-over ------------------------------------------------------
@@ -462,8 +465,8 @@ def _retry(
         target = node.on_fail or walk.menu.human_path
         if target is None:
             walk.say(phrase(walk.menu.language, "goodbye"))
-            return walk.step(Hangup(), node.id)
-        return walk.enter(target)
+            return walk.step(Hangup(), node.id, gave_up=node.id)
+        return walk.enter(target, gave_up=node.id)
     walk.nodes.append(node.id)
     return walk.gather(node, attempt)
 

@@ -27,6 +27,7 @@ RECORDINGS = FIXTURES / "recordings"
 TOKEN = "test-auth-token"
 # A Wednesday, 12:00 in Shanghai: the hotline is open.
 OPEN = dt.datetime(2026, 11, 25, 4, 0, tzinfo=dt.UTC)
+_POSTGRES = os.environ.get("IVR_TEST_POSTGRES_URL")  # read before _clean_env
 # The same Wednesday, 23:30 in Shanghai: closed.
 CLOSED = dt.datetime(2026, 11, 25, 15, 30, tzinfo=dt.UTC)
 
@@ -39,6 +40,28 @@ def _clean_env(monkeypatch):
     for name in list(os.environ):
         if name.startswith("IVR_") or name == "TWILIO_AUTH_TOKEN":
             monkeypatch.delenv(name)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database(request, tmp_path):
+    """A store of its own for the test: a SQLite file, or a PostgreSQL database
+    where IVR_TEST_POSTGRES_URL names a server (CI starts one)."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "store.sqlite3")
+        return
+    postgres = os.environ.get("IVR_TEST_POSTGRES_URL") or _POSTGRES
+    if not postgres:
+        pytest.skip("IVR_TEST_POSTGRES_URL is not set")
+    import uuid
+
+    import psycopg
+
+    name = "ivr_r_" + uuid.uuid4().hex[:12]
+    with psycopg.connect(postgres, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    yield f"{postgres.rsplit('/', 1)[0]}/{name}"
+    with psycopg.connect(postgres, autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 @pytest.fixture

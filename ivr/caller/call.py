@@ -11,6 +11,7 @@ a script or typed in a terminal). What the person hears is the *transcript*.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import urllib.parse
@@ -83,6 +84,10 @@ class Caller:
     runs out first. ``dial_status`` is how a ``<Dial>`` ends (``completed``,
     ``busy``, ``no-answer``, ``failed``).
 
+    ``status_callback`` is the URL Twilio posts the call's final status to (a
+    number's *Call status changes* webhook): ``CallStatus=completed`` and the
+    ``CallDuration`` once the call has ended, whoever hung up.
+
     Placed on a :class:`~ivr.caller.switchboard.Switchboard` instead
     (``board.place(caller, inputs)``), the call meets the other calls of the
     account: agents take it from its queue, its ``<Dial>`` reaches queues and
@@ -106,6 +111,7 @@ class Caller:
         fetch_audio: bool = True,
         max_requests: int = 300,
         max_requests_without_input: int = 40,
+        status_callback: str | None = None,
     ) -> None:
         if agent_after_rounds < 0:
             raise ValueError(
@@ -132,6 +138,7 @@ class Caller:
         self.fetch_audio = fetch_audio
         self.max_requests = max_requests
         self.max_requests_without_input = max_requests_without_input
+        self.status_callback = status_callback
 
     def call(
         self,
@@ -216,7 +223,32 @@ class _Call(Handover):
     # -- the conversation -------------------------------------------------
 
     def run(self) -> CallResult:
-        return self._conduct(self._call_in)
+        result = self._conduct(self._call_in)
+        if self.c.status_callback:
+            self._post_status()
+        return result
+
+    def _post_status(self) -> None:
+        """The number's status callback, as Twilio posts it when a call ends."""
+        seconds = self.elapsed_s if self.board is None else self.board.now_s
+        if self.board is not None:
+            seconds -= self.start_s
+        params = self._params(
+            {
+                "CallStatus": "completed",
+                "CallDuration": str(max(int(seconds + 0.5), 1)),
+                "CallbackSource": "call-progress-events",
+                "SequenceNumber": "0",
+            }
+        )
+        url = self.c.status_callback or ""
+        headers: dict[str, str] = {}
+        if self.validator is not None:
+            headers["X-Twilio-Signature"] = self.validator.compute_signature(
+                url, params
+            )
+        with contextlib.suppress(OSError):  # Twilio does not retry it either
+            self.c.transport("POST", url, params, headers)
 
     def run_leg(self) -> CallResult:
         """Run a leg the switchboard dialled: its whisper, then the talk."""

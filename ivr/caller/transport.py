@@ -76,10 +76,11 @@ class WsgiTransport:
         else:
             data = dict(params)
         parts = urllib.parse.urlsplit(url)
+        # The query goes in the path too: werkzeug's RAW_URI (what a signature
+        # is checked against, as gunicorn gives it) is the path given here.
         builder = EnvironBuilder(
-            path=parts.path or "/",
+            path=(parts.path or "/") + (f"?{parts.query}" if parts.query else ""),
             base_url=f"{parts.scheme}://{parts.netloc}/",
-            query_string=parts.query or None,
             method=method,
             headers=dict(headers),
             data=data,

@@ -23,6 +23,7 @@ COMMANDS = {
     "staff": "The fewest agents that meet a service-level target.",
     "simulate": "Simulate peak-hour traffic through a menu and its queues.",
     "graph": "Draw a menu as a diagram (SVG, PNG, DOT or Mermaid).",
+    "report": "What happened on the line: calls, containment, queues, from the store.",
 }
 
 

@@ -8,6 +8,9 @@ worker, so any worker can take any webhook of any call.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import click
 
 from ivr.cli import recordings_option
@@ -26,6 +29,26 @@ def _gunicorn_app(app, options: dict):
             return app
 
     return Server()
+
+
+def _metrics_folder() -> None:
+    """Each worker counts its own webhooks; ``/metrics`` adds up the files they
+    keep in ``PROMETHEUS_MULTIPROC_DIR`` (``instance/metrics/``, emptied at start).
+    Set before prometheus_client is imported, which reads it then."""
+    folder = Path(
+        os.environ.get("PROMETHEUS_MULTIPROC_DIR") or Path("instance", "metrics")
+    ).absolute()
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for stale in folder.glob("*.db"):
+        stale.unlink(missing_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
+
+
+def _worker_gone(server, worker) -> None:
+    """A worker exited: its live gauges (writes pending) no longer count."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
 
 
 @click.command("serve")
@@ -68,6 +91,7 @@ def command(menus: str, host: str, port: int, workers: int, threads: int,
 
     Set TWILIO_AUTH_TOKEN to check Twilio's signature on every request.
     """
+    _metrics_folder()
     from ivr.web import create_app
 
     config = {"MENUS": menus}
@@ -100,5 +124,6 @@ def command(menus: str, host: str, port: int, workers: int, threads: int,
         "accesslog": "-" if access_log else None,
         "timeout": 30,
         "graceful_timeout": 10,
+        "child_exit": _worker_gone,
     }
     _gunicorn_app(app, options).run()

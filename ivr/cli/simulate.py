@@ -20,6 +20,8 @@ from ivr.cli.erlang import DURATION, FIGURE_KEYS
 
 __all__ = ["command"]
 
+DAY_CALLS = 300.0  # --store without --scale: about this many calls
+
 
 def _progress(total: int, label: str, quiet: bool):
     """A progress bar on a terminal; nothing with --json or when piped."""
@@ -79,6 +81,38 @@ def _single_queue(
         value, half, want = result[key], result["ci95"][key], getattr(exact, key)
         mark = "" if abs(value - want) <= half else "  outside"
         click.echo(f"  {key:<20}{value:>12.4f}{half:>10.4f}{want:>12.4f}{mark}")
+
+
+def _ring(menu, plan, store, scale, seed, as_json) -> None:
+    """``--store``: the day as calls through the webhooks (``ivr.testing.daycalls``)."""
+    import time
+
+    from ivr.testing.daycalls import ring_day
+
+    if scale is None:  # a day to look at in a minute or two
+        scale = min(1.0, DAY_CALLS / max(sum(plan.calls), 1.0))
+    began = time.monotonic()
+    try:
+        day = ring_day(menu, plan, store, scale=scale, seed=seed)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from error
+    seconds = time.monotonic() - began
+    if as_json:
+        figures = {
+            "callers": day.callers,
+            "agent_shifts": day.agent_shifts,
+            "requests": day.requests,
+            "store": store,
+            "seconds": seconds,
+        }
+        click.echo(json.dumps(figures, indent=2))
+        return
+    click.echo(
+        f"{day.callers:,} calls (the traffic x {scale:.3g}) and {day.agent_shifts} "
+        f"agent shifts rang the webhooks ({day.requests:,} requests, {seconds:.0f} s) "
+        f"into {store}\n"
+        f"See them: ivr report --database {store}"
+    )
 
 
 def _table(result, as_json: bool) -> None:
@@ -252,10 +286,20 @@ def _plot_told(ax, result, qid: str, x) -> None:
 @click.option("--service-level", type=float, default=0.8, show_default=True)
 @click.option("--max-abandon", type=float, default=0.05, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option(
+    "--store",
+    help="Ring the day's calls through the menu's webhooks into this store "
+    "(a SQLite file or postgresql:// URL) for `ivr report`, instead.",
+)
+@click.option(
+    "--scale",
+    type=float,
+    help="With --store: the traffic's calls times this [default: about 300 calls].",
+)
 def command(
     menu, traffic, calls_per_hour, handle_time, handle_spread, agents, patience,
     callers, replications, seed, target, plot, staff, service_level, max_abandon,
-    as_json,
+    as_json, store, scale,
 ):  # fmt: skip
     """Simulate one queue, or a day's TRAFFIC through MENU and its queues."""
     if menu is None:
@@ -286,6 +330,9 @@ def command(
         for problem in error.problems:
             click.echo(problem, err=True)
         raise SystemExit(1) from None
+    if store:
+        _ring(menu, plan, store, scale, seed, as_json)
+        return
     reps = replications or 10
     queues = len(loaded.queues)
     try:

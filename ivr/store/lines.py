@@ -27,7 +27,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from ivr.store.schema import agents, callbacks, waiters
+from ivr.store import records
+from ivr.store.schema import agents, callbacks, events, waiters
 
 __all__ = [
     "OFFER_TIMEOUT_S",
@@ -84,6 +85,15 @@ def insert(conn: Connection, table: sa.Table) -> Any:
 
 def _facts(raw: Any) -> tuple[tuple[str, str], ...]:
     return tuple((str(label), str(value)) for label, value in raw or ())
+
+
+def _log_on_call(
+    conn: Connection, call_sid: str, event: str, now: float, **detail: Any
+) -> None:
+    """Log an event of the agent line on a caller's call, and refresh its record."""
+    row = {"at": now, "call_sid": call_sid, "event": event, "detail": detail or None}
+    conn.execute(sa.insert(events).values(**row))
+    records.refresh(conn, [row])
 
 
 # -- the agents' side (synchronous, in write transactions) -----------------------
@@ -180,6 +190,10 @@ def claim_next(
                 .where(callbacks.c.id == callback["id"])
                 .values(status="failed", updated_at=now, last_result="no-report")
             )
+            _log_on_call(
+                conn, callback["call_sid"], "callback_failed", now,
+                attempt=attempts, status="no-report",
+            )  # fmt: skip
             return claim_next(conn, agent, pairs, now)
         conn.execute(
             sa.update(callbacks)
@@ -192,6 +206,10 @@ def claim_next(
                 updated_at=now,
             )
         )
+        _log_on_call(
+            conn, callback["call_sid"], "callback_placed", now,
+            agent=agent, attempt=attempts + 1,
+        )  # fmt: skip
         work = Work(
             kind="callback",
             id=callback["id"],
@@ -331,6 +349,11 @@ def finish(
                 sa.update(callbacks).where(callbacks.c.id == row["id"]).values(values)
             )
             result = values["status"]
+            state = {"pending": "retry"}.get(result, result)
+            _log_on_call(
+                conn, row["call_sid"], f"callback_{state}", now,
+                attempt=row["attempts"], status=dial_status,
+            )  # fmt: skip
     conn.execute(
         sa.update(agents)
         .where(agents.c.id == agent)

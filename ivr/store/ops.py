@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from ivr.store import records
 from ivr.store.lines import (
     LIVE,
     add_callback,
@@ -30,6 +31,7 @@ __all__ = ["apply_ops"]
 def apply_ops(conn: Connection, ops: Sequence[dict[str, Any]]) -> None:
     """Apply the writer's ops in order in one transaction."""
     event_rows = []
+    logged: list[dict[str, Any]] = []
     for op in ops:
         kind = op.get("op")
         if kind == "event":
@@ -47,6 +49,7 @@ def apply_ops(conn: Connection, ops: Sequence[dict[str, Any]]) -> None:
             continue
         if event_rows:
             _insert_events(conn, event_rows)
+            logged += event_rows
             event_rows = []
         if kind == "waiter":
             _upsert_waiter(conn, op)
@@ -58,6 +61,9 @@ def apply_ops(conn: Connection, ops: Sequence[dict[str, Any]]) -> None:
             add_callback(conn, op["row"])
     if event_rows:
         _insert_events(conn, event_rows)
+        logged += event_rows
+    # Last, the record of every call with a new event (``ivr.store.records``).
+    records.refresh(conn, logged)
 
 
 def _insert_events(conn: Connection, rows: list[dict[str, Any]]) -> None:

@@ -8,6 +8,8 @@ compare, and what the app's clock gives. ``detail`` and ``facts`` are JSON.
   collected, and how their wait ended (answered by whom, abandoned, ...).
 - ``callbacks``: callback requests, their place in line and their attempts.
 - ``agents``: agents on shift (from the agent line), ready or on a call.
+- ``calls``: one record per call, derived from its events (``ivr.store.records``):
+  where it went, how it ended, how long it waited, what it was told.
 
 Schema changes are Alembic migrations in ``ivr/store/migrations``; this module is
 the shape the newest migration produces, used by the queries.
@@ -18,6 +20,7 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     Float,
     Index,
@@ -28,7 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
-__all__ = ["agents", "callbacks", "events", "metadata", "waiters"]
+__all__ = ["agents", "callbacks", "calls", "events", "metadata", "waiters"]
 
 metadata = MetaData()
 
@@ -120,4 +123,47 @@ agents = Table(
     Column("work", String),  # "waiter:ID" or "callback:ID" while busy
     Column("since", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
+)
+
+calls = Table(
+    "calls",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("call_sid", String, nullable=False),
+    Column("kind", String, nullable=False),  # caller, agent (the agent line)
+    Column("menu", String),
+    Column("caller", String),  # the call's From, as Twilio gave it
+    Column("called", String),  # the call's To
+    Column("started_at", Float, nullable=False),
+    Column("ended_at", Float),
+    Column("updated_at", Float, nullable=False),
+    Column("path", Json),  # node ids entered, in order
+    Column("last_node", String),
+    Column("choices", Json),  # [[menu node, key], ...]
+    Column("inputs", Integer, nullable=False, default=0),  # answers to a gather
+    Column("no_input", Integer, nullable=False, default=0),  # of them silent
+    Column("served", Boolean, nullable=False, default=False),  # heard an answer
+    Column("gave_up_at", String),  # the node whose retries ran out (last)
+    # see ivr.outcomes.OUTCOMES; NULL while the call goes on
+    Column("outcome", String),
+    Column("queue", String),
+    Column("topic", String),
+    Column("enqueued_at", Float),
+    # answered, abandoned, callback, overflow, closed (as the waiter left)
+    Column("queue_result", String),
+    Column("wait_s", Float),
+    Column("agent", String),
+    Column("callback", String),  # asked, placed, reached, failed
+    Column("callback_attempts", Integer, nullable=False, default=0),
+    Column("recording_url", String),
+    Column("recording_s", Float),
+    Column("transfer", String),  # the transfer's DialCallStatus
+    Column("announcements", Json),  # [{at, position, estimate_s, said, offer}]
+    Column("status", String),  # Twilio's last CallStatus
+    Column("duration_s", Float),
+    Column("faults", Integer, nullable=False, default=0),
+    Column("serves", Json),  # an agent call: [[menu, queue], ...]
+    Column("fold", Json),  # what the next event needs besides (records.derive)
+    Index("calls_call", "call_sid", unique=True),
+    Index("calls_when", "started_at"),
 )

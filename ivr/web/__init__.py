@@ -158,9 +158,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
             x_prefix=proxies,
         )
 
-    from ivr.web import agent, pages, voice
+    from ivr.web import agent, ops, pages, voice
 
     app.register_blueprint(voice.bp)
     app.register_blueprint(agent.bp)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(ops.bp)
     return app

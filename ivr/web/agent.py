@@ -115,7 +115,10 @@ def answer_agent_line(hook: Hook) -> Response:
         refused = render_say_hangup(phrase(menu.language, "agent_not_staff"), menu)
         return hook.traced(xml(refused), "refused")
     menu = agentline.agent_menu(agent, runtime.menus) or runtime.default
-    hook.record("agent_on", detail={"agent": agent.id})
+    hook.record(
+        "agent_on",
+        detail={"agent": agent.id, "serves": [list(pair) for pair in agent.serves]},
+    )
     try:
         return hook.traced(_prompt(hook, agent, menu, hello=True), "on_shift")
     except Exception:

@@ -21,6 +21,7 @@ from twilio.twiml.voice_response import VoiceResponse
 from ivr import engine
 from ivr.engine import CallContext, CallState, Enqueue, Step
 from ivr.menu import MASK, Menu, QueueNode
+from ivr.outcomes import step_facts
 from ivr.twiml import render_apology, render_step
 from ivr.web import Runtime
 from ivr.web.sealing import BadState
@@ -152,6 +153,7 @@ class Hook:
                 "nodes": list(step.nodes),
                 "choice": list(choice) if choice else None,
                 "action": type(step.action).__name__.lower(),
+                **step_facts(menu, step),  # what the call record needs
             },
         )
         if step.callback:
@@ -221,15 +223,20 @@ class Hook:
             variables = dict(state.variables)
         except Exception:  # the state itself may be what failed
             pass
-        self.record("fault", menu=menu.id, detail={"path": self.path})
         try:
-            return xml(
-                render_step(
-                    engine.fallback(menu, variables, self.context()), menu, self
-                )
-            )
+            step = engine.fallback(menu, variables, self.context())
+            self.record(
+                "fault",
+                menu=menu.id,
+                node=step.state.node,
+                detail={"path": self.path, "nodes": list(step.nodes),
+                        "action": type(step.action).__name__.lower(),
+                        **step_facts(menu, step)},
+            )  # fmt: skip
+            return xml(render_step(step, menu, self))
         except Exception:
             log.exception("fallback failed too")
+            self.record("fault", menu=menu.id, detail={"path": self.path})
             return xml(render_apology(menu.language))
 
 

@@ -78,6 +78,14 @@ def wait(hook: Hook) -> Response:
         on_shift=runtime.on_shift(menu, row["queue"]),
     )
     hook.callback_query = {"p": str(position)}
+    hook.record(
+        "wait",
+        menu=menu.id,
+        node=state.node,
+        detail={"position": position, "waited_s": waited,
+                "estimate_s": step.estimated_wait_s, "offer": step.offer_callback,
+                "said": " ".join(p.text or "" for p in step.prompts) or None},
+    )  # fmt: skip
     return xml(render_wait(step, state, menu, hook))
 
 
@@ -162,7 +170,8 @@ def queue_done(hook: Hook) -> Response:
     runtime.store.left(
         hook.waiter(menu, state), status=status, wait_s=waited, now=ctx.now.timestamp()
     )
-    return hook.answer(menu, step, "queue", {"result": result, "waited_s": waited})
+    detail = {"result": result, "waited_s": waited, "left": status}
+    return hook.answer(menu, step, "queue", detail)
 
 
 @bp.route("/bridge", methods=["GET", "POST"])

@@ -1,0 +1,145 @@
+"""The metrics ``/metrics`` shows, and where their figures come from.
+
+Two kinds: what each gunicorn worker counts itself (webhooks and their latency,
+lookups, its store writer), summed over the workers by prometheus_client's
+multiprocess mode; and what the store says (calls by outcome, callers waiting),
+read at each scrape by ``StoreFigures``, the same whichever worker answers.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from typing import Any
+
+from flask import Flask
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
+
+from ivr.engine import LookupFailed
+
+__all__ = [
+    "LATENCY", "LOOKUPS", "WEBHOOKS", "DefaultFigures", "StoreFigures",
+    "count_lookups", "watch_writer",
+]  # fmt: skip
+
+WEBHOOKS = Counter(
+    "ivr_webhooks", "Webhook requests answered, by endpoint and HTTP status",
+    ["endpoint", "status"],
+)  # fmt: skip
+LATENCY = Histogram(
+    "ivr_webhook_seconds", "Time to answer a webhook, by endpoint", ["endpoint"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)  # fmt: skip
+LOOKUPS = Counter(
+    "ivr_lookups", "Lookups in the menus' data, by source and result "
+    "(found, missing, error)", ["source", "result"],
+)  # fmt: skip
+PENDING = Gauge(
+    "ivr_store_writes_pending", "Writes queued for the store, not committed yet",
+    multiprocess_mode="livesum",
+)  # fmt: skip
+WRITTEN = Counter("ivr_store_writes", "Writes committed to the store")
+FAILED = Counter(
+    "ivr_store_write_failures", "Batches of writes the store refused (kept, retried)"
+)
+DROPPED = Counter("ivr_store_writes_dropped", "Writes dropped: the journal was full")
+
+
+class DefaultFigures:
+    """The default registry's metrics (one process: tests, ``flask run``)."""
+
+    def collect(self) -> Any:
+        yield from REGISTRY.collect()
+
+
+class StoreFigures:
+    """Figures read from the store at each scrape: the same whoever answers."""
+
+    def __init__(self, runtime: Any) -> None:
+        self.runtime = runtime
+
+    def collect(self) -> Any:
+        store = self.runtime.store
+        up = GaugeMetricFamily("ivr_store_up", "Whether the store answered the scrape")
+        try:
+            outcomes = store.outcome_counts()
+            waiting = store.waiting_now()
+        except Exception:
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
+        calls = GaugeMetricFamily(
+            "ivr_calls", "Calls to the menus in the store, by outcome",
+            labels=["outcome"],
+        )  # fmt: skip
+        for outcome, count in sorted(outcomes.items()):
+            calls.add_metric([outcome], count)
+        yield calls
+        held = GaugeMetricFamily(
+            "ivr_callers_waiting", "Callers holding in a queue now",
+            labels=["menu", "queue"],
+        )  # fmt: skip
+        for menu in self.runtime.menus.values():
+            for queue in menu.queues:
+                held.add_metric([menu.id, queue], waiting.get((menu.id, queue), 0))
+        yield held
+
+
+_seen: dict[int, tuple[int, int, int]] = {}
+_watching: set[tuple[int, int]] = set()
+_watch_lock = threading.Lock()
+
+
+def watch_writer(writer: Any) -> None:
+    """Copy this process's writer counts into the metrics now and every second
+    (a thread per worker: a worker that answers nothing still reports)."""
+    _writer_figures(writer)
+    key = (os.getpid(), id(writer))
+    if key in _watching:
+        return
+    with _watch_lock:
+        if key in _watching:
+            return
+        _watching.add(key)
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            _writer_figures(writer)
+
+    threading.Thread(target=watch, name="ivr-metrics", daemon=True).start()
+
+
+def _writer_figures(writer: Any) -> None:
+    """This process's writer counts into the metrics (the deltas since last)."""
+    with _watch_lock:
+        PENDING.set(writer.pending)
+        key = (os.getpid() << 20) ^ id(writer)
+        now = (writer.written, writer.failed_batches, writer.dropped)
+        before = _seen.get(key, (0, 0, 0))
+        for metric, new, old in zip((WRITTEN, FAILED, DROPPED), now, before,
+                                    strict=True):  # fmt: skip
+            if new > old:
+                metric.inc(new - old)
+        _seen[key] = now
+
+
+def count_lookups(app: Flask) -> None:
+    """Wrap the app's lookups so each one is counted by source and result."""
+    runtime = app.extensions["ivr"]
+    inner = runtime.lookups
+
+    def counted(source: Any, key: str, variables: Any) -> Any:
+        try:
+            record = inner(source, key, variables)
+        except LookupFailed:
+            LOOKUPS.labels(source.id, "error").inc()
+            raise
+        LOOKUPS.labels(source.id, "found" if record is not None else "missing").inc()
+        return record
+
+    runtime.lookups = counted
