@@ -50,8 +50,9 @@ def make_app(tmp_path, **config):
     settings = {
         "MENUS": str(MENUS),
         "RECORDINGS": str(RECORDINGS),
-        "SECRET_KEY": "test-secret",
+        "SECRET_KEY": "test-secret-" + "k" * 32,
         "DATABASE": str(tmp_path / "calls.sqlite3"),
+        "INSTANCE_PATH": str(tmp_path / "instance"),
         "TWILIO_AUTH_TOKEN": TOKEN,
         "EXPOSE_TRACE": True,
         "CLOCK": lambda: OPEN,

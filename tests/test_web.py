@@ -262,10 +262,11 @@ def test_orders_queue_offers_callback_and_overflows_after_max_wait(tmp_path):
     client = make_app(tmp_path).test_client()
     post = TwilioPost(client)
     from ivr.engine import CallState
+    from ivr.web.sealing import Binding
 
     runtime = client.application.extensions["ivr"]
     state = CallState("hotline", "agent_orders_queue", 0, {"caller": "+8613800000000"})
-    token = runtime.sealer.seal(state)
+    token = runtime.sealer.seal(state, Binding.for_call(post.fields["CallSid"]))
     # orders: 30 agents, 4m handle -> position 60 waits 8m > callback_after 5m.
     root = twiml(post(f"/voice/wait?s={token}", QueuePosition="60", QueueTime="10"))
     gather = root.find("Gather")

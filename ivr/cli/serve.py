@@ -65,7 +65,7 @@ def command(menus: str, host: str, port: int, workers: int, threads: int,
 
     Set TWILIO_AUTH_TOKEN to check Twilio's signature on every request.
     """
-    from ivr.web import create_app
+    from ivr.web import ConfigError, create_app
 
     config = {"MENUS": menus}
     if public_url:
@@ -75,6 +75,9 @@ def command(menus: str, host: str, port: int, workers: int, threads: int,
     except MenuError as error:
         for problem in error.problems:
             click.echo(problem, err=True)
+        raise SystemExit(1) from None
+    except ConfigError as error:
+        click.echo(f"ivr serve: {error}", err=True)
         raise SystemExit(1) from None
     runtime = app.extensions["ivr"]
     base = (public_url or f"http://{host}:{port}").rstrip("/")

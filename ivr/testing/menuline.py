@@ -53,7 +53,7 @@ class MenuLine:
         self._now: dt.datetime | None = None
         config: dict[str, Any] = {
             "TESTING": True,
-            "SECRET_KEY": secrets.token_urlsafe(16),
+            "SECRET_KEY": secrets.token_urlsafe(32),
             "DATABASE": ":memory:",
             "MENUS": [str(menu_path)],
             "CLOCK": self._clock,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import secrets
+import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -24,9 +25,13 @@ from ivr.loader import MenuError, load_menus
 from ivr.lookup import Lookups
 from ivr.menu import Menu
 from ivr.store import Store
-from ivr.web.sealing import Sealer
+from ivr.web.sealing import MIN_SECRET_CHARS, Sealer
 
-__all__ = ["Runtime", "create_app"]
+__all__ = ["ConfigError", "Runtime", "create_app"]
+
+
+class ConfigError(Exception):
+    """A setting the server cannot start with; the message says what to do."""
 
 
 class Runtime:
@@ -73,26 +78,51 @@ class _NoSessions(SessionInterface):
         return None
 
 
+def _checked_key(key: object, where: str) -> str:
+    """``key`` as text if it is long enough to keep call state unforgeable."""
+    text = str(key).strip()
+    if len(text) < MIN_SECRET_CHARS:
+        what = "is empty" if not text else f"has only {len(text)} characters"
+        raise ConfigError(
+            f"{where} {what}; the secret key that seals call state needs at "
+            f"least {MIN_SECRET_CHARS} (make one with: python3 -c 'import "
+            f"secrets; print(secrets.token_urlsafe(32))')"
+        )
+    return text
+
+
 def _secret_key(app: Flask) -> str:
-    """A secret shared by all workers: from config, else a file in instance/."""
+    """A secret shared by all workers: from config, else a file in instance/.
+
+    The file is written whole under a temporary name, then linked into place,
+    which fails if it exists: a process starting beside another reads either no
+    file or the complete key, never an empty one, and never replaces a key that
+    another process already uses.
+    """
+    configured = app.config["SECRET_KEY"]
+    if configured is not None:
+        return _checked_key(configured, "IVR_SECRET_KEY")
     path = Path(app.instance_path) / "secret.key"
-    try:
-        return path.read_text().strip()
-    except FileNotFoundError:
-        pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:  # O_EXCL: of several workers starting at once, one writes it
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_urlsafe(32))
-    except FileExistsError:
-        pass
-    return path.read_text().strip()
+    if not path.exists():
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".secret.key-")
+        try:
+            with os.fdopen(fd, "w") as handle:  # mkstemp: 0600
+                handle.write(secrets.token_urlsafe(32) + "\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.link(temporary, path)
+        except FileExistsError:
+            pass  # another process made it first: use theirs
+        finally:
+            os.unlink(temporary)
+    return _checked_key(path.read_text(), str(path))
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the webhook app for the configured menus."""
-    app = Flask(__name__, instance_path=os.path.abspath("instance"))
+    # instance/ in the working folder; tests give their own (INSTANCE_PATH).
+    instance = (test_config or {}).get("INSTANCE_PATH") or "instance"
+    app = Flask(__name__, instance_path=os.path.abspath(instance))
     app.config.from_mapping(
         MENUS="menus",
         RECORDINGS=None,  # default: recordings/ beside the menus folder
@@ -108,8 +138,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.config.from_prefixed_env("IVR")
     if test_config is not None:
         app.config.update(test_config)
-    if not app.config["SECRET_KEY"]:
-        app.config["SECRET_KEY"] = _secret_key(app)
+    # instance/ holds the secret key, the store and its journal: private.
+    os.makedirs(app.instance_path, mode=0o700, exist_ok=True)
+    app.config["SECRET_KEY"] = _secret_key(app)
 
     paths = app.config["MENUS"]
     paths = [paths] if isinstance(paths, str | os.PathLike) else list(paths)

@@ -15,7 +15,7 @@ from ivr import engine, humanpath
 from ivr.engine import Reply
 from ivr.menu import MASK, AskNode
 from ivr.twiml import render_leave, render_wait
-from ivr.web.hooks import Hook, webhook, xml
+from ivr.web.hooks import Hook, empty, hold, webhook, xml
 
 bp = Blueprint("voice", __name__, url_prefix="/voice")
 
@@ -38,15 +38,15 @@ def input(hook: Hook) -> Response:
     menu, state = hook.state()
     reply = Reply(digits=hook.get("Digits"), speech=hook.get("SpeechResult"))
     node = menu.nodes.get(state.node)
-    shown = reply.digits
-    if isinstance(node, AskNode) and node.sensitive and shown:
-        shown = MASK
+    shown = {"digits": reply.digits, "speech": reply.speech}
+    if isinstance(node, AskNode) and node.sensitive:  # keys or words alike
+        shown = {k: MASK if v else v for k, v in shown.items()}
     step = engine.resume(menu, state, reply, hook.context())
-    return hook.answer(menu, step, "input", {"digits": shown, "speech": reply.speech})
+    return hook.answer(menu, step, "input", shown)
 
 
 @bp.route("/wait", methods=["GET", "POST"])
-@webhook
+@webhook(fallback=hold)
 def wait(hook: Hook) -> Response:
     """One round of holding in a queue (Enqueue's waitUrl)."""
     menu, state = hook.state()
@@ -57,7 +57,7 @@ def wait(hook: Hook) -> Response:
 
 
 @bp.route("/callback", methods=["GET", "POST"])
-@webhook
+@webhook(fallback=hold)
 def callback(hook: Hook) -> Response:
     """The caller's answer to the callback offer while holding."""
     _, state = hook.state()
@@ -100,7 +100,7 @@ def recorded(hook: Hook) -> Response:
 
 
 @bp.route("/status", methods=["GET", "POST"])
-@webhook
+@webhook(fallback=empty)
 def status(hook: Hook) -> Response:
     """Twilio's call status callback: how the call ended, for the log."""
     hook.record(
