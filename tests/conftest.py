@@ -72,8 +72,13 @@ def client(app):
 
 
 @contextlib.contextmanager
-def serving(tmp_path, token: str, workers: int = 1, menus: Path = MENUS):
-    """Run `ivr serve` (gunicorn) on a free loopback port; yield its base URL."""
+def serving(tmp_path, token: str, workers: int = 1, menus: Path = MENUS,
+            processes: list | None = None):  # fmt: skip
+    """Run `ivr serve` (gunicorn) on a free loopback port; yield its base URL.
+
+    ``processes``, if given, receives the server's ``Popen`` (to signal it, or
+    read its log once it has stopped).
+    """
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -86,6 +91,8 @@ def serving(tmp_path, token: str, workers: int = 1, menus: Path = MENUS):
          "--workers", str(workers), "--no-access-log"],
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
+    if processes is not None:
+        processes.append(process)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:

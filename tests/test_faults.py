@@ -4,6 +4,7 @@ and dead data sources, menus edited while calls go on.
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 import urllib.parse
@@ -12,12 +13,13 @@ import xml.etree.ElementTree as ET
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from conftest import TwilioPost, action_of, serving, twiml
+from conftest import TwilioPost, action_of, make_app, said, serving, twiml
 from twilio.request_validator import RequestValidator
 
 from ivr import humanpath
 from ivr.caller.document import parse_twiml
 from ivr.engine import CallState, LookupFailed
+from ivr.loader import MenuError
 from ivr.lookup import Lookups
 from ivr.menu import UrlSource
 from ivr.web.sealing import Binding
@@ -287,3 +289,106 @@ def served_post(base: str, path: str, sid: str, **fields):
     )
     with urllib.request.urlopen(request, timeout=60) as response:
         return response.status, ET.fromstring(response.read())
+
+
+# -- 12. menus edited while the line runs ---------------------------------------------
+
+
+def _menu(title: str, number: str, greeting: str) -> str:
+    return (
+        f'title: {title}\nnumbers: ["{number}"]\nstart: hello\n'
+        f"nodes:\n  hello: {{hangup: {greeting}}}\n"
+    )
+
+
+@pytest.fixture
+def menus(tmp_path):
+    folder = tmp_path / "menus"
+    folder.mkdir()
+    (folder / "a.yaml").write_text(_menu("A", "+15550000001", "Hello from A"))
+    (folder / "b.yaml").write_text(_menu("B", "+15550000002", "Hello from B"))
+    return folder
+
+
+def _greeting(client, number: str) -> str:
+    return said(twiml(TwilioPost(client)("/voice", To=number)))[0]
+
+
+def test_reload_serves_an_edit_and_keeps_the_last_good_menu_on_a_broken_one(
+    tmp_path, menus
+):
+    app = make_app(tmp_path, MENUS=str(menus), RECORDINGS=str(tmp_path))
+    client, runtime = app.test_client(), app.extensions["ivr"]
+    (menus / "a.yaml").write_text(_menu("A", "+15550000001", "Welcome to A"))
+    assert runtime.reload() == []
+    assert _greeting(client, "+15550000001") == "Welcome to A"
+    (menus / "a.yaml").write_text(
+        'title: A\nnumbers: ["+15550000001"]\nstart: hello\nnodes:\n'
+        "  hello: {hangup: Broken A, next: nowhere}\n"
+    )
+    (menus / "b.yaml").write_text(_menu("B", "+15550000002", "Welcome to B"))
+    shown = menus / "a.yaml"
+    assert runtime.reload() == [
+        f"{shown}:5: unknown key 'next' in hangup node 'hello'",
+        f"{shown}: has problems: its last good version is served",
+    ]
+    assert _greeting(client, "+15550000001") == "Welcome to A"  # the last good
+    assert _greeting(client, "+15550000002") == "Welcome to B"  # the edit
+
+
+def test_a_broken_file_on_a_restart_serves_its_last_good_version(tmp_path, menus):
+    make_app(tmp_path, MENUS=str(menus), RECORDINGS=str(tmp_path))  # all good once
+    (menus / "a.yaml").write_text("title: A\nstart: [\n")
+    (menus / "c.yaml").write_text("start: nowhere\nnodes: {}\n")  # never good
+    app = make_app(tmp_path, MENUS=str(menus), RECORDINGS=str(tmp_path))
+    client, runtime = app.test_client(), app.extensions["ivr"]
+    assert _greeting(client, "+15550000001") == "Hello from A"
+    assert _greeting(client, "+15550000002") == "Hello from B"
+    notes = [p for p in runtime.menu_set.problems if ": has problems" in p]
+    assert notes == [
+        f"{menus / 'a.yaml'}: has problems: its last good version is served",
+        f"{menus / 'c.yaml'}: has problems and never loaded: not served",
+    ]
+    assert sorted(runtime.menus) == ["a", "b"]
+
+
+def test_nothing_to_serve_stops_the_start_with_every_problem(tmp_path, menus):
+    (menus / "a.yaml").write_text("title: A\nstart: [\n")
+    (menus / "b.yaml").write_text("start: nowhere\nnodes: {}\n")
+    with pytest.raises(MenuError) as refused:
+        make_app(tmp_path, MENUS=str(menus), RECORDINGS=str(tmp_path))
+    assert refused.value.problems[-2:] == [
+        f"{menus / 'a.yaml'}: has problems and never loaded: not served",
+        f"{menus / 'b.yaml'}: has problems and never loaded: not served",
+    ]
+
+
+def test_sighup_reloads_the_menus_of_ivr_serve(tmp_path, menus):
+    servers: list = []
+    with serving(tmp_path, "token", workers=2, menus=menus, processes=servers) as base:
+        assert said_at(base, "+15550000001") == "Hello from A"
+        (menus / "a.yaml").write_text(_menu("A", "+15550000001", "Welcome to A"))
+        servers[0].send_signal(signal.SIGHUP)
+        until(lambda: said_at(base, "+15550000001") == "Welcome to A")
+        (menus / "a.yaml").write_text("title: A\nstart: [\n")  # a broken edit
+        (menus / "b.yaml").write_text(_menu("B", "+15550000002", "Welcome to B"))
+        servers[0].send_signal(signal.SIGHUP)
+        until(lambda: said_at(base, "+15550000002") == "Welcome to B")
+        for _ in range(4):  # both new workers serve A's last good version
+            assert said_at(base, "+15550000001") == "Welcome to A"
+    log = servers[0].stdout.read()
+    assert "menus/a.yaml: has problems: its last good version is served" in log
+    assert log.count("menus reloaded: 2 served") == 2
+
+
+def said_at(base: str, number: str) -> str:
+    _, root = served_post(base, "/voice", "CA" + "5" * 32, To=number)
+    return said(root)[0]
+
+
+def until(condition, timeout_s: float = 20.0) -> None:
+    """Wait for ``condition`` (new workers take a moment to start)."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "the condition never came true"
+        time.sleep(0.1)

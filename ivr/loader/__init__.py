@@ -68,13 +68,18 @@ def find_menu_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
 
 
 def load_menu(
-    path: str | os.PathLike[str], recordings_dir: str | os.PathLike[str] | None = None
+    path: str | os.PathLike[str],
+    recordings_dir: str | os.PathLike[str] | None = None,
+    *,
+    text: str | None = None,
 ) -> Menu:
     """Read and check one menu file; raise ``MenuError`` listing every problem.
 
     ``recordings_dir`` defaults to ``recordings/`` beside the menu's folder.
+    ``text``, when given, is read as the file's content (a copy kept of an
+    earlier version), with paths in it still relative to ``path``.
     """
-    menu, problems = _load(Path(path), recordings_dir)
+    menu, problems = _load(Path(path), recordings_dir, text)
     if problems or menu is None:
         raise MenuError(problems)
     return menu
@@ -124,11 +129,12 @@ def _shown(path: Path) -> str:
 
 
 def _load(
-    path: Path, recordings_dir: str | os.PathLike[str] | None
+    path: Path, recordings_dir: str | os.PathLike[str] | None, text: str | None = None
 ) -> tuple[Menu | None, list[str]]:
     problems = Problems(_shown(path))
     try:
-        text = path.read_text(encoding="utf-8")
+        if text is None:
+            text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         problems.add(1, "no such menu file")
         return None, problems.lines()

@@ -3,8 +3,9 @@
 ``create_app`` follows Flask's app-factory pattern: defaults, then ``IVR_*``
 environment variables (``IVR_MENUS``, ``IVR_PUBLIC_URL``...; ``TWILIO_AUTH_TOKEN``
 under its usual name), then the ``test_config`` mapping. Menus are loaded and
-checked once at start; a menu with problems stops the app from starting, with
-every problem listed.
+checked at start and again on ``Runtime.reload``; a menu file with problems is
+served as its last good version (see ``ivr.web.menuset``), and the app refuses to
+start only when no menu can be served, with every problem listed.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import datetime as dt
 import os
 import secrets
 import tempfile
+import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -21,10 +23,11 @@ from flask import Flask
 from flask.sessions import SessionInterface
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from ivr.loader import MenuError, load_menus
+from ivr.loader import MenuError
 from ivr.lookup import Lookups
 from ivr.menu import Menu
 from ivr.store import Store
+from ivr.web.menuset import LastGood, MenuSet, load_menu_set
 from ivr.web.sealing import MIN_SECRET_CHARS, Sealer
 
 __all__ = ["ConfigError", "Runtime", "create_app"]
@@ -35,18 +38,18 @@ class ConfigError(Exception):
 
 
 class Runtime:
-    """What every request shares: the menus, the state sealer, lookups, the store."""
+    """What every request shares: the menus, the state sealer, lookups, the store.
 
-    def __init__(self, app: Flask, menus: list[Menu]) -> None:
+    The menus are one ``MenuSet``, replaced whole by ``reload`` (on ``SIGHUP``, or
+    when the console sees a file change): a request reads the old set or the new.
+    """
+
+    def __init__(self, app: Flask, menus: MenuSet) -> None:
         config = app.config
-        self.menus: dict[str, Menu] = {menu.id: menu for menu in menus}
-        self.by_number: dict[str, Menu] = {
-            number: menu for menu in menus for number in menu.numbers
-        }
-        default_id = config.get("DEFAULT_MENU") or menus[0].id
-        if default_id not in self.menus:
-            raise MenuError([f"DEFAULT_MENU '{default_id}' is not a loaded menu"])
-        self.default = self.menus[default_id]
+        self.menu_set = menus
+        self._menu_paths = _menu_paths(config)
+        self._last_good = LastGood(Path(app.instance_path) / "menus-good")
+        self._reloading = threading.Lock()
         self.sealer = Sealer(config["SECRET_KEY"])
         self.lookups = Lookups()
         self.clock: Callable[[], dt.datetime] = config.get("CLOCK") or (
@@ -60,12 +63,52 @@ class Runtime:
         self.token: str | None = config.get("TWILIO_AUTH_TOKEN") or None
         self.public_url: str | None = config.get("PUBLIC_URL") or None
         self.expose_trace = bool(config.get("EXPOSE_TRACE"))
+        self._recordings = config["RECORDINGS"]
+        self._default_id = config.get("DEFAULT_MENU") or None
+
+    @property
+    def menus(self) -> dict[str, Menu]:
+        return self.menu_set.menus
+
+    @property
+    def by_number(self) -> dict[str, Menu]:
+        return self.menu_set.by_number
+
+    @property
+    def default(self) -> Menu:
+        return self.menu_set.default
 
     def menu_for(self, to: str | None, menu_id: str | None = None) -> Menu:
         """The menu a call reaches: by ``?menu=``, by the number called, or default."""
-        if menu_id and menu_id in self.menus:
-            return self.menus[menu_id]
-        return self.by_number.get(to or "", self.default)
+        menus = self.menu_set
+        if menu_id and menu_id in menus.menus:
+            return menus.menus[menu_id]
+        return menus.by_number.get(to or "", menus.default)
+
+    def reload(self) -> list[str]:
+        """Load the menu files again; return the problems found (none: all clean).
+
+        A file with problems keeps its last good version serving; if nothing can
+        be served at all, the menus served until now stay, whole.
+        """
+        with self._reloading:
+            try:
+                fresh = load_menu_set(
+                    self._menu_paths,
+                    self._recordings,
+                    default_id=self._default_id,
+                    previous=self.menu_set,
+                    last_good=self._last_good,
+                )
+            except MenuError as error:
+                return [*error.problems, "nothing reloaded: the menus served stay"]
+            self.menu_set = fresh
+            return list(fresh.problems)
+
+
+def _menu_paths(config: Mapping[str, Any]) -> list[str | os.PathLike[str]]:
+    paths = config["MENUS"]
+    return [paths] if isinstance(paths, str | os.PathLike) else list(paths)
 
 
 class _NoSessions(SessionInterface):
@@ -142,15 +185,14 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     os.makedirs(app.instance_path, mode=0o700, exist_ok=True)
     app.config["SECRET_KEY"] = _secret_key(app)
 
-    paths = app.config["MENUS"]
-    paths = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
-    menus, problems = load_menus(paths, app.config["RECORDINGS"])
-    if problems:
-        raise MenuError(problems)
-    if not menus:
-        raise MenuError([f"no menu files in {', '.join(map(str, paths))}"])
+    menus = load_menu_set(
+        _menu_paths(app.config),
+        app.config["RECORDINGS"],
+        default_id=app.config["DEFAULT_MENU"],
+        last_good=LastGood(Path(app.instance_path) / "menus-good"),
+    )
     if app.config["RECORDINGS"] is None:
-        app.config["RECORDINGS"] = menus[0].recordings_dir
+        app.config["RECORDINGS"] = next(iter(menus.menus.values())).recordings_dir
     app.extensions["ivr"] = Runtime(app, menus)
     # SECRET_KEY seals call state; the app has no cookies, so no sessions (Flask
     # would otherwise build a cookie signer on every webhook).
