@@ -197,7 +197,7 @@ def test_a_symbolic_link_out_of_recordings_is_not_served(tmp_path, recordings):
     (recordings / "abs.wav").symlink_to(tmp_path / "secret.key")
     (recordings / "up").symlink_to("..", target_is_directory=True)
     client = make_app(tmp_path, RECORDINGS=str(recordings)).test_client()
-    for path in ["leak.wav", "abs.wav", "up/secret.key"]:
+    for path in ["leak.wav", "abs.wav", "up/secret.key", "%00", "welcome.wav%00.x"]:
         response = client.get(f"/recordings/{path}")
         assert response.status_code == 404, path
         assert b"not for callers" not in response.data

@@ -60,12 +60,12 @@ def recording(name: str) -> Response:
     it cannot be swapped for a link between the check and the read.
     """
     folder = Path(current_app.config["RECORDINGS"]).resolve()
-    real = (folder / name).resolve()
-    if not real.is_relative_to(folder) or real == folder:
-        abort(404)
     try:
+        real = (folder / name).resolve()
+        if not real.is_relative_to(folder) or real == folder:
+            abort(404)
         fd = os.open(real, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError:
+    except (OSError, ValueError):  # ValueError: a NUL byte in the name
         abort(404)
     info = os.fstat(fd)
     if not stat.S_ISREG(info.st_mode):
