@@ -55,6 +55,7 @@ class MenuLine:
             "TESTING": True,
             "SECRET_KEY": secrets.token_urlsafe(32),
             "DATABASE": ":memory:",
+            "KEEP_LAST_GOOD": False,
             "MENUS": [str(menu_path)],
             "CLOCK": self._clock,
             "EXPOSE_TRACE": True,

@@ -48,7 +48,7 @@ class Runtime:
         config = app.config
         self.menu_set = menus
         self._menu_paths = _menu_paths(config)
-        self._last_good = LastGood(Path(app.instance_path) / "menus-good")
+        self._last_good = _last_good(app)
         self._reloading = threading.Lock()
         self.sealer = Sealer(config["SECRET_KEY"])
         self.lookups = Lookups()
@@ -56,7 +56,9 @@ class Runtime:
             lambda: dt.datetime.now(dt.UTC)
         )
         database = str(config["DATABASE"])
-        spool = None if database == ":memory:" else Path(app.instance_path) / "spool"
+        spool = None
+        if database != ":memory:":
+            spool = _private_instance(app) / "spool"
         self.store = Store(
             database, spool_dir=spool, clock=lambda: self.clock().timestamp()
         )
@@ -106,6 +108,20 @@ class Runtime:
             return list(fresh.problems)
 
 
+def _private_instance(app: Flask) -> Path:
+    """instance/, created readable by the server's user only: it holds the
+    secret key, the store, its journal and the menus' last good versions."""
+    os.makedirs(app.instance_path, mode=0o700, exist_ok=True)
+    return Path(app.instance_path)
+
+
+def _last_good(app: Flask) -> LastGood | None:
+    """Where menus' last good versions are kept (throw-away apps keep none)."""
+    if not app.config["KEEP_LAST_GOOD"]:
+        return None
+    return LastGood(_private_instance(app) / "menus-good")
+
+
 def _menu_paths(config: Mapping[str, Any]) -> list[str | os.PathLike[str]]:
     paths = config["MENUS"]
     return [paths] if isinstance(paths, str | os.PathLike) else list(paths)
@@ -145,7 +161,7 @@ def _secret_key(app: Flask) -> str:
     configured = app.config["SECRET_KEY"]
     if configured is not None:
         return _checked_key(configured, "IVR_SECRET_KEY")
-    path = Path(app.instance_path) / "secret.key"
+    path = _private_instance(app) / "secret.key"
     if not path.exists():
         fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".secret.key-")
         try:
@@ -177,19 +193,18 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         EXPOSE_TRACE=False,
         TRUSTED_PROXIES=0,
         CLOCK=None,
+        KEEP_LAST_GOOD=True,  # menus' last good versions in instance/menus-good/
     )
     app.config.from_prefixed_env("IVR")
     if test_config is not None:
         app.config.update(test_config)
-    # instance/ holds the secret key, the store and its journal: private.
-    os.makedirs(app.instance_path, mode=0o700, exist_ok=True)
     app.config["SECRET_KEY"] = _secret_key(app)
 
     menus = load_menu_set(
         _menu_paths(app.config),
         app.config["RECORDINGS"],
         default_id=app.config["DEFAULT_MENU"],
-        last_good=LastGood(Path(app.instance_path) / "menus-good"),
+        last_good=_last_good(app),
     )
     if app.config["RECORDINGS"] is None:
         app.config["RECORDINGS"] = next(iter(menus.menus.values())).recordings_dir
