@@ -59,6 +59,7 @@ class Figures:
     webhooks_during_outage: int = 0  # answered while the store was gone
     left_at_stop: int = 0  # writes still in a journal after the server stopped
     store_log_lines: int = 0
+    worker_peak_mb: list[float] = field(default_factory=list)
     log_lines: int = 0
     log_bytes: int = 0
     outage_s: float = 0.0
@@ -77,8 +78,9 @@ def free_port() -> int:
 @contextlib.contextmanager
 def ivr_serve(
     folder: Path, database: str, workers: int = 2
-) -> Iterator[tuple[int, Path]]:
-    """`ivr serve` on a free port with its log in ``folder/serve.log``."""
+) -> Iterator[tuple[int, Path, int]]:
+    """`ivr serve` on a free port, its log in ``folder/serve.log``; yields the
+    port, the log's path and the master's pid."""
     port = free_port()
     log_path = folder / "serve.log"
     env = dict(os.environ, TWILIO_AUTH_TOKEN=TOKEN, IVR_DATABASE=database)
@@ -101,7 +103,7 @@ def ivr_serve(
                         "ivr serve did not start:\n" + log_path.read_text()
                     ) from None
                 time.sleep(0.1)
-        yield port, log_path
+        yield port, log_path, process.pid
     finally:
         process.send_signal(signal.SIGTERM)  # graceful: workers flush their writes
         try:
@@ -400,7 +402,7 @@ def run(
             else:
                 lock_sqlite(Path(database), outage_s)
 
-        with ivr_serve(folder, database) as (port, log_path):
+        with ivr_serve(folder, database) as (port, log_path, master):
             start_at = time.monotonic() + (seconds - outage_s) / 2
             window = (start_at, start_at + outage_s)
             breaker = threading.Thread(target=outage, args=(start_at,), daemon=True)
@@ -410,6 +412,7 @@ def run(
             # Leave the writers their backoff (at most 5 s) to find the store
             # back; stopping the server (gracefully) then writes what is left.
             _until_journals_empty(folder / "instance" / "spool", timeout_s=15)
+            figures.worker_peak_mb = [_peak_mb(pid) for pid in _workers(master)]
         log = log_path.read_text()
         figures.left_at_stop = _adopt_leftovers(database, folder / "instance" / "spool")
         rows = count_rows(direct)
@@ -427,6 +430,21 @@ def run(
     figures.store_lines = [line for line in lines if "store" in line.lower()]
     figures.store_log_lines = len(figures.store_lines)
     return figures
+
+
+def _workers(master: int) -> list[int]:
+    return [
+        int(pid)
+        for task in Path(f"/proc/{master}/task").iterdir()
+        for pid in (task / "children").read_text().split()
+    ]
+
+
+def _peak_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def _until_journals_empty(spool: Path, timeout_s: float) -> None:
@@ -488,6 +506,8 @@ def main() -> None:
     print(f"  writes left in a journal at the stop (written by the next start): "
           f"{figures.left_at_stop}")  # fmt: skip
     print(f"  rows {figures.rows}: lost {figures.lost}, doubled {figures.doubled}")
+    peaks = ", ".join(f"{mb:.0f} MB" for mb in figures.worker_peak_mb)
+    print(f"  workers' peak memory: {peaks}")
     print(f"  server log: {figures.log_lines} lines ({figures.log_bytes} bytes), "
           f"{figures.store_log_lines} about the store:")  # fmt: skip
     for line in figures.store_lines:

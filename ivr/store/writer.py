@@ -104,13 +104,15 @@ class Writer:
         self.dropped = 0  # ops refused because the journal was full
         self._pid = 0
         self._thread: threading.Thread | None = None
-        self._queue: queue.SimpleQueue[tuple[Op, _Tray] | threading.Event] = (
+        # Writes wait as their journal lines (bytes take half the memory of the
+        # dicts), read back when their batch is written.
+        self._queue: queue.SimpleQueue[tuple[bytes, _Tray] | threading.Event] = (
             queue.SimpleQueue()
         )
         self._jlock = threading.Lock()
         self._tray: _Tray | None = None  # the tray new writes go to
         self._journal_bytes = 0  # in every tray not yet emptied
-        self._pending: list[tuple[Op, _Tray]] = []
+        self._pending: list[tuple[bytes, _Tray]] = []
         self._said_full = False
         self._said_unwritable = False
         self._said_stuck = False  # this outage was said (or a write waits long)
@@ -155,7 +157,7 @@ class Writer:
                 tray.bytes += len(line)
                 tray.unfiled += 1
                 self._journal_bytes += len(line)
-                self._queue.put((op, tray))
+                self._queue.put((line, tray))
         except Exception:
             log.warning("store: could not queue a write", exc_info=True)
 
@@ -238,7 +240,7 @@ class Writer:
         tray.bytes = 0
         tray.close()
 
-    def _filed(self, batch: list[tuple[Op, _Tray]]) -> None:
+    def _filed(self, batch: list[tuple[bytes, _Tray]]) -> None:
         """Ops of ``batch`` are committed: empty the trays they emptied."""
         with self._jlock:
             for _, tray in batch:
@@ -319,7 +321,7 @@ class Writer:
                     data = handle.read()
                 for raw in data.splitlines():
                     try:
-                        op = json.loads(raw)
+                        json.loads(raw)
                     except ValueError:
                         continue  # the torn last line of a killed process
                     line = raw + b"\n"
@@ -328,7 +330,7 @@ class Writer:
                     tray.bytes += len(line)
                     tray.unfiled += 1
                     self._journal_bytes += len(line)
-                    self._queue.put((op, tray))
+                    self._queue.put((line, tray))
                     adopted += 1
                 path.unlink(missing_ok=True)
             finally:
@@ -382,7 +384,7 @@ class Writer:
                 if self.prepare is not None:
                     self.prepare()
                 with self.database.transaction(write=True) as conn:
-                    self.apply(conn, [op for op, _ in batch])
+                    self.apply(conn, [json.loads(line) for line, _ in batch])
             except Exception as error:
                 self.failed_batches += 1
                 if outage is None:
