@@ -9,6 +9,7 @@ here does I/O, so the model can be shared by every request of every call.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -274,6 +275,7 @@ TERMINAL_KINDS = frozenset({"hangup", "queue", "transfer", "voicemail"})
 
 # What a log, a trace or an agent is shown instead of a value marked sensitive.
 MASK = "***"
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_]\w*)\}")  # as the engine fills them
 
 
 @dataclass(frozen=True)
@@ -414,8 +416,31 @@ class Menu:
 
     @cached_property
     def sensitive_variables(self) -> frozenset[str]:
-        return frozenset(
+        """Variables never shown in clear: what a ``sensitive`` ask saves, and
+        whatever a route compares with one.
+
+        The looked-up value a caller's input is checked against (the account's
+        real last four digits) gives the secret away as surely as the input, so
+        both sides of an ``equals`` are masked once either side is.
+        """
+        hidden = {
             n.save_as
             for n in self.nodes.values()
             if isinstance(n, AskNode) and n.sensitive
-        )
+        }
+        pairs = [
+            (rule.when[1], set(_PLACEHOLDER.findall(rule.when[2])))
+            for n in self.nodes.values()
+            if isinstance(n, RouteNode)
+            for rule in n.rules
+            if isinstance(rule.when, tuple)
+        ]
+        grown = True
+        while grown:  # a comparison may chain through several variables
+            grown = False
+            for var, names in pairs:
+                side = {var} | names
+                if side & hidden and not side <= hidden:
+                    hidden |= side
+                    grown = True
+        return frozenset(hidden)

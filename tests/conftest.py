@@ -73,8 +73,9 @@ def make_app(tmp_path, **config):
     settings = {
         "MENUS": str(MENUS),
         "RECORDINGS": str(RECORDINGS),
-        "SECRET_KEY": "test-secret",
+        "SECRET_KEY": "test-secret-" + "k" * 32,
         "DATABASE": str(tmp_path / "calls.sqlite3"),
+        "INSTANCE_PATH": str(tmp_path / "instance"),
         "TWILIO_AUTH_TOKEN": TOKEN,
         "EXPOSE_TRACE": True,
         "CLOCK": lambda: OPEN,
@@ -94,8 +95,13 @@ def client(app):
 
 
 @contextlib.contextmanager
-def serving(tmp_path, token: str, workers: int = 1, menus: Path = MENUS):
-    """Run `ivr serve` (gunicorn) on a free loopback port; yield its base URL."""
+def serving(tmp_path, token: str, workers: int = 1, menus: Path = MENUS,
+            processes: list | None = None):  # fmt: skip
+    """Run `ivr serve` (gunicorn) on a free loopback port; yield its base URL.
+
+    ``processes``, if given, receives the server's ``Popen`` (to signal it); once
+    the server has stopped, its log is the ``Popen``'s ``log`` attribute.
+    """
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -108,6 +114,8 @@ def serving(tmp_path, token: str, workers: int = 1, menus: Path = MENUS):
          "--workers", str(workers), "--no-access-log"],
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
+    if processes is not None:
+        processes.append(process)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
@@ -128,6 +136,7 @@ def serving(tmp_path, token: str, workers: int = 1, menus: Path = MENUS):
         except subprocess.TimeoutExpired:
             process.kill()
             output, _ = process.communicate()
+        process.log = output  # type: ignore[attr-defined]
         # Shown by pytest when the test fails: what the server logged.
         print("--- ivr serve output (last 60 lines) ---")
         print("\n".join(output.splitlines()[-60:]))

@@ -49,7 +49,8 @@ def client(tmp_path, clock):
         {
             "MENUS": str(LINE),
             "RECORDINGS": str(RECORDINGS),
-            "SECRET_KEY": "test-secret",
+            "SECRET_KEY": "test-secret-" + "k" * 32,
+            "INSTANCE_PATH": str(tmp_path / "instance"),
             "DATABASE": str(tmp_path / "store.sqlite3"),
             "TWILIO_AUTH_TOKEN": "test-auth-token",
             "CLOCK": clock,
@@ -189,7 +190,9 @@ def test_a_callback_is_confirmed_honestly_then_placed_by_the_next_agent(client, 
     assert taken.find("Dial").get("callerId") == DESK  # the line's own number
     # Twilio runs the <Number url> document on the customer's end (their call).
     customer = TwilioPost(client)
-    customer.fields.update({"From": DESK, "To": "+8613900000003"})
+    customer.fields.update(
+        {"From": DESK, "To": "+8613900000003", "ParentCallSid": agent.sid}
+    )
     said_to_customer = text(twiml(customer(number.get("url"))))
     assert said_to_customer.startswith("您好，这里是测试客服，回电处理您申请的订单问题")
     agent.follow(taken.find("Dial").get("action"), DialCallStatus="completed")

@@ -49,7 +49,7 @@ def test_health_is_503_while_postgresql_refuses_and_200_after(database):
     import psycopg
 
     client = create_app(
-        {"MENUS": str(LINE), "SECRET_KEY": "k", "DATABASE": database}
+        {"MENUS": str(LINE), "SECRET_KEY": "k" * 40, "DATABASE": database}
     ).test_client()
     assert client.get("/healthz").status_code == 200
     admin_url, name = database.rsplit("/", 1)

@@ -56,7 +56,7 @@ class Line:
         self.app = create_app(
             {
                 "MENUS": str(LINE),
-                "SECRET_KEY": "report-secret",
+                "SECRET_KEY": "report-secret-" + "k" * 32,
                 "DATABASE": database,
                 "TWILIO_AUTH_TOKEN": TOKEN,
                 "CLOCK": lambda: self.board.clock(),

@@ -191,7 +191,7 @@ def test_wrong_auth_token_is_refused_by_the_server_with_403_reported(hotline):
         {
             "MENUS": [str(hotline)],
             "TWILIO_AUTH_TOKEN": "right-token",
-            "SECRET_KEY": "k",
+            "SECRET_KEY": "k" * 32,
             "DATABASE": ":memory:",
         }
     )

@@ -263,10 +263,11 @@ def test_orders_queue_offers_callback_and_overflows_after_max_wait(tmp_path):
     client = make_app(tmp_path).test_client()
     post = TwilioPost(client)
     from ivr.engine import CallState
+    from ivr.web.sealing import Binding
 
     runtime = client.application.extensions["ivr"]
     state = CallState("hotline", "agent_orders_queue", 0, {"caller": "+8613800000000"})
-    token = runtime.sealer.seal(state)
+    token = runtime.sealer.seal(state, Binding.for_call(post.fields["CallSid"]))
     # orders: 30 agents, 4m handle, 3m patience: position 200 waits about 7m
     # (callers ahead hang up too) > callback_after 5m.
     root = twiml(post(f"/voice/wait?s={token}", QueuePosition="200", QueueTime="10"))
@@ -286,6 +287,7 @@ def test_orders_queue_offers_callback_and_overflows_after_max_wait(tmp_path):
     # Another caller holds past max_wait (15m): the wait TwiML says Leave, and
     # the action goes to overflow.
     post.fields["CallSid"] = "CA" + "1" * 32
+    token = runtime.sealer.seal(state, Binding.for_call(post.fields["CallSid"]))
     assert verbs(twiml(post(f"/voice/wait?s={token}", QueueTime="900"))) == ["Leave"]
     overflow = twiml(
         post(f"/voice/queue?s={token}", QueueResult="leave", QueueTime="901")

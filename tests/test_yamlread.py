@@ -65,7 +65,8 @@ def test_ivr_serve_refuses_deep_nesting_with_the_problem(tmp_path):
         make_app(tmp_path, MENUS=str(menus), RECORDINGS=str(tmp_path))
     assert caught.value.problems == [
         f"{menus / 'm.yaml'}:7: the file nests more than 50 levels deep (a menu "
-        "needs about seven); refusing to read it"
+        "needs about seven); refusing to read it",
+        f"{menus / 'm.yaml'}: has problems and never loaded: not served",
     ]
 
 

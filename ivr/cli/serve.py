@@ -1,20 +1,43 @@
 """``ivr serve``: answer Twilio's voice webhooks on a production WSGI server.
 
 Gunicorn runs the Flask app in several worker processes. Menus are loaded once in
-the master before the workers fork, so a broken menu stops the start with every
-problem listed, and the workers share the checked menus. Calls keep no state in a
-worker, so any worker can take any webhook of any call.
+the master before the workers fork, and the workers share the checked menus. Calls
+keep no state in a worker, so any worker can take any webhook of any call.
+
+``SIGHUP`` to the master reloads the menus there (a file with problems keeps its
+last good version, and its problems are logged), then gunicorn replaces the
+workers with new ones forked from it and lets the old ones finish their requests.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import click
 
 from ivr.cli import recordings_option
 from ivr.loader import MenuError
+
+
+def _reload_menus(app) -> Callable[[object], None]:
+    """Gunicorn's ``on_reload`` hook: reload the menus before new workers fork."""
+
+    def on_reload(arbiter) -> None:
+        problems = app.extensions["ivr"].reload()
+        for problem in problems:
+            arbiter.log.warning("%s", problem)
+        served = len(app.extensions["ivr"].menus)
+        broken = sum(": has problems" in problem for problem in problems)
+        if broken:
+            arbiter.log.warning(
+                "menus reloaded: %d served, %d file(s) with problems", served, broken
+            )
+        else:
+            arbiter.log.info("menus reloaded: %d served", served)
+
+    return on_reload
 
 
 def _gunicorn_app(app, options: dict):
@@ -24,6 +47,11 @@ def _gunicorn_app(app, options: dict):
         def load_config(self) -> None:
             for key, value in options.items():
                 self.cfg.set(key, value)
+            # Gunicorn 25.1+ opens a control socket shared by every gunicorn of
+            # the user ($HOME/.gunicorn/gunicorn.ctl) that can reload or stop
+            # workers; ivr serve has signals for that.
+            if "control_socket_disable" in self.cfg.settings:
+                self.cfg.set("control_socket_disable", True)
 
         def load(self):
             return app
@@ -92,7 +120,7 @@ def command(menus: str, host: str, port: int, workers: int, threads: int,
     Set TWILIO_AUTH_TOKEN to check Twilio's signature on every request.
     """
     _metrics_folder()
-    from ivr.web import create_app
+    from ivr.web import ConfigError, create_app
 
     config = {"MENUS": menus}
     if recordings:
@@ -105,7 +133,12 @@ def command(menus: str, host: str, port: int, workers: int, threads: int,
         for problem in error.problems:
             click.echo(problem, err=True)
         raise SystemExit(1) from None
+    except ConfigError as error:
+        click.echo(f"ivr serve: {error}", err=True)
+        raise SystemExit(1) from None
     runtime = app.extensions["ivr"]
+    for problem in runtime.menu_set.problems:
+        click.echo(problem, err=True)
     base = (public_url or f"http://{host}:{port}").rstrip("/")
     click.echo(f"ivr: {len(runtime.menus)} menu(s) on {base}")
     for menu in runtime.menus.values():
@@ -125,5 +158,6 @@ def command(menus: str, host: str, port: int, workers: int, threads: int,
         "timeout": 30,
         "graceful_timeout": 10,
         "child_exit": _worker_gone,
+        "on_reload": _reload_menus(app),
     }
     _gunicorn_app(app, options).run()

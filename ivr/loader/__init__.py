@@ -131,13 +131,18 @@ def find_menu_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
 
 
 def load_menu(
-    path: str | os.PathLike[str], recordings_dir: str | os.PathLike[str] | None = None
+    path: str | os.PathLike[str],
+    recordings_dir: str | os.PathLike[str] | None = None,
+    *,
+    text: str | None = None,
 ) -> Menu:
     """Read and check one menu file; raise ``MenuError`` listing every problem.
 
     ``recordings_dir`` defaults to ``recordings/`` beside the menu's folder.
+    ``text``, when given, is read as the file's content (a copy kept of an
+    earlier version), with paths in it still relative to ``path``.
     """
-    menu, problems, _ = _load(Path(path), recordings_dir, warn=False)
+    menu, problems, _ = _load(Path(path), recordings_dir, warn=False, text=text)
     if menu is None:
         raise MenuError(problems.lines())
     return menu
@@ -286,18 +291,27 @@ def _cycle_collector_paused() -> Iterator[None]:
 
 
 def _load(
-    path: Path, recordings_dir: str | os.PathLike[str] | None, *, warn: bool
+    path: Path,
+    recordings_dir: str | os.PathLike[str] | None,
+    *,
+    warn: bool,
+    text: str | None = None,
 ) -> tuple[Menu | None, Problems, Draft | None]:
     with _cycle_collector_paused():
-        return _read_and_check(path, recordings_dir, warn=warn)
+        return _read_and_check(path, recordings_dir, warn=warn, text=text)
 
 
 def _read_and_check(
-    path: Path, recordings_dir: str | os.PathLike[str] | None, *, warn: bool
+    path: Path,
+    recordings_dir: str | os.PathLike[str] | None,
+    *,
+    warn: bool,
+    text: str | None = None,
 ) -> tuple[Menu | None, Problems, Draft | None]:
     problems = Problems(_shown(path))
     try:
-        text = read_text_file(path)
+        if text is None:  # else an earlier version of the file, kept
+            text = read_text_file(path)
         doc, yaml_problems = read_yaml(text)
     except FileNotFoundError:
         problems.add(1, "no such menu file")

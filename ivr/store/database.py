@@ -90,7 +90,17 @@ class Database:
                 pool_pre_ping=True,
                 pool_size=4,
                 max_overflow=8,
-                connect_args={"connect_timeout": 3},
+                # A partition (the network, not the server, gone) would hold a
+                # query for the minutes TCP retransmits: give up after 15 s
+                # unanswered, so the writer says so and keeps what it holds.
+                connect_args={
+                    "connect_timeout": 3,
+                    "tcp_user_timeout": 15_000,
+                    "keepalives": 1,
+                    "keepalives_idle": 10,
+                    "keepalives_interval": 5,
+                    "keepalives_count": 2,
+                },
             )
         path = Path(self.target)
         # instance/ holds the secret key and the store: private to the server.

@@ -3,13 +3,19 @@
 A webhook must answer Twilio in milliseconds whatever the database is doing, so
 what it writes (a call-log row, a waiter's progress) is handed to a background
 thread per process: the request appends the write to this process's *journal*
-(a file in ``instance/spool/``, one JSON line per write, no fsync) and goes on;
+(files in ``instance/spool/``, one JSON line per write, no fsync) and goes on;
 the thread commits what has queued up in one transaction every ~50 ms.
 
-Think of the journal as the carbon copy of a paper form: the store is the filing
-cabinet, and until a form is filed its copy stays in the tray. When the store is
-down or locked, writes wait in the journal (bounded) and are retried with
-backoff; the log says so once per outage, with counts, and once when it is over.
+Think of the journal as the carbon copies of paper forms, kept in trays: the
+store is the filing cabinet, and a tray is emptied (its file deleted) once every
+form in it is filed. A tray takes about a megabyte, then a new one is started, so
+a busy line that never stops writing still empties its old trays. When the store
+is down or locked, writes wait in the journal and are retried with backoff (also
+while new writes keep coming); the journal is bounded (``max_journal_bytes``:
+beyond it, writes are dropped and counted). The log says so once per outage, with
+counts, and once when it is over; a journal that cannot be written (a full disk)
+is said once too, and its writes wait in memory meanwhile.
+
 A worker killed with ``kill -9`` leaves its journal behind: the next process that
 starts a writer adopts it (an exclusive ``flock`` tells a live journal from an
 orphan) and files what it holds. Each write carries an id, and the store ignores
@@ -19,6 +25,7 @@ an id it has already filed, so a write replayed after a crash is not doubled.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import fcntl
 import json
 import logging
@@ -41,8 +48,38 @@ log = logging.getLogger("ivr.store")
 BATCH_S = 0.05
 MAX_BATCH = 2000
 MAX_JOURNAL_BYTES = 64 * 1024 * 1024
+SEGMENT_BYTES = 1024 * 1024
+FIRST_BACKOFF_S, MAX_BACKOFF_S = 0.5, 5.0
+# A write still waiting after this long is an outage too (a network partition
+# holds a query without an error): said once, from the request side.
+STUCK_S = 20.0
 Op = dict[str, Any]
 Apply = Callable[[Any, list[Op]], None]
+
+
+class _Tray:
+    """One journal file (or, with ``fd`` None, writes kept in memory only)."""
+
+    def __init__(self, path: Path | None = None, fd: int | None = None) -> None:
+        self.path, self.fd = path, fd
+        self.bytes = 0
+        self.unfiled = 0  # writes in it not yet committed
+
+    def close(self) -> None:
+        if self.fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self.fd)
+            self.fd = None
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
+
+
+class _Outage:
+    """What happened while the store could not be written: for the two log lines."""
+
+    def __init__(self, since: float | None = None) -> None:
+        self.since = time.monotonic() if since is None else since
+        self.kept = 0
 
 
 class Writer:
@@ -72,12 +109,20 @@ class Writer:
         self.dropped = 0  # ops refused because the journal was full
         self._pid = 0
         self._thread: threading.Thread | None = None
-        self._queue: queue.SimpleQueue[Op | threading.Event] = queue.SimpleQueue()
+        # Writes wait as their journal lines (bytes take half the memory of the
+        # dicts), read back when their batch is written.
+        self._queue: queue.SimpleQueue[tuple[bytes, _Tray] | threading.Event] = (
+            queue.SimpleQueue()
+        )
         self._jlock = threading.Lock()
-        self._journal_fd: int | None = None
-        self._journal_path: Path | None = None
-        self._journal_bytes = 0
-        self._pending: list[Op] = []
+        self._tray: _Tray | None = None  # the tray new writes go to
+        self._journal_bytes = 0  # in every tray not yet emptied
+        self._pending: list[tuple[bytes, _Tray]] = []
+        self._said_full = False
+        self._said_unwritable = False
+        self._said_stuck = False  # this outage was said (or a write waits long)
+        self._attempt_since: float | None = None  # the transaction under way
+        self._dropped_in_outage = 0
         self._init_lock = threading.Lock()
         _WRITERS.add(self)
 
@@ -96,21 +141,30 @@ class Writer:
         try:
             self._ensure_thread()
             op.setdefault("id", secrets.token_hex(8))
+            self._check_stuck()
+            line = (json.dumps(op, ensure_ascii=False) + "\n").encode()
             with self._jlock:
-                if self._journal_fd is not None:
-                    line = (json.dumps(op, ensure_ascii=False) + "\n").encode()
-                    if self._journal_bytes + len(line) > self.max_journal_bytes:
-                        self.dropped += 1
-                        if self.dropped == 1:
-                            log.error(
-                                "store: the write journal is full (%d bytes); "
-                                "dropping writes until the store is back",
-                                self._journal_bytes,
-                            )
-                        return
-                    os.write(self._journal_fd, line)
-                    self._journal_bytes += len(line)
-                self._queue.put(op)
+                if self._journal_bytes + len(line) > self.max_journal_bytes:
+                    self.dropped += 1
+                    self._dropped_in_outage += 1
+                    if not self._said_full:
+                        self._said_full = True
+                        log.error(
+                            "store: the write journal is full (%s); dropping "
+                            "writes until the store takes what it holds",
+                            _size(self.max_journal_bytes),
+                        )
+                    return
+                tray = self._tray_for(len(line))
+                if tray.fd is not None:
+                    try:
+                        os.write(tray.fd, line)
+                    except OSError as error:
+                        tray = self._unwritable(error)
+                tray.bytes += len(line)
+                tray.unfiled += 1
+                self._journal_bytes += len(line)
+                self._queue.put((line, tray))
         except Exception:
             log.warning("store: could not queue a write", exc_info=True)
 
@@ -130,6 +184,22 @@ class Writer:
         self.written += 1
         return True
 
+    def _check_stuck(self) -> None:
+        """Say once when the write under way has waited past ``STUCK_S``."""
+        since = self._attempt_since
+        if since is None or self._said_stuck:
+            return
+        waited = time.monotonic() - since
+        if waited > STUCK_S:
+            self._said_stuck = True
+            log.warning(
+                "store: a write has waited %.0f s for the store; keeping writes in "
+                "%s (up to %s) meanwhile",
+                waited,
+                self.spool_dir or "memory",
+                _size(self.max_journal_bytes),
+            )
+
     def flush(self, timeout_s: float = 5.0) -> bool:
         """Wait until every write queued so far is committed; False on time-out."""
         if self._thread is None or self._pid != os.getpid():
@@ -143,6 +213,76 @@ class Writer:
         """Writes queued or waiting for the store in this process."""
         return len(self._pending) + self._queue.qsize()
 
+    @property
+    def journal_bytes(self) -> int:
+        """Bytes of writes kept and not yet committed (on disk, or in memory)."""
+        return self._journal_bytes
+
+    # -- the journal's trays (under _jlock) -------------------------------------------
+
+    def _tray_for(self, size: int) -> _Tray:
+        tray = self._tray
+        # A full tray makes way for a new one (a memory tray, for a journal that
+        # could not be written, also: the new one tries the disk again).
+        if tray is None or tray.bytes + size > SEGMENT_BYTES:
+            if tray is not None and tray.unfiled == 0:
+                self._retire(tray)
+            tray = self._tray = self._new_tray()
+        return tray
+
+    def _new_tray(self) -> _Tray:
+        if self.spool_dir is None:
+            return _Tray()
+        try:
+            self.spool_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            name = f"journal-{os.getpid()}-{secrets.token_hex(4)}.jsonl"
+            path = self.spool_dir / name
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a live journal
+        except OSError as error:
+            return self._unwritable(error)
+        self._said_unwritable = False
+        return _Tray(path, fd)
+
+    def _unwritable(self, error: OSError) -> _Tray:
+        """The journal cannot be written (a full disk...): keep in memory, say once."""
+        if not self._said_unwritable:
+            self._said_unwritable = True
+            log.error(
+                "store: cannot write the journal in %s (%s); writes wait in memory "
+                "only until it can (lost if this process is killed)",
+                self.spool_dir,
+                error.strerror or error,
+            )
+        memory = _Tray()
+        self._tray = memory
+        return memory
+
+    def _retire(self, tray: _Tray) -> None:
+        self._journal_bytes -= tray.bytes
+        tray.bytes = 0
+        tray.close()
+
+    def _filed(self, batch: list[tuple[bytes, _Tray]]) -> None:
+        """Ops of ``batch`` are committed: empty the trays they emptied."""
+        with self._jlock:
+            for _, tray in batch:
+                tray.unfiled -= 1
+            for tray in {id(tray): tray for _, tray in batch}.values():
+                if tray.unfiled:
+                    continue
+                if tray is self._tray and tray.fd is not None:
+                    os.ftruncate(tray.fd, 0)  # the current tray: reuse it
+                    self._journal_bytes -= tray.bytes
+                    tray.bytes = 0
+                elif tray is not self._tray:
+                    self._retire(tray)
+                else:  # the memory tray
+                    self._journal_bytes -= tray.bytes
+                    tray.bytes = 0
+            if self._journal_bytes < self.max_journal_bytes // 2:
+                self._said_full = False
+
     # -- the thread --------------------------------------------------------------
 
     def _ensure_thread(self) -> None:
@@ -154,36 +294,42 @@ class Writer:
             self._queue = queue.SimpleQueue()
             self._jlock = threading.Lock()
             self._pending = []
-            self._journal_fd = None
+            self._tray = None
+            self._journal_bytes = 0
             self._pid = os.getpid()
             if self.spool_dir is not None:
-                self._open_journal()
+                with self._jlock:
+                    self._tray = self._new_tray()
+                    adopted = self._adopt_orphans()
+                if adopted:
+                    log.warning(
+                        "store: %d writes left by a stopped process are being written",
+                        adopted,
+                    )
             self._thread = threading.Thread(
                 target=self._run, name="ivr-store-writer", daemon=True
             )
             self._thread.start()
-            atexit.register(self.flush)
+            atexit.register(self._at_exit)
 
-    def _open_journal(self) -> None:
-        assert self.spool_dir is not None
-        self.spool_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        name = f"journal-{os.getpid()}-{secrets.token_hex(4)}.jsonl"
-        path = self.spool_dir / name
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        self._journal_fd, self._journal_path, self._journal_bytes = fd, path, 0
-        adopted = self._adopt_orphans()
-        if adopted:
-            log.warning(
-                "store: %d writes left by a stopped process are being written", adopted
-            )
+    def _at_exit(self) -> None:
+        """At a graceful stop: write what is left; delete empty journal files."""
+        if self._pid != os.getpid():
+            return
+        self.flush()
+        with self._jlock:
+            tray = self._tray
+            if tray is not None and tray.unfiled == 0 and tray.fd is not None:
+                self._retire(tray)
+                self._tray = None
 
     def _adopt_orphans(self) -> int:
         """Move the writes of journals no live process holds into ours."""
-        assert self.spool_dir is not None and self._journal_fd is not None
+        assert self.spool_dir is not None and self._tray is not None
+        tray = self._tray
         adopted = 0
         for path in sorted(self.spool_dir.glob("journal-*.jsonl")):
-            if path == self._journal_path:
+            if path == tray.path:
                 continue
             try:
                 fd = os.open(path, os.O_RDWR)
@@ -198,13 +344,16 @@ class Writer:
                     data = handle.read()
                 for raw in data.splitlines():
                     try:
-                        op = json.loads(raw)
+                        json.loads(raw)
                     except ValueError:
                         continue  # the torn last line of a killed process
                     line = raw + b"\n"
-                    os.write(self._journal_fd, line)
+                    if tray.fd is not None:
+                        os.write(tray.fd, line)
+                    tray.bytes += len(line)
+                    tray.unfiled += 1
                     self._journal_bytes += len(line)
-                    self._queue.put(op)
+                    self._queue.put((line, tray))
                     adopted += 1
                 path.unlink(missing_ok=True)
             finally:
@@ -212,76 +361,99 @@ class Writer:
         return adopted
 
     def _run(self) -> None:
-        outage_since: float | None = None
-        backoff = 0.5
+        outage: _Outage | None = None
+        backoff = FIRST_BACKOFF_S
+        retry_at = 0.0
+        waiters: list[threading.Event] = []
         while True:
-            waiters: list[threading.Event] = []
+            timeout = None
+            if self._pending:
+                timeout = max(retry_at - time.monotonic(), 0.0)
             try:
-                item = self._queue.get(timeout=backoff if self._pending else None)
+                item = self._queue.get(timeout=timeout)
             except queue.Empty:
                 item = None
-            if item is not None:
-                if not isinstance(item, threading.Event) and outage_since is None:
-                    time.sleep(BATCH_S)  # gather a moment's writes: one commit
-                while True:
-                    if isinstance(item, threading.Event):
-                        waiters.append(item)
-                    elif item is not None:
-                        self._pending.append(item)
-                    try:
-                        item = self._queue.get_nowait()
-                    except queue.Empty:
-                        break
-            while self._pending:
-                batch = self._pending[:MAX_BATCH]
+            gather = outage is None and not isinstance(item, threading.Event | None)
+            if gather:
+                time.sleep(BATCH_S)  # a moment's writes: one commit
+            while item is not None:
+                if isinstance(item, threading.Event):
+                    waiters.append(item)
+                else:
+                    self._pending.append(item)
+                    if outage is not None:
+                        outage.kept += 1
                 try:
-                    if self.prepare is not None:
-                        self.prepare()
-                    with self.database.transaction(write=True) as conn:
-                        self.apply(conn, batch)
-                except Exception as error:
-                    self.failed_batches += 1
-                    if outage_since is None:
-                        outage_since = time.monotonic()
-                        log.warning(
-                            "store: cannot write (%s: %s); keeping %d writes in %s "
-                            "and retrying",
-                            type(error).__name__,
-                            str(error).splitlines()[0][:200] if str(error) else "",
-                            len(self._pending),
-                            self._journal_path or "memory",
-                        )
-                    backoff = min(backoff * 2, 5.0)
-                    break
-                del self._pending[: len(batch)]
-                self.written += len(batch)
-                if outage_since is not None:
-                    log.warning(
-                        "store: writing again after %.0f s; %d writes kept meanwhile "
-                        "are written",
-                        time.monotonic() - outage_since,
-                        self.written,
-                    )
-                    outage_since = None
-                backoff = 0.5
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    item = None
+            # During an outage, writes that keep coming are kept, not retried at
+            # once: the store is asked again only when the backoff is over.
+            if self._pending and time.monotonic() >= retry_at:
+                outage, backoff, retry_at = self._write(outage, backoff)
             if not self._pending:
-                self._truncate_journal()
                 for waiter in waiters:
                     waiter.set()
-            else:
-                # Not written yet: a flush must wait for the store to come back.
-                for waiter in waiters:
-                    self._queue.put(waiter)
-                if waiters:
-                    time.sleep(backoff)
+                waiters = []
 
-    def _truncate_journal(self) -> None:
-        if self._journal_fd is None:
-            return
-        with self._jlock:
-            if self._queue.empty() and not self._pending and self._journal_bytes:
-                os.ftruncate(self._journal_fd, 0)
-                self._journal_bytes = 0
+    def _write(
+        self, outage: _Outage | None, backoff: float
+    ) -> tuple[_Outage | None, float, float]:
+        """Commit the pending ops in batches; returns (outage, backoff, retry at)."""
+        while self._pending:
+            batch = self._pending[:MAX_BATCH]
+            self._attempt_since = started = time.monotonic()
+            try:
+                if self.prepare is not None:
+                    self.prepare()
+                with self.database.transaction(write=True) as conn:
+                    self.apply(conn, [json.loads(line) for line, _ in batch])
+            except Exception as error:
+                self.failed_batches += 1
+                if outage is None:
+                    outage = _Outage(started)
+                    outage.kept = len(self._pending) + self._queue.qsize()
+                if not self._said_stuck:
+                    first = str(error).splitlines()[0][:200] if str(error) else ""
+                    log.warning(
+                        "store: cannot write (%s: %s); keeping writes in %s (up to "
+                        "%s) and retrying",
+                        type(error).__name__,
+                        first,
+                        self.spool_dir or "memory",
+                        _size(self.max_journal_bytes),
+                    )
+                self._said_stuck = True  # one line per outage, however it began
+                retry_at = time.monotonic() + backoff
+                return outage, min(backoff * 2, MAX_BACKOFF_S), retry_at
+            finally:
+                self._attempt_since = None
+            if outage is None and self._said_stuck:  # a write that waited long
+                outage = _Outage(started)
+                outage.kept = len(self._pending) + self._queue.qsize()
+            self._said_stuck = False
+            del self._pending[: len(batch)]
+            self.written += len(batch)
+            self._filed(batch)
+            if outage is not None:
+                dropped, self._dropped_in_outage = self._dropped_in_outage, 0
+                log.warning(
+                    "store: writing again after %.0f s; the %d writes kept "
+                    "meanwhile are being written%s",
+                    time.monotonic() - outage.since,
+                    outage.kept,
+                    f"; {dropped} were dropped (the journal was full)"
+                    if dropped
+                    else "",
+                )
+                outage = None
+        return None, FIRST_BACKOFF_S, 0.0
+
+
+def _size(count: int) -> str:
+    if count >= 1024 * 1024:
+        return f"{count / (1024 * 1024):g} MB"
+    return f"{count / 1024:g} KB"
 
 
 _WRITERS: weakref.WeakSet[Writer] = weakref.WeakSet()

@@ -170,10 +170,12 @@ def ring_day(
             {
                 "MENUS": [str(menu_path), str(roster)],
                 "RECORDINGS": None if recordings_dir is None else str(recordings_dir),
-                "SECRET_KEY": secrets.token_urlsafe(16),
+                "SECRET_KEY": secrets.token_urlsafe(32),
                 "DATABASE": store,
                 "CLOCK": board.clock,
                 "STORE_SYNC": True,  # simulated time: every write lands at once
+                "KEEP_LAST_GOOD": False,
+                "INSTANCE_PATH": str(Path(folder) / "instance"),
             }
         )
     transport = _Counted(app)

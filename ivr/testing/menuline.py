@@ -83,8 +83,9 @@ class MenuLine:
         self._solo: Caller | None = None
         config: dict[str, Any] = {
             "TESTING": True,
-            "SECRET_KEY": secrets.token_urlsafe(16),
+            "SECRET_KEY": secrets.token_urlsafe(32),
             "DATABASE": ":memory:",
+            "KEEP_LAST_GOOD": False,
             # The menu, and the agent line of its folder if it has a roster.
             "MENUS": [str(menu_path), *map(str, self._roster())],
             "RECORDINGS": None if recordings_dir is None else str(recordings_dir),

@@ -3,8 +3,9 @@
 ``create_app`` follows Flask's app-factory pattern: defaults, then ``IVR_*``
 environment variables (``IVR_MENUS``, ``IVR_PUBLIC_URL``...; ``TWILIO_AUTH_TOKEN``
 under its usual name), then the ``test_config`` mapping. Menus are loaded and
-checked once at start; a menu with problems stops the app from starting, with
-every problem listed.
+checked at start and again on ``Runtime.reload``; a menu file with problems is
+served as its last good version (see ``ivr.web.menuset``), and the app refuses to
+start only when no menu can be served, with every problem listed.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from __future__ import annotations
 import datetime as dt
 import os
 import secrets
+import tempfile
+import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -20,40 +23,43 @@ from flask import Flask
 from flask.sessions import SessionInterface
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from ivr.loader import MenuError, load_line
+from ivr.loader import MenuError
 from ivr.lookup import Lookups
 from ivr.menu import Menu
 from ivr.roster import Roster
 from ivr.store import Store
-from ivr.web.sealing import Sealer
+from ivr.web.menuset import LastGood, MenuSet, load_menu_set
+from ivr.web.sealing import MIN_SECRET_CHARS, Sealer
 
-__all__ = ["Runtime", "create_app"]
+__all__ = ["ConfigError", "Runtime", "create_app"]
+
+
+class ConfigError(Exception):
+    """A setting the server cannot start with; the message says what to do."""
 
 
 class Runtime:
-    """What every request shares: the menus, the state sealer, lookups, the store."""
+    """What every request shares: the menus, the state sealer, lookups, the store.
 
-    def __init__(
-        self, app: Flask, menus: list[Menu], roster: Roster | None = None
-    ) -> None:
+    The menus are one ``MenuSet``, replaced whole by ``reload`` (on ``SIGHUP``, or
+    when the console sees a file change): a request reads the old set or the new.
+    """
+
+    def __init__(self, app: Flask, menus: MenuSet) -> None:
         config = app.config
-        self.roster = roster
-        self.agent_numbers = frozenset(roster.numbers if roster else ())
-        self.menus: dict[str, Menu] = {menu.id: menu for menu in menus}
-        self.by_number: dict[str, Menu] = {
-            number: menu for menu in menus for number in menu.numbers
-        }
-        default_id = config.get("DEFAULT_MENU") or menus[0].id
-        if default_id not in self.menus:
-            raise MenuError([f"DEFAULT_MENU '{default_id}' is not a loaded menu"])
-        self.default = self.menus[default_id]
+        self.menu_set = menus
+        self._menu_paths = _menu_paths(config)
+        self._last_good = _last_good(app)
+        self._reloading = threading.Lock()
         self.sealer = Sealer(config["SECRET_KEY"])
         self.lookups = Lookups()
         self.clock: Callable[[], dt.datetime] = config.get("CLOCK") or (
             lambda: dt.datetime.now(dt.UTC)
         )
         database = str(config["DATABASE"])
-        spool = None if database == ":memory:" else Path(app.instance_path) / "spool"
+        spool = None
+        if database != ":memory:":
+            spool = _private_instance(app) / "spool"
         self.store = Store(
             database,
             spool_dir=spool,
@@ -63,6 +69,30 @@ class Runtime:
         self.token: str | None = config.get("TWILIO_AUTH_TOKEN") or None
         self.public_url: str | None = config.get("PUBLIC_URL") or None
         self.expose_trace = bool(config.get("EXPOSE_TRACE"))
+        self._recordings = config["RECORDINGS"]
+        self._default_id = config.get("DEFAULT_MENU") or None
+
+    @property
+    def menus(self) -> dict[str, Menu]:
+        return self.menu_set.menus
+
+    @property
+    def by_number(self) -> dict[str, Menu]:
+        return self.menu_set.by_number
+
+    @property
+    def default(self) -> Menu:
+        return self.menu_set.default
+
+    @property
+    def roster(self) -> Roster | None:
+        """The agents (``menus/agents.yaml``), reloaded with the menus."""
+        return self.menu_set.roster
+
+    @property
+    def agent_numbers(self) -> frozenset[str]:
+        roster = self.menu_set.roster
+        return frozenset(roster.numbers) if roster else frozenset()
 
     def is_agent_line(self, to: str | None) -> bool:
         """Whether a call to ``to`` is an agent calling the agent line."""
@@ -80,9 +110,49 @@ class Runtime:
 
     def menu_for(self, to: str | None, menu_id: str | None = None) -> Menu:
         """The menu a call reaches: by ``?menu=``, by the number called, or default."""
-        if menu_id and menu_id in self.menus:
-            return self.menus[menu_id]
-        return self.by_number.get(to or "", self.default)
+        menus = self.menu_set
+        if menu_id and menu_id in menus.menus:
+            return menus.menus[menu_id]
+        return menus.by_number.get(to or "", menus.default)
+
+    def reload(self) -> list[str]:
+        """Load the menu files again; return the problems found (none: all clean).
+
+        A file with problems keeps its last good version serving; if nothing can
+        be served at all, the menus served until now stay, whole.
+        """
+        with self._reloading:
+            try:
+                fresh = load_menu_set(
+                    self._menu_paths,
+                    self._recordings,
+                    default_id=self._default_id,
+                    previous=self.menu_set,
+                    last_good=self._last_good,
+                )
+            except MenuError as error:
+                return [*error.problems, "nothing reloaded: the menus served stay"]
+            self.menu_set = fresh
+            return list(fresh.problems)
+
+
+def _private_instance(app: Flask) -> Path:
+    """instance/, created readable by the server's user only: it holds the
+    secret key, the store, its journal and the menus' last good versions."""
+    os.makedirs(app.instance_path, mode=0o700, exist_ok=True)
+    return Path(app.instance_path)
+
+
+def _last_good(app: Flask) -> LastGood | None:
+    """Where menus' last good versions are kept (throw-away apps keep none)."""
+    if not app.config["KEEP_LAST_GOOD"]:
+        return None
+    return LastGood(_private_instance(app) / "menus-good")
+
+
+def _menu_paths(config: Mapping[str, Any]) -> list[str | os.PathLike[str]]:
+    paths = config["MENUS"]
+    return [paths] if isinstance(paths, str | os.PathLike) else list(paths)
 
 
 class _NoSessions(SessionInterface):
@@ -95,26 +165,51 @@ class _NoSessions(SessionInterface):
         return None
 
 
+def _checked_key(key: object, where: str) -> str:
+    """``key`` as text if it is long enough to keep call state unforgeable."""
+    text = str(key).strip()
+    if len(text) < MIN_SECRET_CHARS:
+        what = "is empty" if not text else f"has only {len(text)} characters"
+        raise ConfigError(
+            f"{where} {what}; the secret key that seals call state needs at "
+            f"least {MIN_SECRET_CHARS} (make one with: python3 -c 'import "
+            f"secrets; print(secrets.token_urlsafe(32))')"
+        )
+    return text
+
+
 def _secret_key(app: Flask) -> str:
-    """A secret shared by all workers: from config, else a file in instance/."""
-    path = Path(app.instance_path) / "secret.key"
-    try:
-        return path.read_text().strip()
-    except FileNotFoundError:
-        pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:  # O_EXCL: of several workers starting at once, one writes it
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_urlsafe(32))
-    except FileExistsError:
-        pass
-    return path.read_text().strip()
+    """A secret shared by all workers: from config, else a file in instance/.
+
+    The file is written whole under a temporary name, then linked into place,
+    which fails if it exists: a process starting beside another reads either no
+    file or the complete key, never an empty one, and never replaces a key that
+    another process already uses.
+    """
+    configured = app.config["SECRET_KEY"]
+    if configured is not None:
+        return _checked_key(configured, "IVR_SECRET_KEY")
+    path = _private_instance(app) / "secret.key"
+    if not path.exists():
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".secret.key-")
+        try:
+            with os.fdopen(fd, "w") as handle:  # mkstemp: 0600
+                handle.write(secrets.token_urlsafe(32) + "\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.link(temporary, path)
+        except FileExistsError:
+            pass  # another process made it first: use theirs
+        finally:
+            os.unlink(temporary)
+    return _checked_key(path.read_text(), str(path))
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the webhook app for the configured menus."""
-    app = Flask(__name__, instance_path=os.path.abspath("instance"))
+    # instance/ in the working folder; tests give their own (INSTANCE_PATH).
+    instance = (test_config or {}).get("INSTANCE_PATH") or "instance"
+    app = Flask(__name__, instance_path=os.path.abspath(instance))
     app.config.from_mapping(
         MENUS="menus",
         RECORDINGS=None,  # default: recordings/ beside the menus folder
@@ -126,24 +221,23 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         EXPOSE_TRACE=False,
         TRUSTED_PROXIES=0,
         CLOCK=None,
+        KEEP_LAST_GOOD=True,  # menus' last good versions in instance/menus-good/
         STORE_SYNC=False,  # write in the request (in-process lines, tests)
     )
     app.config.from_prefixed_env("IVR")
     if test_config is not None:
         app.config.update(test_config)
-    if not app.config["SECRET_KEY"]:
-        app.config["SECRET_KEY"] = _secret_key(app)
+    app.config["SECRET_KEY"] = _secret_key(app)
 
-    paths = app.config["MENUS"]
-    paths = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
-    menus, roster, problems = load_line(paths, app.config["RECORDINGS"])
-    if problems:
-        raise MenuError(problems)
-    if not menus:
-        raise MenuError([f"no menu files in {', '.join(map(str, paths))}"])
+    menus = load_menu_set(
+        _menu_paths(app.config),
+        app.config["RECORDINGS"],
+        default_id=app.config["DEFAULT_MENU"],
+        last_good=_last_good(app),
+    )
     if app.config["RECORDINGS"] is None:
-        app.config["RECORDINGS"] = menus[0].recordings_dir
-    app.extensions["ivr"] = Runtime(app, menus, roster)
+        app.config["RECORDINGS"] = next(iter(menus.menus.values())).recordings_dir
+    app.extensions["ivr"] = Runtime(app, menus)
     # SECRET_KEY seals call state; the app has no cookies, so no sessions (Flask
     # would otherwise build a cookie signer on every webhook).
     app.session_interface = _NoSessions()

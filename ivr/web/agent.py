@@ -32,6 +32,7 @@ from ivr.twiml import (
     render_take_caller,
 )
 from ivr.web.hooks import Hook, webhook, xml
+from ivr.web.sealing import Binding
 
 bp = Blueprint("agent", __name__, url_prefix="/agent")
 log = logging.getLogger(__name__)
@@ -128,7 +129,7 @@ def answer_agent_line(hook: Hook) -> Response:
 
 def _agent_webhook(handler: Callable[[Hook], Response]) -> Callable[[], Response]:
     """``webhook`` with the agent line's fault answer instead of the caller's."""
-    return webhook(handler, fault=_fault)
+    return webhook(handler, fallback=_fault)
 
 
 @bp.route("/menu", methods=["GET", "POST"])
@@ -181,8 +182,13 @@ def _connect(hook: Hook, agent: Agent, menu: Menu, work: Work) -> VoiceResponse:
             menu,
             number=work.number or "",
             caller_id=(line.numbers or runtime.roster.numbers or (None,))[0],
+            # Requested by the customer's new call, whose parent is the agent's.
             whisper_url=hook.link(
-                "/voice/whisper", "whisper", m=line.id, t=work.topic or title
+                "/voice/whisper",
+                "whisper",
+                Binding("ParentCallSid", hook.get("CallSid")),
+                m=line.id,
+                t=work.topic or title,
             ),
             done_url=done_url,
         )
@@ -190,9 +196,11 @@ def _connect(hook: Hook, agent: Agent, menu: Menu, work: Work) -> VoiceResponse:
         text,
         menu,
         queue=work.twilio_queue or "",
+        # Requested with the dequeued caller's CallSid, the agent's as dequeuer.
         bridge_url=hook.link(
             "/voice/bridge",
             "bridge",
+            Binding("DequeingCallSid", hook.get("CallSid")),
             a=agent.id,
             m=work.menu,
             q=work.queue,

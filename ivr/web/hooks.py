@@ -24,12 +24,18 @@ from ivr.menu import MASK, Menu, QueueNode
 from ivr.outcomes import step_facts
 from ivr.twiml import render_apology, render_step
 from ivr.web import Runtime
-from ivr.web.sealing import BadState
+from ivr.web.sealing import BadState, Binding
 from ivr.web.security import signed_url, valid_signature
 
-__all__ = ["Hook", "webhook", "xml"]
+__all__ = ["MAX_BODY_BYTES", "Hook", "empty", "hold", "webhook", "xml"]
 
 log = logging.getLogger(__name__)
+
+# Twilio's forms are a few kilobytes (a long SpeechResult included); anything
+# much bigger is not Twilio, and reading it whole would cost a worker its memory.
+MAX_BODY_BYTES = 64 * 1024
+# Holding after a fault in a waitUrl document, when the queue is not known.
+HOLD_S = 30
 
 
 class Hook:
@@ -48,9 +54,13 @@ class Hook:
             parse_qsl(request.query_string.decode("latin-1"), keep_blank_values=True)
         )
         self.form: dict[str, str] = {}
-        if request.mimetype == "application/x-www-form-urlencoded":
-            body = request.get_data(as_text=True)
-            self.form = dict(parse_qsl(body, keep_blank_values=True))
+        # On GET and HEAD the signature covers the URL alone: a body would let
+        # anyone holding a signed URL change what it says.
+        if (
+            request.method == "POST"
+            and request.mimetype == "application/x-www-form-urlencoded"
+        ):
+            self.form = dict(parse_qsl(_body(), keep_blank_values=True))
         self.values = {**query, **self.form}
         self.token = query.get("s", "")
         self.menu_id = query.get("menu")
@@ -59,7 +69,7 @@ class Hook:
         self.root = base + request.script_root
         self.prefix = self.root + "/voice"
         self._recordings = ""
-        self._sealed: dict[int, str] = {}
+        self._sealed: dict[tuple[int, Binding], str] = {}
         self.callback_query: dict[str, str] = {}
 
     def get(self, name: str, default: str = "") -> str:
@@ -79,8 +89,11 @@ class Hook:
         )
 
     def state(self) -> tuple[Menu, CallState]:
-        """The call state sealed in the URL, and its menu; ``BadState`` if forged."""
-        state = self.runtime.sealer.open(self.token)
+        """The call state sealed in the URL, and its menu.
+
+        ``BadState`` if forged, altered, too old or sealed for another call.
+        """
+        state = self.runtime.sealer.open(self.token, self.values)
         menu = self.runtime.menus.get(state.menu)
         if menu is None:
             raise BadState(f"menu '{state.menu}' is not loaded")
@@ -88,24 +101,39 @@ class Hook:
 
     def fields(self, kind: str) -> dict[str, Any]:
         """The agent line's fields sealed in the URL (``Sealer.seal_fields``)."""
-        return self.runtime.sealer.open_fields(self.token, kind)
+        return self.runtime.sealer.open_fields(self.token, kind, self.values)
 
-    def link(self, path: str, kind: str, **fields: object) -> str:
-        """An absolute URL of this app (``/agent/next``...) carrying sealed fields."""
-        token = quote(self.runtime.sealer.seal_fields(kind, fields), safe="")
-        return f"{self.root}{path}?s={token}"
+    def link(
+        self, path: str, kind: str, binding: Binding | None = None, **fields: object
+    ) -> str:
+        """An absolute URL of this app (``/agent/next``...) carrying sealed fields,
+        for this call's next request unless ``binding`` names another's."""
+        binding = binding or Binding.for_call(self.get("CallSid"))
+        token = self.runtime.sealer.seal_fields(kind, fields, binding)
+        return f"{self.root}{path}?s={quote(token, safe='')}"
 
     def record(self, event: str, **fields: object) -> None:
         self.runtime.store.record(self.get("CallSid"), event, **fields)  # type: ignore[arg-type]
 
     # -- the Urls protocol of ivr.twiml ------------------------------------------
 
-    def _url(self, path: str, state: CallState) -> str:
-        token = self._sealed.get(id(state))
+    def url(self, path: str, state: CallState, binding: Binding | None = None) -> str:
+        """The app's URL ``/voice/<path>`` carrying ``state``, sealed for a call.
+
+        ``binding`` defaults to this request's call; a document another call
+        will request (a ``<Queue url>``, a ``<Number url>`` whisper) passes that
+        call's (see ``ivr.web.sealing``).
+        """
+        binding = binding or Binding.for_call(self.get("CallSid"))
+        key = (id(state), binding)
+        token = self._sealed.get(key)
         if token is None:
-            token = quote(self.runtime.sealer.seal(state), safe="")
-            self._sealed[id(state)] = token
+            token = quote(self.runtime.sealer.seal(state, binding), safe="")
+            self._sealed[key] = token
         return f"{self.prefix}/{path}?s={token}"
+
+    def _url(self, path: str, state: CallState) -> str:
+        return self.url(path, state)
 
     def input(self, state: CallState) -> str:
         return self._url("input", state)
@@ -240,8 +268,52 @@ class Hook:
             return xml(render_apology(menu.language))
 
 
+def hold(hook: Hook) -> Response:
+    """The fallback of a waitUrl document (and of its callback offer's answer).
+
+    Twilio allows no ``<Enqueue>`` there, and the caller is still in the queue, in
+    their place: keep holding for a round (silence, as between announcements),
+    after which Twilio asks the waitUrl again.
+    """
+    hold_s = HOLD_S
+    try:
+        menu, state = hook.state()
+        node = menu.nodes.get(state.node)
+        queue = menu.queues.get(getattr(node, "queue", ""))
+        if queue is not None:
+            hold_s = int(queue.announce_every_s) or HOLD_S
+    except Exception:  # the state itself may be what failed
+        pass
+    hook.record("fault", detail={"path": hook.path})
+    response = VoiceResponse()
+    response.pause(length=hold_s)
+    return xml(response)
+
+
+def empty(hook: Hook) -> Response:
+    """The fallback of a request whose answer Twilio ignores (a status callback)."""
+    return xml(VoiceResponse())
+
+
 def xml(twiml: VoiceResponse) -> Response:
     return Response(str(twiml), mimetype="text/xml")
+
+
+def _body() -> str:
+    """The request body, refused with 413 beyond ``MAX_BODY_BYTES``.
+
+    A declared length over the cap is refused before a byte is read; a chunked
+    body is read up to the cap and no further.
+    """
+    length = request.content_length
+    if length is not None and length > MAX_BODY_BYTES:
+        abort(413)
+    # One byte more than allowed tells a chunked body over the cap from one at it.
+    request.max_content_length = MAX_BODY_BYTES + 1
+    body = request.get_data()
+    if len(body) > MAX_BODY_BYTES:
+        abort(413)
+    return body.decode("utf-8", "replace")
 
 
 def _masked(menu: Menu, variables: dict[str, str]) -> dict[str, str]:
@@ -249,16 +321,21 @@ def _masked(menu: Menu, variables: dict[str, str]) -> dict[str, str]:
     return {k: (MASK if k in hidden else v) for k, v in variables.items()}
 
 
-def webhook(
-    handler: Callable[[Hook], Response],
-    fault: Callable[[Hook], Response] | None = None,
-) -> Callable[[], Response]:
-    """Check the signature, then run ``handler``; on any fault, apologise.
+Handler = Callable[[Hook], Response]
 
-    ``fault`` answers instead of the caller's apology and human path (the agent
-    line says the dispatch is unavailable instead).
+
+def webhook(handler: Handler | None = None, *, fallback: Handler | None = None) -> Any:
+    """Check the signature, then run ``handler``; on any fault, answer ``fallback``.
+
+    ``fallback`` must be valid TwiML for the document the route answers: by
+    default an apology and the human path (``Hook.fallback``), which a call's
+    own documents allow; a waitUrl document takes ``hold``; a document whose
+    answer Twilio ignores (the status callback) an empty one. Used bare
+    (``@webhook``) or with the fallback (``@webhook(fallback=hold)``).
     """
-    on_fault = fault or Hook.fallback
+    if handler is None:
+        return functools.partial(webhook, fallback=fallback)
+    answer_fault: Handler = fallback or Hook.fallback
 
     @functools.wraps(handler)
     def wrapped() -> Response:
@@ -266,18 +343,18 @@ def webhook(
         hook = Hook(runtime)
         if runtime.token and not valid_signature(
             signed_url(request, runtime.public_url),
-            hook.form if request.method == "POST" else {},
+            hook.form,
             request.headers.get("X-Twilio-Signature", ""),
             runtime.token,
         ):
             abort(403)
         try:
             return handler(hook)
-        except BadState:
-            log.warning("refused a forged or stale call state on %s", hook.path)
-            return on_fault(hook)
+        except BadState as refused:
+            log.warning("refused a call state on %s: %s", hook.path, refused)
+            return answer_fault(hook)
         except Exception:
-            log.exception("webhook %s failed; answering with the fallback", hook.path)
-            return on_fault(hook)
+            log.exception("webhook %s failed; answering its fallback", hook.path)
+            return answer_fault(hook)
 
     return wrapped

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import mimetypes
+import os
+import stat
+from pathlib import Path
+
 from flask import (
     Blueprint,
+    abort,
     current_app,
     render_template_string,
-    send_from_directory,
+    send_file,
     url_for,
 )
 from werkzeug.wrappers import Response
@@ -46,5 +52,30 @@ def index() -> str:
 
 @bp.get("/recordings/<path:name>")
 def recording(name: str) -> Response:
-    """Audio for ``<Play>``; ``send_from_directory`` refuses paths outside it."""
-    return send_from_directory(current_app.config["RECORDINGS"], name)
+    """Audio for ``<Play>``: regular files whose real path is inside recordings/.
+
+    A symbolic link is followed only when it leads to a file inside the folder
+    (a link to ``../instance/secret.key`` is not found). The file is opened
+    without following a link in its last part and checked on the open file, so
+    it cannot be swapped for a link between the check and the read.
+    """
+    folder = Path(current_app.config["RECORDINGS"]).resolve()
+    try:
+        real = (folder / name).resolve()
+        if not real.is_relative_to(folder) or real == folder:
+            abort(404)
+        fd = os.open(real, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except (OSError, ValueError):  # ValueError: a NUL byte in the name
+        abort(404)
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        abort(404)
+    handle = os.fdopen(fd, "rb")
+    return send_file(
+        handle,
+        mimetype=mimetypes.guess_type(real.name)[0] or "application/octet-stream",
+        conditional=True,
+        etag=f"{info.st_mtime_ns:x}-{info.st_size:x}",
+        last_modified=info.st_mtime,
+    )

@@ -19,7 +19,7 @@ from ivr.engine import Reply
 from ivr.menu import MASK, AskNode
 from ivr.phrases import phrase
 from ivr.twiml import render_leave, render_say, render_wait
-from ivr.web.hooks import Hook, webhook, xml
+from ivr.web.hooks import Hook, empty, hold, webhook, xml
 
 bp = Blueprint("voice", __name__, url_prefix="/voice")
 log = logging.getLogger(__name__)
@@ -47,15 +47,15 @@ def input(hook: Hook) -> Response:
     menu, state = hook.state()
     reply = Reply(digits=hook.get("Digits"), speech=hook.get("SpeechResult"))
     node = menu.nodes.get(state.node)
-    shown = reply.digits
-    if isinstance(node, AskNode) and node.sensitive and shown:
-        shown = MASK
+    shown = {"digits": reply.digits, "speech": reply.speech}
+    if isinstance(node, AskNode) and node.sensitive:  # keys or words alike
+        shown = {k: MASK if v else v for k, v in shown.items()}
     step = engine.resume(menu, state, reply, hook.context())
-    return hook.answer(menu, step, "input", {"digits": shown, "speech": reply.speech})
+    return hook.answer(menu, step, "input", shown)
 
 
 @bp.route("/wait", methods=["GET", "POST"])
-@webhook
+@webhook(fallback=hold)
 def wait(hook: Hook) -> Response:
     """One round of holding in a queue (Enqueue's waitUrl)."""
     menu, state = hook.state()
@@ -90,7 +90,7 @@ def wait(hook: Hook) -> Response:
 
 
 @bp.route("/callback", methods=["GET", "POST"])
-@webhook
+@webhook(fallback=hold)
 def callback(hook: Hook) -> Response:
     """The caller's answer to the callback offer while holding.
 
@@ -175,7 +175,7 @@ def queue_done(hook: Hook) -> Response:
 
 
 @bp.route("/bridge", methods=["GET", "POST"])
-@webhook
+@webhook(fallback=empty)  # the <Queue url> document allows no apology's verbs
 def bridge(hook: Hook) -> Response:
     """The ``<Queue url>`` document: a caller is taken by an agent (caller's end).
 
@@ -207,7 +207,7 @@ def bridge(hook: Hook) -> Response:
 
 
 @bp.route("/whisper", methods=["GET", "POST"])
-@webhook
+@webhook(fallback=empty)  # on a fault the customer is connected all the same
 def whisper(hook: Hook) -> Response:
     """The ``<Number url>`` document: what a customer called back hears first."""
     fields = hook.fields("whisper")
@@ -240,7 +240,7 @@ def recorded(hook: Hook) -> Response:
 
 
 @bp.route("/status", methods=["GET", "POST"])
-@webhook
+@webhook(fallback=empty)
 def status(hook: Hook) -> Response:
     """Twilio's call status callback: how the call ended, for the log."""
     hook.record(
