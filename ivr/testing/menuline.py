@@ -21,7 +21,7 @@ import urllib.parse
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from ivr.caller import (
@@ -37,6 +37,9 @@ from ivr.caller import (
 from ivr.loader import load_menu
 from ivr.menu import Menu
 from ivr.roster import ROSTER_FILE
+
+if TYPE_CHECKING:
+    from ivr.web.menuset import MenuSet
 
 __all__ = ["DEFAULT_CALLER", "MenuLine", "parse_clock"]
 
@@ -61,6 +64,9 @@ class MenuLine:
 
     One app serves every call; ``call(at=...)`` moves the clock the app sees,
     which is how a scenario or ``ivr call --at`` lands outside opening hours.
+    Given ``menus`` (a server's ``MenuSet``, as the console gives it), the app
+    serves those menus, last good versions included, instead of reading files;
+    ``menu_path`` picks the one a call rings.
     ``switchboard(at=...)``, ``caller(...)`` and ``run(board)`` make several calls
     meet (see :class:`~ivr.caller.Switchboard`); the app answers every number,
     told apart by the call's ``To`` as on Twilio.
@@ -72,11 +78,16 @@ class MenuLine:
         *,
         auth_token: str | None = None,
         recordings_dir: str | Path | None = None,
+        menus: MenuSet | None = None,
     ):
         self.menu_path = menu_path
         self.auth_token = auth_token
         self.recordings_dir = recordings_dir
-        self.menu: Menu = load_menu(menu_path, recordings_dir)
+        self.menus = menus
+        if menus is None:
+            self.menu: Menu = load_menu(menu_path, recordings_dir)
+        else:  # a server's menus as it serves them (the console's calls)
+            self.menu = menus.by_path()[Path(menu_path).resolve()]
         self.timezone = self.menu.hours.timezone if self.menu.hours else "UTC"
         self._now: dt.datetime | None = None
         self._board: Switchboard | None = None
@@ -92,12 +103,15 @@ class MenuLine:
             "CLOCK": self._clock,
             "EXPOSE_TRACE": True,
             "STORE_SYNC": True,  # the clock is simulated: no write may lag
+            "MENU_SET": menus,
         }
         if auth_token:
             config["TWILIO_AUTH_TOKEN"] = auth_token
         self.app = self._build_app(config)
         self.transport = WsgiTransport(self.app)
         self.url = "http://localhost/voice"
+        if menus is not None:  # several menus: this one, whatever number it has
+            self.url += f"?menu={urllib.parse.quote(self.menu.id)}"
         self._watch = _FaultWatch()
         self._watched = _WatchedTransport(self.app, self._watch)
 
@@ -124,6 +138,7 @@ class MenuLine:
             self.menu_path,
             auth_token=self.auth_token,
             recordings_dir=self.recordings_dir,
+            menus=self.menus,
         )
 
     @property
