@@ -107,6 +107,17 @@ def test_a_console_call_hears_an_orders_status_and_lights_its_nodes(console):
     assert data["notice"] is None
 
 
+def test_a_console_call_ignores_the_servers_own_twilio_settings(tmp_path, monkeypatch):
+    # ivr serve behind Twilio: the token and public URL are the server's, not
+    # those of the line the console rings in process.
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", "the-servers-token")
+    monkeypatch.setenv("IVR_PUBLIC_URL", "https://ivr.example.com")
+    client = console_app(tmp_path).test_client()
+    data = move(client, dial(client), {"kind": "press", "value": "1"})
+    assert data["detail"]["outcome"] is None, data["detail"]
+    assert heard(data)[-1] == "Enter your order number, then press hash."
+
+
 def test_an_agent_from_the_roster_takes_the_holding_caller(console):
     data = move(console, dial(console), {"kind": "press", "value": "0"})
     phone = data["phone"]

@@ -80,7 +80,8 @@ class MenuFollower:
         for problem in problems:
             log.warning("%s", problem)
         log.warning(
-            "menus reloaded from their files: %d served%s",
+            "menus reloaded from their files (process %d): %d served%s",
+            os.getpid(),
             len(self.runtime.menus),
             f", {len(problems)} problem(s)" if problems else "",
         )

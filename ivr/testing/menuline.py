@@ -104,9 +104,14 @@ class MenuLine:
             "EXPOSE_TRACE": True,
             "STORE_SYNC": True,  # the clock is simulated: no write may lag
             "MENU_SET": menus,
+            # The line is its own: a server's settings in the environment
+            # (its Twilio token, public URL, console) are not the line's.
+            "TWILIO_AUTH_TOKEN": auth_token or None,
+            "PUBLIC_URL": None,
+            "TRUSTED_PROXIES": 0,
+            "DEFAULT_MENU": None,
+            "CONSOLE": False,
         }
-        if auth_token:
-            config["TWILIO_AUTH_TOKEN"] = auth_token
         self.app = self._build_app(config)
         self.transport = WsgiTransport(self.app)
         self.url = "http://localhost/voice"

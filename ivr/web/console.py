@@ -129,7 +129,8 @@ def graph(menu_id: str) -> str:
 
 @bp.get("/version")
 def version() -> Response:
-    return jsonify(version=current_app.extensions["ivr.follower"].version)
+    version = current_app.extensions["ivr.follower"].version
+    return jsonify(version=version, worker=os.getpid())
 
 
 @bp.post("/menu/<menu_id>/call")
@@ -156,6 +157,7 @@ def call(menu_id: str) -> tuple[Response, int]:
     view["controls"] = render_template("console/controls.html", **view)
     for key in ("rows", "snapshot"):
         view.pop(key)
+    view["worker"] = os.getpid()  # which process played it (any may)
     return jsonify(view), 200
 
 
