@@ -10,6 +10,7 @@ here: the console is its own blueprint under ``/console``, registered only when
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import os
 from typing import Any
@@ -71,14 +72,31 @@ def _guard() -> Response | None:
             mimetype="text/plain",
         )
     if verdict == "login" and request.endpoint not in _OPEN:
-        page = render_template("console/login.html", next=request.full_path)
-        return Response(page, 401, {"WWW-Authenticate": 'Basic realm="ivr console"'})
+        return _ask_for_password()
     origin = request.headers.get("Origin")
     if request.method == "POST" and origin and origin != request.host_url[:-1]:
         return Response("cross-site request refused\n", 403, mimetype="text/plain")
     if request.endpoint != "console.static":
         current_app.extensions["ivr.follower"].check()
     return None
+
+
+def _ask_for_password() -> Response:
+    """The login form for a browser's page, a Basic challenge for tools (curl
+    -u), and no challenge for the page's own script (no browser dialog)."""
+    if request.headers.get("X-IVR-Console"):
+        message = "the console's login has expired: reload the page"
+        return Response(
+            json.dumps({"error": message}), 401, mimetype="application/json"
+        )
+    if request.method == "GET" and "text/html" in request.headers.get("Accept", ""):
+        return redirect(url_for("console.login", next=request.full_path), 303)
+    return Response(
+        "The console needs its password (IVR_CONSOLE_PASSWORD).\n",
+        401,
+        {"WWW-Authenticate": 'Basic realm="ivr console"'},
+        mimetype="text/plain",
+    )
 
 
 @bp.get("/")

@@ -14,7 +14,10 @@
   async function follow() {
     let answer;
     try {
-      answer = await fetch(watched.dataset.versionUrl, { cache: "no-store" });
+      answer = await fetch(watched.dataset.versionUrl, {
+        cache: "no-store",
+        headers: { "X-IVR-Console": "1" },
+      });
     } catch (error) {
       return; // the server restarts: try again at the next tick
     }
@@ -25,7 +28,10 @@
       location.reload();
       return;
     }
-    const graph = await fetch(page.dataset.graphUrl, { cache: "no-store" });
+    const graph = await fetch(page.dataset.graphUrl, {
+      cache: "no-store",
+      headers: { "X-IVR-Console": "1" },
+    });
     const pane = document.getElementById("graph-pane");
     if (graph.status === 404) {
       pane.innerHTML = '<p class="bad">This menu is no longer served.</p>';
@@ -63,20 +69,24 @@
     if (busy) return;
     busy = true;
     page.classList.add("busy");
+    page.dataset.state = "busy";
     try {
       const answer = await fetch(page.dataset.callUrl, {
         method: "POST",
-        headers: { "Content-Type": "application/json" },
+        headers: { "Content-Type": "application/json", "X-IVR-Console": "1" },
         body: JSON.stringify(body),
       });
       const data = await answer.json().catch(() => ({}));
       if (!answer.ok) {
         say(data.error || `the server answered ${answer.status}`, true);
+        page.dataset.state = "error";
         return;
       }
       show(data);
+      page.dataset.state = "ready";
     } catch (error) {
       say(`the server cannot be reached: ${error}`, true);
+      page.dataset.state = "error";
     } finally {
       busy = false;
       page.classList.remove("busy");
@@ -90,6 +100,7 @@
   function show(data) {
     plan = data.plan;
     seen = data.seen;
+    page.dataset.turn = String(plan.moves.length + 1); // the dial is turn 1
     say(data.notice, false);
     transcript.innerHTML = data.transcript;
     controls.innerHTML = data.controls;
