@@ -18,8 +18,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from ivr.caller import HangUp, Input, Press, Silence, Speak
+from ivr.menu import Menu
+from ivr.testing.menuline import DEFAULT_CALLER, parse_clock
 
-__all__ = ["MAX_MOVES", "Move", "Plan", "PlanError", "read_move", "read_plan"]
+__all__ = [
+    "MAX_MOVES",
+    "Move",
+    "Plan",
+    "PlanError",
+    "plan_from",
+    "read_move",
+    "read_plan",
+]
 
 MAX_MOVES = 200  # a replay plays every move again: keep each one cheap
 MAX_TEXT = 300
@@ -151,3 +161,26 @@ def read_plan(data: Any) -> Plan:
     if len(moves) > MAX_MOVES:
         raise PlanError(f"a console call has at most {MAX_MOVES} moves")
     return Plan(menu, at, caller, tuple(read_move(move) for move in moves))
+
+
+def plan_from(menu: Menu, body: Mapping[str, Any]) -> Plan:
+    """The plan a request from the page asks to play: a new call (``dial``: the
+    clock as the page's clock field gives it, in the menu's time zone, and the
+    caller's number), or the call so far (``plan``) and its next ``move``."""
+    if "dial" in body:
+        dial = body["dial"]
+        if not isinstance(dial, Mapping):
+            raise PlanError("dial needs the clock and the caller's number")
+        zone = menu.hours.timezone if menu.hours else "UTC"
+        try:
+            at = parse_clock(str(dial.get("at") or "").replace("T", " "), zone)
+        except ValueError as error:
+            raise PlanError(str(error)) from None
+        caller = str(dial.get("caller") or DEFAULT_CALLER)
+        return read_plan({"menu": menu.id, "at": at.isoformat(), "caller": caller})
+    plan = read_plan(body.get("plan"))
+    if plan.menu != menu.id:
+        raise PlanError(f"this call rings menu '{plan.menu}', not '{menu.id}'")
+    if body.get("move") is not None:
+        plan = plan.then(read_move(body["move"]))
+    return plan

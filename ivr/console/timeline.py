@@ -20,13 +20,19 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ivr.console.replay import Moment, Snapshot
+from ivr.menu import Menu
 
-__all__ = ["Row", "detail", "digest", "recording_path", "rows"]
+__all__ = ["Row", "detail", "digest", "recording_path", "rows", "zone_of"]
 
 # Parts of an entry that differ from one play of a call to the next (CallSids,
 # the sealed state in a Redirect's URL, a recording's id).
 _UNSTABLE = {"call", "variables"}
 _UNSTABLE_URL = {"Redirect", "Record"}
+
+
+def zone_of(menu: Menu) -> dt.tzinfo:
+    """The menu's time zone (its opening hours'), UTC without hours."""
+    return ZoneInfo(menu.hours.timezone) if menu.hours else dt.UTC
 
 
 @dataclass(frozen=True)
@@ -130,8 +136,7 @@ def rows(
     ``audio_path`` turns the in-process app's recording URL into one the
     browser can fetch; ``names`` label the agents' rows.
     """
-    zone = ZoneInfo(snapshot.menu.hours.timezone) if snapshot.menu.hours else dt.UTC
-    start = snapshot.plan.at.astimezone(zone)
+    start = snapshot.plan.at.astimezone(zone_of(snapshot.menu))
     shown: list[Row] = []
     for moment in snapshot.moments:
         entry, verb = moment.entry, moment.entry.get("verb", "")

@@ -11,11 +11,10 @@ import datetime as dt
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from ivr.console.pictures import menu_svg, problems_of
 from ivr.console.replay import Snapshot
-from ivr.console.timeline import detail, digest, recording_path, rows
+from ivr.console.timeline import detail, digest, recording_path, rows, zone_of
 from ivr.graph import GraphvizMissing, safe_name
 from ivr.menu import Menu
 
@@ -137,8 +136,8 @@ def call_view(
                 "plays now."
             )
             count = 0
-    zone = ZoneInfo(snapshot.menu.hours.timezone) if snapshot.menu.hours else dt.UTC
-    clock = snapshot.plan.at.astimezone(zone) + dt.timedelta(seconds=snapshot.at_s)
+    start = snapshot.plan.at.astimezone(zone_of(snapshot.menu))
+    clock = start + dt.timedelta(seconds=snapshot.at_s)
     names = {"caller": "caller", "agent": "agent", "other": "line"}
     for name in snapshot.agent_names.values():
         names["agent"] = f"agent {name}"

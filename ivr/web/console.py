@@ -14,7 +14,6 @@ import json
 import logging
 import os
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from flask import (
     Blueprint,
@@ -31,10 +30,11 @@ from flask import (
 
 from ivr.console import access
 from ivr.console.follow import MenuFollower
-from ivr.console.plan import Plan, PlanError, read_move, read_plan
+from ivr.console.plan import PlanError, plan_from
 from ivr.console.replay import replay
+from ivr.console.timeline import zone_of
 from ivr.console.view import call_view, graph_view, menu_rows, shown_path
-from ivr.testing.menuline import DEFAULT_CALLER, parse_clock
+from ivr.testing.menuline import DEFAULT_CALLER
 
 bp = Blueprint(
     "console",
@@ -122,7 +122,7 @@ def _menu(menu_id: str) -> Any:
 @bp.get("/menu/<menu_id>")
 def menu_page(menu_id: str) -> str:
     menu = _menu(menu_id)
-    zone = ZoneInfo(menu.hours.timezone) if menu.hours else dt.UTC
+    zone = zone_of(menu)
     now = dt.datetime.now(zone).replace(second=0, microsecond=0, tzinfo=None)
     return render_template(
         "console/menu.html",
@@ -159,17 +159,12 @@ def call(menu_id: str) -> tuple[Response, int]:
         return jsonify(error="send the move as JSON"), 400
     menu = _menu(menu_id)
     try:
-        if "dial" in body:
-            plan = _dial(menu, body["dial"])
-        else:
-            plan = read_plan(body.get("plan"))
-            if plan.menu != menu.id:
-                raise PlanError(f"this call rings menu '{plan.menu}', not this one")
-            if body.get("move") is not None:
-                plan = plan.then(read_move(body["move"]))
-        snapshot = replay(_runtime().menu_set, plan)
+        snapshot = replay(_runtime().menu_set, plan_from(menu, body))
     except PlanError as error:
         return jsonify(error=str(error)), 400
+    except Exception:  # a fault of ours: said on the page, detailed in the log
+        log.exception("the console could not play a call of menu '%s'", menu.id)
+        return jsonify(error="the console could not play this call (see the log)"), 500
     view = call_view(snapshot, body.get("seen"), request.script_root)
     view["transcript"] = render_template("console/transcript.html", **view)
     view["controls"] = render_template("console/controls.html", **view)
@@ -177,18 +172,6 @@ def call(menu_id: str) -> tuple[Response, int]:
         view.pop(key)
     view["worker"] = os.getpid()  # which process played it (any may)
     return jsonify(view), 200
-
-
-def _dial(menu: Any, dial: Any) -> Plan:
-    if not isinstance(dial, dict):
-        raise PlanError("dial needs the clock and the caller's number")
-    zone = menu.hours.timezone if menu.hours else "UTC"
-    try:
-        at = parse_clock(str(dial.get("at") or "").replace("T", " "), zone)
-    except ValueError as error:
-        raise PlanError(str(error)) from None
-    caller = str(dial.get("caller") or DEFAULT_CALLER)
-    return read_plan({"menu": menu.id, "at": at.isoformat(), "caller": caller})
 
 
 @bp.route("/login", methods=["GET", "POST"])

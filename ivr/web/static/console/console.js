@@ -47,6 +47,13 @@
   if (watched) setInterval(follow, 1000);
   if (!page) return;
 
+  // The graph at full size (scroll), or fitted to the pane.
+  document.getElementById("graph-pane").addEventListener("click", (event) => {
+    if (!event.target.closest("[data-fit]")) return;
+    document.getElementById("graph-pane").classList.toggle("fit");
+    light();
+  });
+
   // -- the phone --------------------------------------------------------------
   const dial = document.getElementById("dial");
   const controls = document.getElementById("controls");
