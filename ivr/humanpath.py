@@ -71,6 +71,8 @@ def estimated_wait_s(
     ``AvgQueueTime`` is how long callers *have* waited, not how long this one
     *will*, so it is not used. ``None`` when the plan brings nobody.
     """
+    if position <= 0:  # an agent is free for them: taken in a moment
+        return 0.0
     queue = menu.queues[queue_id]
     plan = day_plan(queue.agents, menu.local_time(now))
     wait = expected_wait_s(
@@ -120,13 +122,16 @@ def queue_wait(
     ctx: CallContext,
     *,
     on_shift: int | None = None,
+    ready: int = 0,
 ) -> WaitStep:
     """One round of waiting at queue node ``state.node`` (Twilio's waitUrl).
 
     The caller hears their position and the estimated wait as people say it
     (``ivr.phrases.spoken_wait``); with nobody on duty, when service starts.
     A callback is offered when the same estimate passes ``callback_after``.
-    ``on_shift``: agents on shift now by the agent line, if it knows.
+    ``on_shift``: agents on shift now by the agent line, if it knows; ``ready``
+    of them are free at its prompt, and will take the first callers in line at
+    once (the estimate is for the callers behind those).
     """
     node = menu.nodes[state.node]
     if not isinstance(node, QueueNode):
@@ -138,7 +143,9 @@ def queue_wait(
         # The line closed while they held: leave, and ``after_queue`` says so
         # and takes them to the node's ``closed`` target (callback, voicemail).
         return WaitStep(prompts=(), hold_s=0, leave=True)
-    estimate = estimated_wait_s(menu, queue.id, position, ctx.now, on_shift=on_shift)
+    estimate = estimated_wait_s(
+        menu, queue.id, position - ready, ctx.now, on_shift=on_shift
+    )
     lang = menu.language
     text = position_phrase(lang, position)
     local = menu.local_time(ctx.now)

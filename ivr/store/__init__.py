@@ -77,7 +77,7 @@ class Store:
             prepare=self.ensure_schema,
             sync=sync,
         )
-        self._on_shift: tuple[float, dict[Pair, int]] | None = None
+        self._on_shift: tuple[float, dict[Pair, int], dict[Pair, int]] | None = None
         self._ahead: dict[tuple[str, str, int], tuple[float, int]] = {}
         try:
             self.ensure_schema()
@@ -420,23 +420,36 @@ class Store:
         An empty map means nobody has been on the agent line (or the store is
         down): the queues' day plans are all there is to go by.
         """
+        return self._shift()[0]
+
+    def ready(self) -> dict[Pair, int]:
+        """Agents on shift and free now (at the agent line's prompt), per (menu,
+        queue) they serve; read and cached with ``on_shift``."""
+        return self._shift()[1]
+
+    def _shift(self) -> tuple[dict[Pair, int], dict[Pair, int]]:
         cached = self._on_shift
         now = time.monotonic()
         if cached is not None and now - cached[0] < ON_SHIFT_CACHE_S:
-            return cached[1]
+            return cached[1], cached[2]
         counts: dict[Pair, int] = {}
+        ready: dict[Pair, int] = {}
         try:
             with self._read_tx(CALL_PATH_TIMEOUT_S) as conn:
                 rows = conn.execute(
-                    sa.select(agents.c.serves).where(agents.c.status != "off")
-                ).scalars()
-                for serves in rows:
+                    sa.select(agents.c.serves, agents.c.status).where(
+                        agents.c.status != "off"
+                    )
+                )
+                for serves, status in rows:
                     for menu, queue in serves or ():
                         counts[(menu, queue)] = counts.get((menu, queue), 0) + 1
+                        if status == "ready":
+                            ready[(menu, queue)] = ready.get((menu, queue), 0) + 1
         except Exception:
             log.debug("store: agents on shift not readable", exc_info=True)
-        self._on_shift = (now, counts)
-        return counts
+        self._on_shift = (now, counts, ready)
+        return counts, ready
 
     def ahead_of(self, menu: str, queue: str, priority: int) -> int:
         """Callers holding in ``queue`` at a higher priority than ``priority``.

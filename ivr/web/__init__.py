@@ -108,6 +108,13 @@ class Runtime:
             return None
         return counts.get((menu.id, queue), 0)
 
+    def ready(self, menu: Menu, queue: str) -> int:
+        """Agents free at the agent line's prompt now who serve ``queue``: the
+        first callers in line will be taken as soon as they press 1."""
+        if self.roster is None:
+            return 0
+        return self.store.ready().get((menu.id, queue), 0)
+
     def menu_for(self, to: str | None, menu_id: str | None = None) -> Menu:
         """The menu a call reaches: by ``?menu=``, by the number called, or default."""
         menus = self.menu_set

@@ -76,6 +76,7 @@ def wait(hook: Hook) -> Response:
         waited,
         ctx,
         on_shift=runtime.on_shift(menu, row["queue"]),
+        ready=runtime.ready(menu, row["queue"]),
     )
     hook.callback_query = {"p": str(position)}
     hook.record(
@@ -110,7 +111,7 @@ def callback(hook: Hook) -> Response:
         estimate = humanpath.estimated_wait_s(
             menu,
             queue.id,
-            position,
+            position - hook.runtime.ready(menu, queue.id),
             ctx.now,
             on_shift=hook.runtime.on_shift(menu, queue.id),
         )
