@@ -376,6 +376,7 @@ class Store:
     def claim_next(self, agent: str, pairs: Sequence[Pair]) -> Work | None:
         """The agent's next caller or callback (see ``lines.claim_next``)."""
         self.flush()  # this process's enqueues first, so none is passed over
+        self._on_shift = None  # the agent is busy now
         with self._write_tx() as conn:
             return lines.claim_next(conn, agent, pairs, self.clock())
 
@@ -401,6 +402,7 @@ class Store:
 
     def finish(self, *, agent: str, work: str, dial_status: str) -> str | None:
         """The agent's Dial ended (see ``lines.finish``)."""
+        self._on_shift = None  # the agent is free again
         with self._write_tx() as conn:
             return lines.finish(
                 conn, agent=agent, work=work, dial_status=dial_status, now=self.clock()
@@ -429,8 +431,9 @@ class Store:
 
     def _shift(self) -> tuple[dict[Pair, int], dict[Pair, int]]:
         cached = self._on_shift
-        now = time.monotonic()
-        if cached is not None and now - cached[0] < ON_SHIFT_CACHE_S:
+        # On the store's clock: the app's, simulated in tests and ``ivr test``.
+        now = self.clock()
+        if cached is not None and 0 <= now - cached[0] < ON_SHIFT_CACHE_S:
             return cached[1], cached[2]
         counts: dict[Pair, int] = {}
         ready: dict[Pair, int] = {}
@@ -459,9 +462,9 @@ class Store:
         seconds and bounded by a short time-out (0 when the store cannot say).
         """
         key = (menu, queue, priority)
-        now = time.monotonic()
+        now = self.clock()
         cached = self._ahead.get(key)
-        if cached is not None and now - cached[0] < ON_SHIFT_CACHE_S:
+        if cached is not None and 0 <= now - cached[0] < ON_SHIFT_CACHE_S:
             return cached[1]
         count = 0
         try:
