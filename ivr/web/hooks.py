@@ -184,8 +184,6 @@ class Hook:
                 **step_facts(menu, step),  # what the call record needs
             },
         )
-        if step.callback:
-            self.record("callback", menu=menu.id, detail={"number": self.get("From")})
         if isinstance(step.action, Enqueue):
             self.runtime.store.enqueued(self.waiter(menu, step.state, step.action))
         response = xml(render_step(step, menu, self))
