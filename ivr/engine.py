@@ -339,7 +339,9 @@ class Walk:
         since = (
             round(self.ctx.now.timestamp(), 3) if isinstance(action, Enqueue) else None
         )
-        state = CallState(self.menu.id, node, attempt, dict(self.variables), since)
+        # Only what a node from here on reads rides along in the call's URLs.
+        variables = self.menu.needed(node, self.variables)
+        state = CallState(self.menu.id, node, attempt, variables, since)
         return Step(tuple(self.prompts), action, state, tuple(self.nodes), **extra)
 
     def enter(self, node_id: str, **extra: object) -> Step:

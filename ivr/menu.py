@@ -415,6 +415,21 @@ class Menu:
         return None
 
     @cached_property
+    def live_variables(self) -> dict[str, frozenset[str] | None]:
+        """Per node, the variables the call may still need (see ``_live_variables``)."""
+        return _live_variables(self)
+
+    def needed(self, node_id: str, variables: Mapping[str, str]) -> dict[str, str]:
+        """``variables`` less those no node from ``node_id`` on will read again.
+
+        ``caller`` always stays (the engine's one built-in variable).
+        """
+        live = self.live_variables.get(node_id)
+        if live is None:
+            return dict(variables)
+        return {k: v for k, v in variables.items() if k in live or k == "caller"}
+
+    @cached_property
     def sensitive_variables(self) -> frozenset[str]:
         """Variables never shown in clear: what a ``sensitive`` ask saves, and
         whatever a route compares with one.
@@ -444,3 +459,73 @@ class Menu:
                     hidden |= side
                     grown = True
         return frozenset(hidden)
+
+
+_TEMPLATE = re.compile(r"\{([A-Za-z_]\w*)\}")
+
+
+def _uses(menu: Menu, node: Node) -> frozenset[str] | None:
+    """The variables ``node`` reads at call time; None for "every one" (a queue
+    node handing the agent every variable the menu set)."""
+    texts: list[str | None] = [node.prompt.text]
+    names: set[str] = set()
+    if isinstance(node, MenuNode | AskNode):
+        texts += [node.no_input, node.invalid]
+    if isinstance(node, LookupNode):
+        texts.append(node.key)
+        source = menu.data.get(node.data)
+        if isinstance(source, UrlSource):
+            texts.append(source.url)
+    if isinstance(node, RouteNode):
+        for rule in node.rules:
+            if isinstance(rule.when, tuple):
+                names.add(rule.when[1])
+                texts.append(rule.when[2])
+    if isinstance(node, QueueNode):
+        if node.handover is None:
+            return None
+        names.update(name for name, _ in node.handover)
+    for text in texts:
+        if text:
+            names.update(_TEMPLATE.findall(text))
+    return frozenset(names)
+
+
+def _live_variables(menu: Menu) -> dict[str, frozenset[str] | None]:
+    """For each node, the variables the call may still need from there on.
+
+    A variable is *live* at a node if that node or any node after it (through
+    its doors, and the human path every call may be sent to) reads it. Only
+    these travel in the URLs sealed at the node: a lookup's record of twenty
+    fields, or digits a check has done with, need not ride along (URLs are
+    limited: gunicorn refuses request lines over 4,094 bytes). ``None`` means
+    every variable (a queue node ahead hands them all to the agent).
+    """
+    uses = {node_id: _uses(menu, node) for node_id, node in menu.nodes.items()}
+    doors: dict[str, list[str]] = {
+        node_id: [t for _, t in node.targets() if t in menu.nodes]
+        for node_id, node in menu.nodes.items()
+    }
+    if menu.human_path is not None:
+        for targets in doors.values():
+            targets.append(menu.human_path)
+    live: dict[str, frozenset[str] | None] = dict(uses)
+    changed = True
+    while changed:  # a fixpoint: menus have loops
+        changed = False
+        for node_id, targets in doors.items():
+            mine = live[node_id]
+            if mine is None:
+                continue
+            merged: set[str] | None = set(mine)
+            for target in targets:
+                theirs = live[target]
+                if theirs is None:
+                    merged = None
+                    break
+                merged |= theirs
+            new = None if merged is None else frozenset(merged)
+            if new != mine:
+                live[node_id] = new
+                changed = True
+    return live

@@ -21,6 +21,7 @@ The pure core never imports this package; the web layer and ``ivr report`` do.
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -33,7 +34,7 @@ from ivr.store import lines
 from ivr.store.database import Database
 from ivr.store.lines import Work
 from ivr.store.ops import apply_ops
-from ivr.store.schema import agents, callbacks, calls, events, waiters
+from ivr.store.schema import agents, callbacks, calls, events, states, waiters
 from ivr.store.writer import Writer
 
 __all__ = ["CALL_PATH_TIMEOUT_S", "Store", "Work"]
@@ -453,6 +454,28 @@ class Store:
             log.debug("store: agents on shift not readable", exc_info=True)
         self._on_shift = (now, counts, ready)
         return counts, ready
+
+    def keep_state(self, token: str) -> str:
+        """Keep a sealed state too long for a URL; return the short id for it.
+
+        Written at once (the next request may come to another worker), bounded
+        like every write on a caller's path; raises if the store cannot take it.
+        """
+        state_id = secrets.token_urlsafe(12)
+        now = self.clock()
+        with self._write_tx(CALL_PATH_TIMEOUT_S) as conn:
+            conn.execute(sa.insert(states).values(id=state_id, token=token, at=now))
+            # Now and then, clear the states of calls long over.
+            if secrets.randbelow(100) == 0:
+                conn.execute(sa.delete(states).where(states.c.at < now - 86400))
+        return state_id
+
+    def kept_state(self, state_id: str) -> str | None:
+        """The sealed state kept under ``state_id`` (None if there is none)."""
+        with self._read_tx(CALL_PATH_TIMEOUT_S) as conn:
+            return conn.execute(
+                sa.select(states.c.token).where(states.c.id == state_id)
+            ).scalar_one_or_none()
 
     def ahead_of(self, menu: str, queue: str, priority: int) -> int:
         """Callers holding in ``queue`` at a higher priority than ``priority``.
