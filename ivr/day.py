@@ -78,7 +78,9 @@ class DayResult:
     their 95% half-widths, the hour-by-hour Erlang figure and where they disagree.
 
     ``ends`` counts (per replication, on average) how the callers' menu walks
-    ended: ``self_service``, ``queue``, ``voicemail``, ``transfer``, ``gave_up``.
+    ended: ``self_service``, ``queue``, ``voicemail``, ``transfer``,
+    ``feedback``, ``other_menu``, ``gave_up``. ``recorded`` counts (the same way)
+    the complaints and requests, as ``feedback: TOPIC`` / ``request: TOPIC``.
     ``told`` scores the wait announcements (``ivr.announcements.score``) per
     queue over the day, and under ``all`` for all queues together: means of the
     replications, with ``told_ci95`` their 95% half-widths; ``told_by_interval``
@@ -97,6 +99,7 @@ class DayResult:
     told: dict[str, dict[str, float]] = field(default_factory=dict)
     told_ci95: dict[str, dict[str, float]] = field(default_factory=dict)
     told_by_interval: dict[str, list[dict[str, float]]] = field(default_factory=dict)
+    recorded: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, object]:
         """Plain data for ``--json`` (NaN and infinity become ``None``)."""
@@ -134,6 +137,7 @@ class DayResult:
                 # Means over replications: a tenth of a caller is plenty.
                 "callers": round(sum(self.ends.values()), 1),
                 "ends": {end: round(n, 1) for end, n in self.ends.items()},
+                "recorded": {k: round(n, 1) for k, n in self.recorded.items()},
                 "queues": queues,
                 "announcements": {
                     qid: {**figures, "ci95": self.told_ci95[qid]}
@@ -178,12 +182,17 @@ def simulate_day(
     runs: dict[str, list[list[dict[str, float]]]] = {qid: [] for qid in setups}
     told_runs: dict[str, list[dict[str, float]]] = {qid: [] for qid in setups}
     ends: dict[str, float] = {}
+    recorded: dict[str, float] = {}
     streams = np.random.SeedSequence(seed).spawn(replications)
     for stream in streams:
         rng = np.random.default_rng(stream)
         journeys = walk_callers(menu, plan, seed=int(rng.integers(2**63)))
-        for kind in ("self_service", "queue", "voicemail", "transfer", "gave_up"):
+        for kind in ("self_service", "queue", "voicemail", "transfer", "feedback",
+                     "other_menu", "gave_up"):  # fmt: skip
             ends[kind] = ends.get(kind, 0.0) + float(np.sum(journeys.end == kind))
+        for (event, topic), count in journeys.recorded.items():
+            name = f"{event}: {topic}"
+            recorded[name] = recorded.get(name, 0.0) + count
         for qid, setup in setups.items():
             mine = journeys.queue == qid
             order = np.argsort(journeys.ready_s[mine], kind="stable")
@@ -204,6 +213,7 @@ def simulate_day(
             if progress:
                 progress(1)
     ends = {kind: count / replications for kind, count in ends.items()}
+    recorded = {name: count / replications for name, count in recorded.items()}
     mean: dict[str, list[dict[str, float]]] = {}
     half: dict[str, list[dict[str, float]]] = {}
     erlang: dict[str, list[dict[str, float] | None]] = {}
@@ -252,7 +262,7 @@ def simulate_day(
     told, told_half, told_by_interval = _told(told_runs, runs, n_int)
     return DayResult(
         plan, replications, target_s, ends, staffed, mean, half, erlang, disagree,
-        told, told_half, told_by_interval,
+        told, told_half, told_by_interval, recorded,
     )  # fmt: skip
 
 

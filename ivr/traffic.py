@@ -8,7 +8,8 @@ menu's designer expects callers to: at a menu they pick an option by its
 the record at the ``found`` rate. Where the walk ends decides what the caller
 costs: a ``hangup`` after self-service costs no agent, a ``queue`` node sends the
 caller into that queue at the moment they reach it. The queue simulator then
-takes those streams.
+takes those streams. Complaints recorded (``feedback`` nodes) and requests made
+(``request`` nodes, an urged shipment) are counted by topic on the way.
 
 A traffic file::
 
@@ -28,6 +29,7 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import wave
+from collections import Counter
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +41,8 @@ from ivr.checks import suggest
 from ivr.durations import parse_duration
 from ivr.menu import (
     AskNode,
+    FeedbackNode,
+    GotoMenuNode,
     HangupNode,
     LookupNode,
     Menu,
@@ -47,6 +51,7 @@ from ivr.menu import (
     Node,
     Prompt,
     QueueNode,
+    RequestNode,
     RouteNode,
     TransferNode,
     VoicemailNode,
@@ -296,8 +301,11 @@ class Journeys:
     ``ready_s`` when the caller reaches the end of the menu (joins a queue, starts
     a voicemail...); ``end`` the kind of node reached: ``self_service`` (a
     ``hangup`` node, or hanging up content after an answer), ``queue``,
-    ``voicemail``, ``transfer`` or ``gave_up`` (still in the
-    menu after MAX_STEPS nodes); ``queue`` and ``priority`` for queued callers.
+    ``voicemail``, ``transfer``, ``feedback`` (a complaint recorded, then the
+    call ended), ``other_menu`` (went on in another menu, another language) or
+    ``gave_up`` (still in the menu after MAX_STEPS nodes); ``queue`` and
+    ``priority`` for queued callers. ``recorded`` counts the complaints and
+    requests of the day by (``feedback`` or ``request``, topic).
     """
 
     arrival_s: np.ndarray
@@ -305,6 +313,7 @@ class Journeys:
     end: np.ndarray
     queue: np.ndarray
     priority: np.ndarray
+    recorded: Mapping[tuple[str, str], int] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.arrival_s)
@@ -339,6 +348,7 @@ class _Walker:
             node_id: self._choices(node) for node_id, node in menu.nodes.items()
         }
         self.cumulative: dict[str, list[float]] = {}
+        self.recorded: Counter[tuple[str, str]] = Counter()
 
     def _choices(self, node: Node) -> tuple[list[str], np.ndarray] | None:
         """The ways out of a branching node and their probabilities."""
@@ -365,13 +375,20 @@ class _Walker:
             shares = np.ones(len(targets))
         return targets, shares / shares.sum()
 
-    def _is_open(self, when_s: float) -> bool:
-        if self.menu.hours is None:
-            return True
+    def _local(self, when_s: float) -> dt.datetime:
         local = dt.datetime.combine(self.plan.day, self.plan.start) + dt.timedelta(
             seconds=float(when_s)
         )
-        return self.menu.is_open(local.replace(tzinfo=self.tz))
+        return local.replace(tzinfo=self.tz)
+
+    def _is_open(self, when_s: float) -> bool:
+        if self.menu.hours is None:
+            return True
+        return self.menu.is_open(self._local(when_s))
+
+    def _on_holiday(self, when_s: float) -> bool:
+        hours = self.menu.hours
+        return hours is not None and hours.holiday(self._local(when_s)) is not None
 
     def _pick(self, node_id: str) -> str:
         targets, shares = self.choices[node_id]
@@ -387,15 +404,28 @@ class _Walker:
         menu = self.menu
         now, node_id = arrival_s, menu.start
         answered = False  # a lookup found the caller's record: self-service
+        complained = False  # recorded feedback: a person will follow it up
         for _ in range(MAX_STEPS):
             node = menu.nodes[node_id]
             now += self.say_s[node_id]
             if isinstance(node, MessageNode):
                 node_id = node.next
+            elif isinstance(node, RequestNode):
+                self.recorded["request", node.topic or node.request] += 1
+                node_id = node.next
+            elif isinstance(node, FeedbackNode):
+                self.recorded["feedback", node.topic] += 1
+                complained = True
+                if not node.next:
+                    return now, "feedback", "", 0
+                now += node.max_length_s / 2  # the caller speaks, on average
+                node_id = node.next
+            elif isinstance(node, GotoMenuNode):
+                return now, "other_menu", "", 0
             elif isinstance(node, MenuNode | AskNode):
                 content = answered and self.rng.random() < self.plan.satisfied
                 if content and isinstance(node, MenuNode):
-                    return now, "self_service", "", 0
+                    return now, "feedback" if complained else "self_service", "", 0
                 node_id, now = self._answer(node, now)
             elif isinstance(node, LookupNode):
                 node_id = self._pick(node_id)
@@ -412,7 +442,7 @@ class _Walker:
             elif isinstance(node, TransferNode):
                 return now, "transfer", "", 0
             elif isinstance(node, HangupNode):
-                return now, "self_service", "", 0
+                return now, "feedback" if complained else "self_service", "", 0
         return now, "gave_up", "", 0
 
     def _answer(self, node: MenuNode | AskNode, now: float) -> tuple[str, float]:
@@ -433,7 +463,9 @@ class _Walker:
         # A variable test the walk cannot evaluate holds half the time unless the
         # traffic file gives this node's branches.
         target = node.choose(
-            lambda: self._is_open(now), lambda _var, _value: self.rng.random() < 0.5
+            lambda: self._is_open(now),
+            lambda _var, _value: self.rng.random() < 0.5,
+            lambda: self._on_holiday(now),
         )
         return target or node.rules[-1].goto
 
@@ -450,4 +482,11 @@ def walk_callers(menu: Menu, plan: TrafficPlan, seed: int | None = None) -> Jour
     priority = np.zeros(n, dtype=np.int64)
     for i, arrival in enumerate(arrivals):
         ready[i], end[i], queue[i], priority[i] = walker.walk(float(arrival))
-    return Journeys(arrivals, ready, end.astype(str), queue.astype(str), priority)
+    return Journeys(
+        arrivals,
+        ready,
+        end.astype(str),
+        queue.astype(str),
+        priority,
+        recorded=dict(walker.recorded),
+    )

@@ -19,6 +19,8 @@ from ivr.loader.fields import (
 from ivr.menu import (
     AskNode,
     DataSource,
+    FeedbackNode,
+    GotoMenuNode,
     HangupNode,
     Hours,
     LookupNode,
@@ -26,9 +28,11 @@ from ivr.menu import (
     MessageNode,
     Node,
     Option,
+    Person,
     Prompt,
     Queue,
     QueueNode,
+    RequestNode,
     RouteNode,
     Rule,
     TransferNode,
@@ -36,10 +40,12 @@ from ivr.menu import (
 )
 from ivr.yamlread import LineDict, LineList
 
-DOOR_KEYS = ("next", "on_fail", "found", "missing", "error", "closed", "overflow")
+DOOR_KEYS = ("next", "on_fail", "found", "missing", "error", "closed", "overflow",
+             "person")  # fmt: skip
 _NODE_KEYS = frozenset(key for keys in KIND_KEYS.values() for key in keys)
 _GOTO_IN_COMMENT = re.compile(r"#\s*:\s*(?:\{.*?\bgoto\s*:\s*)?([\w.-]+)")
 _VARIABLE_NAME = re.compile(r"[A-Za-z_]\w*")
+_REQUEST_NAME = re.compile(r"[a-z][a-z0-9_]*")
 
 
 class NodeReader(FieldReader):
@@ -111,7 +117,8 @@ class NodeReader(FieldReader):
             self.p.add(
                 spec.line,
                 f"{what} has no kind: give it options, ask, lookup, route, queue, "
-                "transfer, voicemail, hangup, or say/play with next",
+                "transfer, voicemail, feedback, request, goto_menu, hangup, or "
+                "say/play with next",
             )
             self.opaque[node_id] = _opaque(node_id, spec)
             return None
@@ -192,13 +199,68 @@ class NodeReader(FieldReader):
                 spec.line_of("options"),
                 f"option shares of {what} add up to {shares:g}, more than 1",
             )
+        self.check_person_words(options)
         return MenuNode(
             id=node_id,
             prompt=self.prompt(spec, node_id),
             line=spec.line,
             options=tuple(options),
+            person=self.person_door(spec, what, options),
             **self.retry_fields(spec, what),
         )
+
+    def person_door(
+        self, spec: LineDict, what: str, options: list[Option] | None = None
+    ) -> str | None:
+        """Where the person key and words lead from a menu or an ask.
+
+        The node's own ``person``, else the menu's ``person.goto``; at a menu
+        whose option uses the person key, that option (no separate door).
+        """
+        person: Person | None = self.person
+        explicit = self.target(spec, "person", what, required=False)
+        if person is None:
+            if explicit is not None:
+                self.p.add(
+                    spec.line_of("person"),
+                    f"{what} sets 'person' but the menu has no 'person' (the key and "
+                    "words that reach a person from every menu and ask)",
+                )
+            return explicit
+        covered = next(
+            (
+                o
+                for o in options or ()
+                if person.key is not None and o.key == person.key
+            ),
+            None,
+        )
+        if covered is not None:
+            if explicit is not None:
+                self.p.add(
+                    spec.line_of("person"),
+                    f"{what} sets 'person' but its option '{covered.key}' (the person "
+                    "key) already leads to a person: give one or the other",
+                )
+            return None
+        return explicit or person.goto
+
+    def check_person_words(self, options: list[Option]) -> None:
+        """An option's keyword may not be a person word (but on the person key)."""
+        person: Person | None = self.person
+        if person is None:
+            return
+        words = set(person.speech)
+        for option in options:
+            if option.key == person.key:
+                continue
+            for word in option.speech:
+                if word in words:
+                    self.p.add(
+                        option.line,
+                        f"speech keyword '{word}' of option '{option.key}' is also a "
+                        "person word of the menu: saying it asks for a person",
+                    )
 
     def read_option(self, key: str, value: Any, line: int, what: str) -> Option | None:
         door = f"option '{key}'"
@@ -329,6 +391,7 @@ class NodeReader(FieldReader):
             finish_on_key=finish,
             sensitive=sensitive,
             next=self.target(spec, "next", what, required=True) or "",
+            person=self.person_door(spec, what),
             **self.retry_fields(spec, what),
         )
 
@@ -425,6 +488,14 @@ class NodeReader(FieldReader):
                     "'hours'",
                 )
             return str(when)
+        if when == "holiday":
+            if hours is None or not hours.holidays:
+                self.p.add(
+                    line,
+                    f"rule {index + 1} of {what} tests 'holiday' but the menu's hours "
+                    "name no holidays",
+                )
+            return "holiday"
         if isinstance(when, LineDict) and set(when) == {"var", "equals"}:
             expected = when["equals"]
             if not isinstance(expected, str):
@@ -437,8 +508,8 @@ class NodeReader(FieldReader):
             return ("equals", str(when["var"]), str(expected))
         self.p.add(
             line,
-            f"when of rule {index + 1} of {what} must be 'open', 'closed' or "
-            "{var: NAME, equals: VALUE}",
+            f"when of rule {index + 1} of {what} must be 'open', 'closed', "
+            "'holiday' or {var: NAME, equals: VALUE}",
         )
         return None
 
@@ -488,13 +559,16 @@ class NodeReader(FieldReader):
         )
 
     def read_handover(
-        self, spec: LineDict, what: str
+        self, spec: LineDict, what: str, key: str = "handover", hears: str = "hears"
     ) -> tuple[tuple[str, str], ...] | None:
-        """``handover: [order_id]`` or ``{order_id: 订单号}``: variable and label."""
-        if "handover" not in spec:
+        """``handover: [order_id]`` or ``{order_id: 订单号}``: variable and label.
+
+        Also reads a feedback or request node's ``facts``, written the same way.
+        """
+        if key not in spec:
             return None
-        raw = spec["handover"]
-        line = spec.line_of("handover")
+        raw = spec[key]
+        line = spec.line_of(key)
         if raw is None or raw == []:
             return ()
         if isinstance(raw, LineList):
@@ -502,41 +576,43 @@ class NodeReader(FieldReader):
         elif isinstance(raw, LineDict):
             items = [(k, v, raw.line_of(k)) for k, v in raw.items()]
         else:
+            who = "the agent" if key == "handover" else "a person"
             self.p.add(
                 line,
-                f"handover of {what} must be a list of variables, or a map of "
-                "variable to the label the agent hears",
+                f"{key} of {what} must be a list of variables, or a map of "
+                f"variable to the label {who} {hears}",
             )
             return None
         pairs = []
         for name, label, at in items:
             if not isinstance(name, str) or not _VARIABLE_NAME.fullmatch(name):
-                self.p.add(at, f"handover of {what}: '{name}' is not a variable name")
+                self.p.add(at, f"{key} of {what}: '{name}' is not a variable name")
                 continue
             if not isinstance(label, str | int) or isinstance(label, bool):
-                self.p.add(at, f"handover label of '{name}' in {what} must be text")
+                self.p.add(at, f"{key} label of '{name}' in {what} must be text")
                 continue
             pairs.append((name, str(label)))
-            self.handover_lines[(id(spec), name)] = at
+            self.handover_lines[(id(spec), key, name)] = at
         return tuple(pairs)
 
-    def check_handover(self, nodes: dict[str, Node]) -> None:
-        """A variable marked ``sensitive`` is never handed over: refuse it."""
-        sensitive = {
-            n.save_as for n in nodes.values() if isinstance(n, AskNode) and n.sensitive
-        }
+    def check_handover(self, nodes: dict[str, Node], sensitive: frozenset[str]) -> None:
+        """A variable marked ``sensitive`` is never handed over nor recorded."""
         raw = self.doc.get("nodes")
         for node in nodes.values():
-            if not isinstance(node, QueueNode) or not node.handover:
+            if isinstance(node, QueueNode):
+                key, named, why = "handover", node.handover, "spoken to an agent"
+            elif isinstance(node, FeedbackNode | RequestNode):
+                key, named, why = "facts", node.facts, "recorded"
+            else:
                 continue
             spec = raw.get(node.id) if isinstance(raw, LineDict) else None
-            for name, _ in node.handover:
+            for name, _ in named or ():
                 if name in sensitive:
-                    line = self.handover_lines.get((id(spec), name), node.line)
+                    line = self.handover_lines.get((id(spec), key, name), node.line)
                     self.p.add(
                         line,
-                        f"handover of node '{node.id}' names '{name}', which is "
-                        "sensitive: it is never spoken to an agent",
+                        f"{key} of node '{node.id}' names '{name}', which is "
+                        f"sensitive: it is never {why}",
                     )
 
     def read_transfer(self, node_id: str, spec: LineDict, what: str, **_: Any) -> Node:
@@ -565,6 +641,54 @@ class NodeReader(FieldReader):
             line=spec.line,
             max_length_s=length or 120.0,
             next=self.target(spec, "next", what, required=False),
+        )
+
+    def read_feedback(self, node_id: str, spec: LineDict, what: str, **_: Any) -> Node:
+        length = self.seconds(spec, "max_length", what, whole=True, low=1, high=14400)
+        topic = self.text(spec, "topic", what)
+        if not topic:
+            self.p.add(
+                spec.line,
+                f"{what} needs 'topic': what the recording is about (商品质量, "
+                "delivery...), for whoever handles it",
+            )
+        return FeedbackNode(
+            id=node_id,
+            prompt=self.prompt(spec, node_id, text_key="feedback"),
+            line=spec.line,
+            topic=topic or "",
+            facts=self.read_handover(spec, what, "facts", "reads"),
+            max_length_s=length or 120.0,
+            next=self.target(spec, "next", what, required=False),
+        )
+
+    def read_request(self, node_id: str, spec: LineDict, what: str, **_: Any) -> Node:
+        name = self.text(spec, "request", what) or ""
+        if not _REQUEST_NAME.fullmatch(name):
+            self.p.add(
+                spec.line_of("request"),
+                f"request '{name}' of {what} is not a name like 'urge_shipment' "
+                "(lower-case letters, digits and _)",
+            )
+        return RequestNode(
+            id=node_id,
+            prompt=self.prompt(spec, node_id),
+            line=spec.line,
+            request=name,
+            topic=self.text(spec, "topic", what) or name,
+            facts=self.read_handover(spec, what, "facts", "reads"),
+            next=self.target(spec, "next", what, required=True) or "",
+        )
+
+    def read_goto_menu(self, node_id: str, spec: LineDict, what: str, **_: Any) -> Node:
+        target = self.text(spec, "goto_menu", what) or ""
+        if not target:
+            self.p.add(
+                spec.line_of("goto_menu"),
+                f"goto_menu of {what} must name a menu of the line (its id)",
+            )
+        return GotoMenuNode(
+            id=node_id, prompt=self.prompt(spec, node_id), line=spec.line, menu=target
         )
 
     def read_hangup(self, node_id: str, spec: LineDict, what: str, **_: Any) -> Node:

@@ -7,12 +7,22 @@ import datetime as dt
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ivr.checks import suggest
-from ivr.loader.fields import _E164, _HHMM, _WORKFLOW, DAYS, QUEUE_KEYS, FieldReader
+from ivr.checks import close_match, suggest
+from ivr.loader.fields import (
+    _E164,
+    _HHMM,
+    _WORKFLOW,
+    DAYS,
+    PHONE_KEYS,
+    QUEUE_KEYS,
+    FieldReader,
+)
 from ivr.menu import (
     CsvSource,
     DataSource,
+    Holiday,
     Hours,
+    Person,
     Queue,
     UrlSource,
 )
@@ -51,7 +61,9 @@ class SettingsReader(FieldReader):
         hours = self.mapping(self.doc, "hours", "the menu")
         if hours is None:
             return None
-        hours = self.checked(hours, ("timezone", "weekly", "closed"), "hours")
+        hours = self.checked(
+            hours, ("timezone", "weekly", "closed", "holidays"), "hours"
+        )
         tz = self.text(hours, "timezone", "hours") or "UTC"
         try:
             ZoneInfo(tz)
@@ -106,7 +118,159 @@ class SettingsReader(FieldReader):
                     raw_closed.line_of(i),
                     f"closed day '{day}' is not a date like '2027-02-06'",
                 )
-        return Hours(timezone=tz, weekly=weekly, closed=frozenset(closed))
+        return Hours(
+            timezone=tz,
+            weekly=weekly,
+            closed=frozenset(closed),
+            holidays=self.read_holidays(hours),
+        )
+
+    def read_holidays(self, hours: LineDict) -> tuple[Holiday, ...]:
+        """``holidays``: named days or runs of days, closed or on their own hours."""
+        raw = hours.get("holidays")
+        if raw is None:
+            return ()
+        if not isinstance(raw, LineList):
+            self.p.add(
+                hours.line_of("holidays"),
+                "holidays must be a list like [{name: 春节, from: '2027-02-05', "
+                "to: '2027-02-11'}]",
+            )
+            return ()
+        found: list[Holiday] = []
+        for i, item in enumerate(raw):
+            line = raw.line_of(i)
+            what = f"holiday {i + 1}"
+            if not isinstance(item, LineDict):
+                self.p.add(line, f"{what} must be a map with 'name' and 'date'")
+                continue
+            item = self.checked(item, ("name", "date", "from", "to", "hours"), what)
+            name = self.text(item, "name", what)
+            if not name:
+                self.p.add(line, f"{what} needs 'name': what callers hear it called")
+                continue
+            what = f"holiday '{name}'"
+            days = self.holiday_days(item, line, what)
+            ranges: tuple = ()
+            if "hours" in item:
+                parsed = _parse_ranges(item["hours"])
+                if parsed is None:
+                    self.p.add(
+                        item.line_of("hours"),
+                        f"hours '{item['hours']}' of {what} must look like "
+                        "'10:00-16:00' (several joined by ',') or 'closed'",
+                    )
+                else:
+                    ranges = parsed
+            if days is None:
+                continue
+            first, last = days
+            for other in found:
+                if first <= other.last and other.first <= last:
+                    self.p.add(
+                        line,
+                        f"{what} ({first} to {last}) overlaps holiday "
+                        f"'{other.name}' ({other.first} to {other.last})",
+                    )
+            found.append(Holiday(name, first, last, ranges, line))
+        return tuple(found)
+
+    def holiday_days(
+        self, item: LineDict, line: int, what: str
+    ) -> tuple[dt.date, dt.date] | None:
+        """A holiday's ``date``, or its ``from`` and ``to`` days."""
+        if "date" in item and ("from" in item or "to" in item):
+            self.p.add(
+                line, f"{what} has 'date' and 'from'/'to': give one or the other"
+            )
+            return None
+        keys = ("date",) if "date" in item else ("from", "to")
+        days = []
+        for key in keys:
+            if key not in item:
+                self.p.add(
+                    line,
+                    f"{what} needs 'date' (one day) or 'from' and 'to' (a run of days)",
+                )
+                return None
+            day = _read_date(item[key])
+            if day is None:
+                self.p.add(
+                    item.line_of(key),
+                    f"{key} of {what} is not a date like '2027-02-06'",
+                )
+                return None
+            days.append(day)
+        first, last = days[0], days[-1]
+        if last < first:
+            self.p.add(
+                item.line_of("to"), f"{what} ends ({last}) before it starts ({first})"
+            )
+            return None
+        if (last - first).days > 366:
+            self.p.add(item.line_of("to"), f"{what} is longer than a year")
+            return None
+        return first, last
+
+    def read_person(self) -> Person | None:
+        """``person``: the key and words that reach a person from everywhere."""
+        raw = self.mapping(self.doc, "person", "the menu")
+        if raw is None:
+            return None
+        raw = self.checked(raw, ("key", "speech", "goto"), "person")
+        key = raw.get("key")
+        key_text = None
+        if key is not None:
+            key_text = str(key)
+            if isinstance(key, bool) or key_text not in PHONE_KEYS:
+                self.p.add(
+                    raw.line_of("key"),
+                    f"key of person must be one phone key: 0-9, * or # (quoted), got "
+                    f"'{key}'",
+                )
+                key_text = None
+        speech = raw.get("speech") or []
+        if isinstance(speech, str):
+            speech = [speech]
+        if not isinstance(speech, list) or not all(
+            isinstance(word, str | int) and not isinstance(word, bool)
+            for word in speech
+        ):
+            self.p.add(
+                raw.line_of("speech"), "speech of person must be a list of words"
+            )
+            speech = []
+        at = self.doc.line_of("person")
+        if key is None and not speech:
+            self.p.add(at, "person needs 'key' or 'speech': how a caller asks for one")
+        goto = raw.get("goto")
+        names = self.raw_node_ids()
+        line = raw.line_of("goto") if "goto" in raw else at
+        if goto is None:
+            self.p.add(at, "person needs 'goto': the node that reaches a person")
+            return None
+        if not isinstance(goto, str | int) or isinstance(goto, bool):
+            self.p.add(line, "goto of person must be a node id")
+            return None
+        goto = str(goto)
+        if goto not in names:
+            self.p.add(
+                line, f"person goes to unknown node '{goto}'{suggest(goto, names)}"
+            )
+            goto = close_match(goto, names) or ""
+        if not goto:
+            return None
+        return Person(
+            goto=goto,
+            key=key_text,
+            speech=tuple(dict.fromkeys(str(word) for word in speech)),
+            line=line,
+        )
+
+    def raw_node_ids(self) -> list[str]:
+        """The node ids the file gives, read or not."""
+        nodes = self.doc.get("nodes")
+        return [str(name) for name in nodes] if isinstance(nodes, dict) else []
 
     def read_data(self) -> dict[str, DataSource]:
         raw = self.mapping(self.doc, "data", "the menu")
@@ -120,12 +284,14 @@ class SettingsReader(FieldReader):
                 self.p.add(line, f"{what} must be a map with 'csv' or 'url'")
                 continue
             if "csv" not in spec and "url" not in spec:
-                spec = self.checked(spec, ("csv", "key", "url", "timeout"), what)
+                spec = self.checked(
+                    spec, ("csv", "key", "url", "timeout", "sensitive"), what
+                )
             if "csv" in spec:
-                spec = self.checked(spec, ("csv", "key"), what)
+                spec = self.checked(spec, ("csv", "key", "sensitive"), what)
                 source = self.read_csv_source(str(source_id), spec, what)
             elif "url" in spec:
-                spec = self.checked(spec, ("url", "timeout"), what)
+                spec = self.checked(spec, ("url", "timeout", "sensitive"), what)
                 source = self.read_url_source(str(source_id), spec, what)
             else:
                 self.p.add(
@@ -167,7 +333,35 @@ class SettingsReader(FieldReader):
             )
             return None
         self.csv_fields[source_id] = frozenset(fields)
-        return CsvSource(id=source_id, path=str(full), key=key or "")
+        sensitive = self.sensitive_fields(spec, what, fields)
+        return CsvSource(
+            id=source_id, path=str(full), key=key or "", sensitive=sensitive
+        )
+
+    def sensitive_fields(
+        self, spec: LineDict, what: str, fields: list[str] | None
+    ) -> frozenset[str]:
+        """``sensitive``: the fields of a source never spoken, stored or logged."""
+        raw = spec.get("sensitive")
+        if raw is None:
+            return frozenset()
+        if isinstance(raw, str):
+            raw = [raw]
+        if not isinstance(raw, list) or not all(isinstance(f, str) for f in raw):
+            self.p.add(
+                spec.line_of("sensitive"),
+                f"sensitive of {what} must be a list of field names",
+            )
+            return frozenset()
+        if fields is not None:
+            for name in raw:
+                if name not in fields:
+                    self.p.add(
+                        spec.line_of("sensitive"),
+                        f"sensitive field '{name}' of {what} is not a column of its "
+                        f"file{suggest(name, fields)}",
+                    )
+        return frozenset(raw)
 
     def read_url_source(
         self, source_id: str, spec: LineDict, what: str
@@ -179,7 +373,12 @@ class SettingsReader(FieldReader):
         if not url.startswith(("http://", "https://")):
             self.p.add(spec.line_of("url"), f"url of {what} must start with http(s)://")
             return None
-        return UrlSource(id=source_id, url=url, timeout_s=timeout or 2.0)
+        return UrlSource(
+            id=source_id,
+            url=url,
+            timeout_s=timeout or 2.0,
+            sensitive=self.sensitive_fields(spec, what, None),
+        )
 
     def read_queues(self) -> dict[str, Queue]:
         raw = self.mapping(self.doc, "queues", "the menu")
@@ -286,6 +485,16 @@ def _parse_days(text: str) -> list[int] | None:
         else:
             return None
     return days
+
+
+def _read_date(value: Any) -> dt.date | None:
+    """A date as YAML gives it: a date, or text like '2027-02-06'."""
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        return None
 
 
 def _parse_hhmm(text: str) -> dt.time | None:

@@ -34,8 +34,8 @@ from ivr.caller import (
     Switchboard,
     WsgiTransport,
 )
-from ivr.loader import load_menu
-from ivr.menu import Menu
+from ivr.loader import load_menu, menu_file_beside
+from ivr.menu import GotoMenuNode, Menu
 from ivr.roster import ROSTER_FILE
 
 __all__ = ["DEFAULT_CALLER", "MenuLine", "parse_clock"]
@@ -85,8 +85,13 @@ class MenuLine:
             "TESTING": True,
             "SECRET_KEY": secrets.token_urlsafe(16),
             "DATABASE": ":memory:",
-            # The menu, and the agent line of its folder if it has a roster.
-            "MENUS": [str(menu_path), *map(str, self._roster())],
+            # The menu, the menus it goes on in (goto_menu), and the agent
+            # line of its folder if it has a roster.
+            "MENUS": [
+                str(menu_path),
+                *map(str, self._others()),
+                *map(str, self._roster()),
+            ],
             "RECORDINGS": None if recordings_dir is None else str(recordings_dir),
             "CLOCK": self._clock,
             "EXPOSE_TRACE": True,
@@ -99,6 +104,16 @@ class MenuLine:
         self.url = "http://localhost/voice"
         self._watch = _FaultWatch()
         self._watched = _WatchedTransport(self.app, self._watch)
+
+    def _others(self) -> list[Path]:
+        """The files of the menus this one goes on in (``goto_menu``), beside it."""
+        found = []
+        for node in self.menu.nodes.values():
+            if isinstance(node, GotoMenuNode) and node.menu != self.menu.id:
+                path = menu_file_beside(Path(self.menu_path), node.menu)
+                if path is not None and path not in found:
+                    found.append(path)
+        return found
 
     def _roster(self) -> list[Path]:
         roster = Path(self.menu_path).with_name(ROSTER_FILE)

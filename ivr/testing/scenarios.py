@@ -42,7 +42,8 @@ from typing import Any
 from ivr.agentline import MOVES
 from ivr.caller import CallResult, Ring
 from ivr.loader import find_menu_files
-from ivr.menu import Menu, MenuNode
+from ivr.menu import AskNode, Menu, MenuNode
+from ivr.speech import PERSON
 from ivr.testing.menuline import MenuLine, parse_clock
 from ivr.testing.scenario_file import (
     CALLS_SUFFIX,
@@ -73,7 +74,13 @@ _SHOWN_TEXTS = 6  # of what was heard instead, in a failure line
 
 @dataclass
 class Coverage:
-    """Which nodes and menu options of a menu the calls reached."""
+    """Which nodes, menu options and person doors of a menu the calls reached.
+
+    A person door (the menu's ``person`` key and words, at a menu or ask without
+    an option on that key) counts as taken when a call asked for a person there.
+    What a call did in another menu it went on in (``goto_menu``) counts for
+    that menu, not this one.
+    """
 
     menu: Menu
     nodes: set[str] = field(default_factory=set)
@@ -87,6 +94,8 @@ class Coverage:
         for trace in result.traces:
             if "agent_line" in trace:
                 self.moves.add(str(trace["agent_line"]))
+            if trace.get("menu", self.menu.id) != self.menu.id:
+                continue
             self.nodes.update(trace.get("nodes") or ())
             choice = trace.get("choice")
             if choice:
@@ -106,12 +115,27 @@ class Coverage:
             if (node.id, option.key) not in self.options
         ]
 
+    @property
+    def missed_person_doors(self) -> list[str]:
+        """Menus and asks where no call asked for a person (by key or words)."""
+        return [
+            node.id
+            for node in self.menu.nodes.values()
+            if isinstance(node, MenuNode | AskNode)
+            and node.person
+            and (node.id, PERSON) not in self.options
+        ]
+
     def lines(self) -> list[str]:
         """Human-readable gaps, one line each (empty when all is covered)."""
         out = [f"node '{n}' is reached by no scenario" for n in self.missed_nodes]
         out += [
             f"option '{key}' of node '{node}' is chosen by no scenario"
             for node, key in self.missed_options
+        ]
+        out += [
+            f"no scenario asks for a person at node '{node}'"
+            for node in self.missed_person_doors
         ]
         out += [
             f"agent line: {MOVES[move]} ('{move}') happens in no scenario"

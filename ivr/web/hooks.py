@@ -126,6 +126,10 @@ class Hook:
     def recorded(self, state: CallState) -> str:
         return self._url("recorded", state)
 
+    def enter(self, menu: str) -> str:
+        """The call goes on in another menu, at its start (``goto_menu``)."""
+        return f"{self.prefix}?menu={quote(menu, safe='')}"
+
     def recording(self, name: str) -> str:
         """Absolute, as ``<Play>`` needs; the folder's URL is built once."""
         if not self._recordings:
@@ -156,6 +160,13 @@ class Hook:
         )
         if step.callback:
             self.record("callback", menu=menu.id, detail={"number": self.get("From")})
+        for event in step.events:  # complaints, requests: for ``ivr report``
+            self.record(
+                event.name,
+                menu=menu.id,
+                node=step.state.node,
+                detail=dict(event.detail),
+            )
         if isinstance(step.action, Enqueue):
             self.runtime.store.enqueued(self.waiter(menu, step.state, step.action))
         response = xml(render_step(step, menu, self))
