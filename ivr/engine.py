@@ -191,12 +191,14 @@ Action = Gather | Enqueue | Dial | Record | Switch | Hangup
 class Event:
     """Something the platform must hear of: a complaint recorded, a request made.
 
-    ``name`` is ``feedback`` or ``request``; ``detail`` what the store keeps
-    (the topic, the facts, the recording). The web layer writes each event of
-    a step to the store; the engine only says it happened.
+    ``name`` is ``feedback`` or ``request``; ``node`` the node that made it;
+    ``detail`` what the store keeps (the topic, the facts, the recording). The
+    web layer writes each event of a step to the store; the engine only says it
+    happened.
     """
 
     name: str
+    node: str
     detail: Mapping[str, object]
 
 
@@ -416,7 +418,7 @@ class Walk:
                 "topic": node.topic or node.request,
                 "facts": recorded_facts(menu, node.facts, self.variables),
             }
-            self.events.append(Event("request", detail))
+            self.events.append(Event("request", node.id, detail))
             self.say(node.prompt)
             return node.next
         if isinstance(node, GotoMenuNode):
@@ -579,7 +581,7 @@ def after_record(
             "recording_url": recording_url or None,
             "duration_s": duration_s,
         }
-        walk.events.append(Event("feedback", detail))
+        walk.events.append(Event("feedback", node.id, detail))
     target = getattr(node, "next", None)
     if target:
         return walk.enter(target)

@@ -164,7 +164,7 @@ class Hook:
             self.record(
                 event.name,
                 menu=menu.id,
-                node=step.state.node,
+                node=event.node,
                 detail=dict(event.detail),
             )
         if isinstance(step.action, Enqueue):
