@@ -22,6 +22,10 @@ A traffic file::
     satisfied: 0.7             # after an answer, share who hang up at the next menu
     branches:                  # optional: shares of a node's ways out
       account_verify: {account_status: 0.85, account_retry: 0.15}
+      order_ask: {agent_orders: 0.3}   # at an ask: who ask for a person instead
+
+At an ``ask`` the caller types the digits (``next``), unless ``branches`` give
+the share who take its person door (the ``person`` key or words) instead.
 """
 
 from __future__ import annotations
@@ -248,6 +252,18 @@ def _check_branches(
 ) -> None:
     """Each branch must be a way out of a node that branches."""
     node = menu.nodes.get(node_id)
+    if isinstance(node, AskNode):
+        ways = [node.next, *([node.person] if node.person else [])]
+        for target in shares:
+            if str(target) not in ways:
+                hint = suggest(target, ways)
+                add(
+                    shares.line_of(target),
+                    f"branch '{target}' of '{node_id}' is not a way out of it{hint} "
+                    f"(an ask's ways out: {', '.join(dict.fromkeys(ways))}, its "
+                    "answer and its person door)",
+                )
+        return
     if node is None:
         if node_id not in unread:
             hint = suggest(node_id, [*menu.nodes, *unread])
@@ -263,7 +279,7 @@ def _check_branches(
         add(
             line,
             f"branches of '{node_id}': a {node.kind} node has no branches to share "
-            "(only menus, lookups and routes do)",
+            "(only menus, asks, lookups and routes do)",
         )
         return
     for target in shares:
@@ -451,6 +467,11 @@ class _Walker:
             if self.rng.random() >= self.plan.no_input:
                 if isinstance(node, MenuNode):
                     return self._pick(node.id), now + _THINK_S
+                shares = self.plan.branches.get(node.id)
+                if shares and node.person:
+                    person = shares.get(node.person, 0.0)
+                    if self.rng.random() < person:  # asks for a person instead
+                        return node.person, now + _THINK_S
                 typed = (node.min_digits + node.max_digits) / 2
                 return node.next, now + _THINK_S + _KEY_S * typed
             now += node.timeout_s + self.say_s[node.id]  # silence, then a replay

@@ -99,7 +99,9 @@ def _table(result, as_json: bool) -> None:
     if result.recorded:
         click.echo(
             "recorded a day on average: "
-            + ", ".join(f"{name} {n:,.1f}" for name, n in result.recorded.items())
+            + ", ".join(
+                f"{name} {n:,.1f}" for name, n in sorted(result.recorded.items())
+            )
         )
     click.echo(
         "Each row: simulated (± 95%) | hour-by-hour Erlang; * where Erlang lies "

@@ -204,6 +204,15 @@ def _check(
                 f"expected variable {name} = '{value}', got "
                 f"{'unset' if got is None else repr(str(got))}",
             )
+    recorded = [e for trace in result.traces for e in trace.get("events") or ()]
+    for wanted_record in wanted.get("records") or ():
+        if not any(_matches(wanted_record, event) for event in recorded):
+            made = "; ".join(_shown_event(e) for e in recorded) or "nothing"
+            fail(
+                "records",
+                f"expected a record {_shown_event(_as_event(wanted_record))}, "
+                f"got {made}",
+            )
     visited = [n for trace in result.traces for n in trace.get("nodes") or ()]
     for node in wanted.get("visits") or ():
         if node not in visited:
@@ -213,6 +222,35 @@ def _check(
                 f"{' > '.join(visited) or 'no nodes'}",
             )
     return failures
+
+
+def _as_event(wanted: dict[str, Any]) -> dict[str, Any]:
+    """A ``records`` item (``{feedback: TOPIC, fact: value}``) as an event."""
+    kind = "feedback" if "feedback" in wanted else "request"
+    facts = [{"name": k, "value": str(v)} for k, v in wanted.items() if k != kind]
+    key = "topic" if kind == "feedback" else "request"
+    return {"event": kind, key: str(wanted[kind]), "facts": facts}
+
+
+def _matches(wanted: dict[str, Any], event: dict[str, Any]) -> bool:
+    """Whether the app recorded ``event`` as the scenario's ``records`` item says:
+    a feedback of that topic (a request of that name) holding those facts."""
+    expected = _as_event(wanted)
+    if event.get("event") != expected["event"]:
+        return False
+    key = "topic" if expected["event"] == "feedback" else "request"
+    if event.get(key) != expected[key]:
+        return False
+    facts = {f.get("name"): f.get("value") for f in event.get("facts") or ()}
+    return all(facts.get(f["name"]) == f["value"] for f in expected["facts"])
+
+
+def _shown_event(event: dict[str, Any]) -> str:
+    key = "topic" if event.get("event") == "feedback" else "request"
+    facts = "".join(
+        f", {f.get('name')}={f.get('value')}" for f in event.get("facts") or ()
+    )
+    return f"{event.get('event')} '{event.get(key)}'{facts}"
 
 
 def _check_hears(texts: Iterable[Any], heard: list[str], fail: Any) -> None:

@@ -177,6 +177,10 @@ class Hook:
                 "choice": {"node": choice[0], "key": choice[1]} if choice else None,
                 "variables": _masked(menu, dict(step.state.variables)),
             }
+            if step.events:  # complaints and requests, for scenario tests
+                trace["events"] = [
+                    {"event": e.name, "node": e.node, **e.detail} for e in step.events
+                ]
             response.headers["X-IVR-Trace"] = json.dumps(trace, ensure_ascii=True)
         return response
 
