@@ -27,6 +27,7 @@ anywhere. Pure functions, no I/O.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
@@ -117,6 +118,7 @@ class _Match:
     target: str  # an option key, or PERSON
 
 
+@functools.lru_cache(maxsize=4096)
 def _pattern(word: str) -> re.Pattern[str] | None:
     """A keyword as a pattern: Chinese anywhere, Latin as whole words."""
     word = normalise(word)

@@ -25,7 +25,9 @@ A traffic file::
       order_ask: {agent_orders: 0.3}   # at an ask: who ask for a person instead
 
 At an ``ask`` the caller types the digits (``next``), unless ``branches`` give
-the share who take its person door (the ``person`` key or words) instead.
+the share who take its person door (the ``person`` key or words) instead; a
+menu's person door (when no option is on the person key) is taken only as
+``branches`` say.
 """
 
 from __future__ import annotations
@@ -271,6 +273,7 @@ def _check_branches(
         return
     if isinstance(node, MenuNode):
         ways = [option.goto for option in node.options]
+        ways += [node.person] if node.person else []
     elif isinstance(node, LookupNode):
         ways = [node.found, node.missing]
     elif isinstance(node, RouteNode):
@@ -371,7 +374,10 @@ class _Walker:
         override = self.plan.branches.get(node.id)
         if isinstance(node, MenuNode):
             targets = [o.goto for o in node.options]
-            given = [o.share for o in node.options]
+            given: list[float | None] = [o.share for o in node.options]
+            if node.person:  # asked for by nobody unless the branches say so
+                targets.append(node.person)
+                given.append(0.0)
         elif isinstance(node, LookupNode):
             targets = [node.found, node.missing]
             given = [self.plan.found, 1 - self.plan.found]

@@ -401,3 +401,46 @@ def test_traps_of_the_additions(tmp_path):
 def test_an_ask_whose_person_door_reaches_a_person_needs_no_on_fail_to_one(tmp_path):
     text = BASE.replace("    on_fail: agent\n  urge:", "    on_fail: bye\n  urge:")
     assert report(tmp_path, text) == ([], [])
+
+
+@pytest.mark.parametrize(
+    ("language", "first", "last", "said"),
+    [
+        ("zh-CN", (2027, 2, 5), (2027, 2, 11), "2月5日至11日"),
+        ("zh-CN", (2027, 1, 30), (2027, 2, 3), "1月30日至2月3日"),
+        ("zh-CN", (2027, 1, 1), (2027, 1, 1), "1月1日"),
+        ("en-US", (2027, 2, 5), (2027, 2, 11), "February 5 to 11"),
+        ("en-GB", (2026, 12, 31), (2027, 1, 2), "December 31 to January 2"),
+        ("en-US", (2027, 1, 1), (2027, 1, 1), "January 1"),
+        ("fr-FR", (2027, 1, 1), (2027, 1, 2), "2027-01-01 – 2027-01-02"),
+    ],
+)
+def test_holiday_dates_are_said_as_people_say_them(language, first, last, said):
+    from ivr.phrases import dates_phrase
+
+    assert dates_phrase(language, dt.date(*first), dt.date(*last)) == said
+
+
+def test_the_graph_shows_the_new_kinds_and_the_person_doors():
+    from conftest import FIXTURES
+
+    from ivr.graph import describe_menu, to_dot
+    from ivr.graph.model import HUMAN
+
+    menu = load_menu(FIXTURES / "desk" / "desk.yaml", FIXTURES / "recordings")
+    diagram = describe_menu(menu)
+    details = {box.id: (box.kind, box.detail, box.path) for box in diagram.boxes}
+    assert details["complaint"] == ("feedback", "feedback: 商品质量, up to 1m", HUMAN)
+    assert details["urge"][:2] == ("request", "request urge_shipment")
+    assert details["english"][:2] == ("goto_menu", "go on in menu desk-en")
+    doors = {(a.source, a.target, a.key) for a in diagram.arrows if a.door == "person"}
+    # main and the asks without an option on the key; order_unshipped's "0" is
+    # an option, drawn as one.
+    assert doors == {
+        ("main", "agent", "0"),
+        ("order_ask", "agent_orders", "0"),
+        ("account_ask", "agent", "0"),
+    }
+    dot = to_dot(diagram)
+    assert 'shape="tab"' in dot and 'shape="component"' in dot
+    assert 'shape="rarrow"' in dot
