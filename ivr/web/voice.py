@@ -49,8 +49,8 @@ def input(hook: Hook) -> Response:
     node = menu.nodes.get(state.node)
     shown, heard = reply.digits, reply.speech
     if isinstance(node, AskNode) and node.sensitive:
-        shown = MASK if shown else shown
-        heard = MASK if heard else heard  # digits said aloud stay out of the log
+        # What was said at a sensitive ask stays out of the log like the digits.
+        shown, heard = (MASK if shown else ""), (MASK if heard else "")
     step = engine.resume(menu, state, reply, hook.context())
     return hook.answer(menu, step, "input", {"digits": shown, "speech": heard})
 
