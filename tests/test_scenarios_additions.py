@@ -117,3 +117,18 @@ def test_what_a_call_does_in_another_menu_counts_there_not_here(desk):
     # desk-en has nodes of the same names: its agent and main are not desk's.
     assert "agent" not in report.coverage.nodes
     assert report.coverage.nodes == {"welcome", "english_hint", "main", "english"}
+
+
+def test_a_menu_line_serves_the_menus_it_goes_on_in_and_theirs(tmp_path):
+    from ivr.caller import Press
+    from ivr.testing.menuline import MenuLine
+
+    hop = "start: m\nnodes:\n  m:\n    say: Press 1.\n    options: {{'1': go}}\n"
+    hop += "    on_fail: go\n  go: {{goto_menu: {to}}}\n"
+    (tmp_path / "a.yaml").write_text(hop.format(to="b"))
+    (tmp_path / "b.yaml").write_text(hop.format(to="c"))
+    (tmp_path / "c.yaml").write_text("start: end\nnodes:\n  end: {hangup: Here.}\n")
+    result = MenuLine(tmp_path / "a.yaml").call([Press("1"), Press("1")])
+    assert result.outcome == "self_service", result.error
+    assert result.heard == ["Press 1.", "Press 1.", "Here."]
+    assert [trace["menu"] for trace in result.traces] == ["a", "a", "b", "b", "c"]

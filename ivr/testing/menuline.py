@@ -13,6 +13,7 @@ seconds, so the app sees waits grow, the line close, callbacks come due.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import secrets
@@ -34,7 +35,7 @@ from ivr.caller import (
     Switchboard,
     WsgiTransport,
 )
-from ivr.loader import load_menu, menu_file_beside
+from ivr.loader import MenuError, load_menu, menu_file_beside
 from ivr.menu import GotoMenuNode, Menu
 from ivr.roster import ROSTER_FILE
 
@@ -106,13 +107,23 @@ class MenuLine:
         self._watched = _WatchedTransport(self.app, self._watch)
 
     def _others(self) -> list[Path]:
-        """The files of the menus this one goes on in (``goto_menu``), beside it."""
-        found = []
-        for node in self.menu.nodes.values():
-            if isinstance(node, GotoMenuNode) and node.menu != self.menu.id:
-                path = menu_file_beside(Path(self.menu_path), node.menu)
-                if path is not None and path not in found:
-                    found.append(path)
+        """The files of the menus this one goes on in (``goto_menu``), beside it,
+        and those they go on in."""
+        found: list[Path] = []
+        todo = [self.menu]
+        seen = {self.menu.id}
+        while todo:
+            menu = todo.pop()
+            for node in menu.nodes.values():
+                if not isinstance(node, GotoMenuNode) or node.menu in seen:
+                    continue
+                seen.add(node.menu)
+                path = menu_file_beside(Path(menu.path), node.menu)
+                if path is None:
+                    continue  # the app's own check says so
+                found.append(path)
+                with contextlib.suppress(MenuError):  # reported when the app loads
+                    todo.append(load_menu(path, self.recordings_dir))
         return found
 
     def _roster(self) -> list[Path]:
