@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 __all__ = [
     "SpokenWait",
+    "dates_phrase",
     "duration_phrase",
     "phrase",
     "position_phrase",
@@ -263,3 +264,30 @@ def duration_phrase(language: str, seconds: float) -> str:
     if minutes == 1 and "duration_minute" in table:
         return table["duration_minute"]
     return table["duration_minutes"].format(minutes=minutes)
+
+
+def dates_phrase(language: str, first: dt.date, last: dt.date) -> str:
+    """A day or a run of days as people say it: "2月5日至11日", "February 5 to 11".
+
+    Chinese and English as spoken; other languages get ISO dates.
+    """
+    lang = language.split("-")[0].lower()
+    if lang == "zh":
+        start = f"{first.month}月{first.day}日"
+        if last == first:
+            return start
+        end = (
+            f"{last.day}日"
+            if last.month == first.month
+            else f"{last.month}月{last.day}日"
+        )
+        return f"{start}至{end}"
+    if lang == "en":
+        start = f"{first:%B} {first.day}"
+        if last == first:
+            return start
+        end = str(last.day) if last.month == first.month else f"{last:%B} {last.day}"
+        return f"{start} to {end}"
+    if last == first:
+        return first.isoformat()
+    return f"{first.isoformat()} – {last.isoformat()}"

@@ -184,6 +184,10 @@ class Hook:
     def recorded(self, state: CallState) -> str:
         return self._url("recorded", state)
 
+    def enter(self, menu: str) -> str:
+        """The call goes on in another menu, at its start (``goto_menu``)."""
+        return f"{self.prefix}?menu={quote(menu, safe='')}"
+
     def recording(self, name: str) -> str:
         """Absolute, as ``<Play>`` needs; the folder's URL is built once."""
         if not self._recordings:
@@ -213,6 +217,13 @@ class Hook:
                 **step_facts(menu, step),  # what the call record needs
             },
         )
+        for event in step.events:  # complaints, requests: for ``ivr report``
+            self.record(
+                event.name,
+                menu=menu.id,
+                node=event.node,
+                detail=dict(event.detail),
+            )
         if isinstance(step.action, Enqueue):
             self.runtime.store.enqueued(self.waiter(menu, step.state, step.action))
         response = xml(render_step(step, menu, self))
@@ -223,6 +234,10 @@ class Hook:
                 "choice": {"node": choice[0], "key": choice[1]} if choice else None,
                 "variables": _masked(menu, dict(step.state.variables)),
             }
+            if step.events:  # complaints and requests, for scenario tests
+                trace["events"] = [
+                    {"event": e.name, "node": e.node, **e.detail} for e in step.events
+                ]
             response.headers["X-IVR-Trace"] = json.dumps(trace, ensure_ascii=True)
         return response
 
