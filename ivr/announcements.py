@@ -4,10 +4,13 @@ On the live line a holding caller hears their position and an estimated wait
 on joining and every ``announce_every`` after. Here the same announcements are
 replayed over a simulated queue's records: at each moment a caller still holds,
 their position is what the app would know then (callers of higher priority
-holding, then those of their own priority who joined earlier), the estimate is
-the live one (``ivr.estimate``) and the words are the live ones
-(``ivr.phrases.spoken_wait``). For callers later answered, what they were told
-is set against the wait they actually had left.
+holding, then those of their own priority who joined earlier), so is the rate
+at which callers of a higher priority have been joining (those who joined in
+the ``RATE_WINDOW_S`` before, as the store's waiter records tell the live
+line), the estimate is the live one (``ivr.estimate``) and the words are the
+live ones (``ivr.phrases.spoken_forecast``: a range for a caller who can be
+overtaken). For callers later answered, what they were told is set against the
+wait they actually had left.
 
 This is a pass over the records after the simulation, not part of it: the
 simulator's loop stays as fast as it was, and any engine that writes the same
@@ -22,8 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ivr.estimate import Estimator
-from ivr.phrases import spoken_wait
+from ivr.estimate import RATE_WINDOW_S, Estimator
+from ivr.phrases import spoken_forecast
 from ivr.simulation import (
     ABANDONED,
     CALLBACK,
@@ -36,6 +39,7 @@ __all__ = [
     "SCORE_KEYS",
     "Announcements",
     "announce",
+    "higher_rates",
     "score",
     "within_tolerance",
 ]
@@ -57,7 +61,11 @@ class Announcements:
     ``high_s`` the range of waits the words covered ("less than a minute" is
     0-60 s, "about 5 minutes" exactly 300 s, "more than 15 minutes" 900 s on);
     ``actual_s`` the wait the caller still had. ``hung_up`` marks the callers
-    who hung up after hearing at least one announcement.
+    who hung up after hearing at least one announcement. ``higher_per_s``:
+    the rate of callers of a higher priority joining, as the app knew it
+    (0 for callers nobody can overtake); ``callback_s`` the figure the
+    callback offer weighed (``WaitForecast.callback_s``; the estimate when
+    not given).
     """
 
     caller: np.ndarray
@@ -68,6 +76,8 @@ class Announcements:
     high_s: np.ndarray
     actual_s: np.ndarray
     hung_up: np.ndarray
+    higher_per_s: np.ndarray | None = None
+    callback_s: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.caller)
@@ -119,16 +129,46 @@ def _positions(
     return out
 
 
+def higher_rates(
+    records: Records,
+    caller: np.ndarray,
+    when: np.ndarray,
+    window_s: float = RATE_WINDOW_S,
+) -> np.ndarray:
+    """For each announcement to ``caller[q]`` at ``when[q]``, callers of a higher
+    priority than theirs joining a second: ``ivr.estimate.arrival_rate_per_s``
+    of the arrivals of higher priority in the ``window_s`` up to ``when[q]``.
+
+    Every arrival counts, answered at once or not: each takes an agent that a
+    caller already holding could have had.
+    """
+    rates = np.zeros(len(caller))
+    priority = records.priority[caller]
+    for level in np.unique(priority).tolist():
+        above = np.sort(records.arrival_s[records.priority > level])
+        if not len(above):
+            continue
+        rows = np.nonzero(priority == level)[0]
+        t = when[rows]
+        seen = np.searchsorted(above, t, side="right")
+        seen -= np.searchsorted(above, t - window_s, side="right")
+        rates[rows] = seen / window_s
+    return rates
+
+
 def announce(
     records: Records,
     setup: QueueSetup,
     announce_every_s: float,
     estimator: Estimator | None = None,
+    *,
+    window_s: float = RATE_WINDOW_S,
 ) -> Announcements:
     """Replay the announcements of a simulated queue (see the module docstring).
 
     Every caller who holds hears one on joining and every ``announce_every_s``
     while still holding; those heard by callers later answered live are kept.
+    ``window_s``: how far back arrivals of higher priority are counted.
     """
     if not announce_every_s > 0:
         raise ValueError(f"announce_every must be > 0 s, got {announce_every_s!r}")
@@ -146,15 +186,19 @@ def announce(
     if estimator is None:
         patience = None if setup.patience.kind == "none" else setup.patience.mean_s
         estimator = Estimator(setup.agents, setup.handle.mean_s, patience)
-    estimate = estimator.waits_s(position, when)
+    higher = higher_rates(records, caller, when, window_s)
+    forecasts = estimator.forecasts(position, when, higher)
+    estimate = np.array([f.mean_s for f in forecasts])
+    callback = np.array([f.callback_s for f in forecasts])
     low, high = estimate.copy(), estimate.copy()
     starts = [start for start, _ in setup.agents]
     counts = np.array([count for _, count in setup.agents])
     here = np.maximum(np.searchsorted(starts, when, side="right") - 1, 0)
     # Nobody on duty: the caller hears when service starts, not a wait.
-    told = np.nonzero((counts[here] > 0) & np.isfinite(estimate))[0]
-    for i, value in zip(told.tolist(), estimate[told].tolist(), strict=True):
-        words = spoken_wait(value, setup.max_wait_s)
+    likely = np.array([f.overtaken and math.isfinite(f.low_s) for f in forecasts])
+    told = np.nonzero((counts[here] > 0) & (np.isfinite(estimate) | likely))[0]
+    for i in told.tolist():
+        words = spoken_forecast(estimate[i], setup.max_wait_s, forecasts[i].likely)
         low[i], high[i] = words.low_s, words.high_s
     hung_up = holds & (outcome == ABANDONED)
     return Announcements(
@@ -166,6 +210,8 @@ def announce(
         high_s=high,
         actual_s=records.start_s[caller] - when,
         hung_up=hung_up,
+        higher_per_s=higher,
+        callback_s=callback,
     )
 
 
@@ -212,7 +258,10 @@ def score(
         nan = math.nan
         figures.update(callback_offers=nan, callback_needless=nan, callback_missed=nan)
         return figures
-    offered = announced.estimate_s[mine] > callback_after_s
+    weighed = (
+        announced.estimate_s if announced.callback_s is None else (announced.callback_s)
+    )
+    offered = weighed[mine] > callback_after_s
     longer = actual > callback_after_s
     figures.update(
         callback_offers=int(offered.sum()),

@@ -56,8 +56,16 @@ def test_positions_are_what_the_app_knows_at_each_announcement():
     assert told.position.tolist() == [1, 2, 3, 2, 1, 1]
     assert told.actual_s.tolist() == [100, 40, 150, 90, 30, 40]
     assert told.hung_up.tolist() == [False, True, False, False, False, False]
-    # One agent, a minute a call, nobody hangs up: position k waits k minutes.
-    assert told.estimate_s.tolist() == [60, 120, 180, 120, 60, 60]
+    # One agent, a minute a call, nobody hangs up: position k waits k minutes,
+    # or k / (1/60 − 1/900) once the priority caller (one in the last 15
+    # minutes) shows callers of a higher priority are joining ahead.
+    overtaken = 1 / 60 - 1 / 900
+    assert told.higher_per_s.tolist() == [0, 1 / 900, 0, 1 / 900, 1 / 900, 0]
+    np.testing.assert_allclose(
+        told.estimate_s,
+        [60, 2 / overtaken, 180, 2 / overtaken, 1 / overtaken, 60],
+        rtol=1e-12,
+    )
 
 
 def test_score_counts_within_tolerance_signed_error_and_callback_decisions():
