@@ -22,6 +22,7 @@ from __future__ import annotations
 import bisect
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -129,6 +130,14 @@ def _positions(
     return out
 
 
+@lru_cache(maxsize=64)
+def _estimator(setup: QueueSetup) -> Estimator:
+    """The queue's estimator, kept across replications: its tables by staffing
+    and rate of callers overtaking are the same in every one."""
+    patience = None if setup.patience.kind == "none" else setup.patience.mean_s
+    return Estimator(setup.agents, setup.handle.mean_s, patience)
+
+
 def higher_rates(
     records: Records,
     caller: np.ndarray,
@@ -184,8 +193,7 @@ def announce(
     when = records.arrival_s[caller] + rounds * announce_every_s
     position = _positions(records, holds, leave, caller, when)
     if estimator is None:
-        patience = None if setup.patience.kind == "none" else setup.patience.mean_s
-        estimator = Estimator(setup.agents, setup.handle.mean_s, patience)
+        estimator = _estimator(setup)
     higher = higher_rates(records, caller, when, window_s)
     forecasts = estimator.forecasts(position, when, higher)
     estimate = np.array([f.mean_s for f in forecasts])
