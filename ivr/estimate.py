@@ -25,7 +25,17 @@ Staffing changes during the wait are played forward (``_Walk``):
 Between two changes the wait is a sum of exponentials; taken as a gamma
 variable with its mean and variance, it tells how likely the caller is to be
 answered before the change (or to be among those a rise answers at once) and
-how long the others still have to go, which carries on past the change.
+how long the others still have to go, which carries on past the change. The
+same pieces give the chance of being answered by any time, so the median and
+the range the wait likely falls in (``WaitForecast``).
+
+A caller below a queue's top priority can be **overtaken**: callers of a higher
+priority keep joining (``higher_per_s``, the rate seen lately:
+``arrival_rate_per_s``) and go ahead. Their place is then a birth–death chain
+(``_Overtaken``: down as agents answer and callers ahead hang up, up as
+priority callers join ahead); only the capacity the higher levels leave serves
+them, ``k / (c/h − λ)`` without patience. Their wait is so spread that they
+are told its likely range rather than one figure (``WaitForecast.likely``).
 
 Times are seconds on one clock: ``plan`` is ((from second, agents), ...) on it,
 ``now_s`` is on it too. ``day_plan`` turns a menu queue's day plan (times of
