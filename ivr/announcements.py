@@ -27,7 +27,7 @@ from functools import lru_cache
 import numpy as np
 
 from ivr.estimate import RATE_WINDOW_S, Estimator
-from ivr.phrases import spoken_forecast
+from ivr.phrases import spoken_forecast, spoken_wait
 from ivr.simulation import (
     ABANDONED,
     CALLBACK,
@@ -195,19 +195,31 @@ def announce(
     if estimator is None:
         estimator = _estimator(setup)
     higher = higher_rates(records, caller, when, window_s)
-    forecasts = estimator.forecasts(position, when, higher)
-    estimate = np.array([f.mean_s for f in forecasts])
-    callback = np.array([f.callback_s for f in forecasts])
+    plain = higher == 0
+    estimate = np.full(len(caller), np.nan)
+    estimate[plain] = estimator.waits_s(position[plain], when[plain])
     low, high = estimate.copy(), estimate.copy()
     starts = [start for start, _ in setup.agents]
     counts = np.array([count for _, count in setup.agents])
     here = np.maximum(np.searchsorted(starts, when, side="right") - 1, 0)
+    on_duty = counts[here] > 0
     # Nobody on duty: the caller hears when service starts, not a wait.
-    likely = np.array([f.overtaken and math.isfinite(f.low_s) for f in forecasts])
-    told = np.nonzero((counts[here] > 0) & (np.isfinite(estimate) | likely))[0]
-    for i in told.tolist():
-        words = spoken_forecast(estimate[i], setup.max_wait_s, forecasts[i].likely)
+    told = np.nonzero(plain & on_duty & np.isfinite(estimate))[0]
+    for i, value in zip(told.tolist(), estimate[told].tolist(), strict=True):
+        words = spoken_wait(value, setup.max_wait_s)
         low[i], high[i] = words.low_s, words.high_s
+    # Callers who can be overtaken: the forecast, its range said (a few of
+    # all announcements, one at a time).
+    callback = estimate.copy()
+    for i in np.nonzero(~plain)[0].tolist():
+        forecast = estimator.forecast(
+            int(position[i]), float(when[i]), higher_per_s=float(higher[i])
+        )
+        estimate[i] = low[i] = high[i] = forecast.mean_s
+        callback[i] = forecast.callback_s
+        if on_duty[i] and math.isfinite(forecast.low_s):
+            words = spoken_forecast(forecast.mean_s, setup.max_wait_s, forecast.likely)
+            low[i], high[i] = words.low_s, words.high_s
     hung_up = holds & (outcome == ABANDONED)
     return Announcements(
         caller=caller,

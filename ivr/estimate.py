@@ -566,26 +566,16 @@ class Estimator:
             bool(lam),
         )
 
-    def waits_s(
-        self,
-        positions: np.ndarray,
-        times_s: np.ndarray,
-        higher_per_s: np.ndarray | None = None,
-    ) -> np.ndarray:
-        """``wait_s`` of many (whole) positions and times at once."""
+    def waits_s(self, positions: np.ndarray, times_s: np.ndarray) -> np.ndarray:
+        """``wait_s`` of many (whole) positions and times at once (nobody
+        overtaking; ``forecast`` one at a time for callers who can be)."""
         import numpy as np
 
         positions = np.maximum(np.asarray(positions, dtype=np.int64), 1)
         times_s = np.asarray(times_s, dtype=float)
         out = np.full(len(positions), np.nan)
-        lams = (
-            np.zeros(len(positions))
-            if higher_per_s is None
-            else np.asarray(higher_per_s, dtype=float)
-        )
         here = np.maximum(np.searchsorted(self.starts, times_s, side="right") - 1, 0)
         plain = np.asarray(self._last_drop)[here] <= times_s - self.lookback_s
-        plain &= lams == 0
         counts = np.array([count for _, count in self.plan])[here]
         nxt = np.append(self.starts[1:], math.inf)[here]
         for count in np.unique(counts[plain]):
@@ -598,39 +588,7 @@ class Estimator:
             sure = m + 12.0 * spread < nxt[pick] - times_s[pick]
             out[pick[sure]] = m[sure]
         for i in np.nonzero(np.isnan(out))[0].tolist():
-            out[i] = self.wait_s(
-                int(positions[i]), float(times_s[i]), higher_per_s=float(lams[i])
-            )
-        return out
-
-    def forecasts(
-        self,
-        positions: np.ndarray,
-        times_s: np.ndarray,
-        higher_per_s: np.ndarray | None = None,
-    ) -> list[WaitForecast]:
-        """``forecast`` of many (whole) positions and times.
-
-        The quantiles are worked out only where callers of a higher priority
-        are joining (``higher_per_s`` > 0), the only place they change what
-        is said or offered; elsewhere they are the mean.
-        """
-        import numpy as np
-
-        lams = (
-            np.zeros(len(positions))
-            if higher_per_s is None
-            else np.asarray(higher_per_s, dtype=float)
-        )
-        out: list[WaitForecast] = [WaitForecast(0.0, 0.0, 0.0, 0.0)] * len(lams)
-        plain = np.nonzero(lams == 0)[0]
-        mean = self.waits_s(np.asarray(positions)[plain], np.asarray(times_s)[plain])
-        for i, m in zip(plain.tolist(), mean.tolist(), strict=True):
-            out[i] = WaitForecast(m, m, m, m)
-        for i in np.nonzero(lams > 0)[0].tolist():
-            out[i] = self.forecast(
-                int(positions[i]), float(times_s[i]), higher_per_s=float(lams[i])
-            )
+            out[i] = self.wait_s(int(positions[i]), float(times_s[i]))
         return out
 
     def _table(self, agents: int, size: int) -> tuple[np.ndarray, np.ndarray]:
