@@ -278,9 +278,9 @@ def score(
         nan = math.nan
         figures.update(callback_offers=nan, callback_needless=nan, callback_missed=nan)
         return figures
-    weighed = (
-        announced.estimate_s if announced.callback_s is None else (announced.callback_s)
-    )
+    weighed = announced.callback_s
+    if weighed is None:
+        weighed = announced.estimate_s
     offered = weighed[mine] > callback_after_s
     longer = actual > callback_after_s
     figures.update(

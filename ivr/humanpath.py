@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from ivr.agentline import usable_number
 from ivr.engine import CallContext, CallState, EngineError, Hangup, Step, Walk
-from ivr.estimate import WaitForecast, day_plan, wait_forecast
+from ivr.estimate import WaitForecast, day_plan, expected_wait_s, wait_forecast
 from ivr.menu import Menu, Prompt, Queue, QueueNode
 from ivr.phrases import (
     duration_phrase,
@@ -78,7 +78,17 @@ def estimated_wait_s(
     Twilio's ``AvgQueueTime`` is how long callers *have* waited, not how long
     this one *will*, so it is not used. ``None`` when the plan brings nobody.
     """
-    wait = _forecast(menu, queue_id, position, now, on_shift, higher_per_s).mean_s
+    queue = menu.queues[queue_id]
+    plan = day_plan(queue.agents, menu.local_time(now))
+    wait = expected_wait_s(
+        position,
+        plan,
+        0.0,
+        queue.handle_time_s,
+        queue.patience_s,
+        on_shift=on_shift,
+        higher_per_s=higher_per_s,
+    )
     return None if math.isinf(wait) else wait
 
 
@@ -90,6 +100,7 @@ def _forecast(
     on_shift: int | None,
     higher_per_s: float | None,
 ) -> WaitForecast:
+    """``estimated_wait_s`` with its median and likely range."""
     queue = menu.queues[queue_id]
     plan = day_plan(queue.agents, menu.local_time(now))
     return wait_forecast(

@@ -386,3 +386,18 @@ def test_range_phrases_read_naturally(low_s, high_s, max_wait_s, english, chines
         + english
     )
     assert wait_phrase("zh-CN", wait) == "优先处理的客户可能先于您接通，" + chinese
+
+
+def test_estimated_wait_counts_the_callers_who_overtake(tmp_path):
+    path = tmp_path / "levels.yaml"
+    path.write_text(LEVELS, encoding="utf-8")
+    menu = load_menu(path)
+    plain = humanpath.estimated_wait_s(menu, "people", 12, OPEN)
+    overtaken = humanpath.estimated_wait_s(
+        menu, "people", 12, OPEN, higher_per_s=0.9 * 10 / 240
+    )
+    assert plain == pytest.approx(179.6, abs=0.1)  # 12 ahead, some hang up
+    assert overtaken == pytest.approx(387.9, abs=0.1)
+    assert humanpath.estimated_wait_s(
+        menu, "people", 12, OPEN, higher_per_s=0.0
+    ) == pytest.approx(plain, rel=1e-12)
