@@ -425,6 +425,12 @@ def _score_windows(
             high_s=announced.high_s[pick],
             actual_s=announced.actual_s[pick],
             hung_up=announced.hung_up[lo:hi],
+            higher_per_s=(
+                None if announced.higher_per_s is None else announced.higher_per_s[pick]
+            ),
+            callback_s=(
+                None if announced.callback_s is None else announced.callback_s[pick]
+            ),
         )
         callers = Records(
             arrival_s=records.arrival_s[lo:hi],

@@ -285,7 +285,9 @@ def test_the_value_a_sensitive_input_is_compared_with_is_masked_in_the_trace(
 ):
     client = make_app(tmp_path, MENUS=SHOP, RECORDINGS=None).test_client()
     post = TwilioPost(client)
-    post.fields["From"] = "+8613800138000"  # an account: its ID card ends in other digits
+    post.fields["From"] = (
+        "+8613800138000"  # an account: its ID card ends in other digits
+    )
     menu = post("/voice")
     account = post(action_of(twiml(menu)), Digits="3")
     wrong = post(action_of(twiml(account)), Digits="1234#")
