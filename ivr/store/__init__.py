@@ -79,7 +79,9 @@ class Store:
             sync=sync,
         )
         self._on_shift: tuple[float, dict[Pair, int], dict[Pair, int]] | None = None
-        self._ahead: dict[tuple[str, str, int], tuple[float, int]] = {}
+        self._ahead: dict[
+            tuple[str, ...] | tuple[str, str, int], tuple[float, int]
+        ] = {}
         try:
             self.ensure_schema()
         except Exception as error:  # the store may come up later
@@ -484,7 +486,7 @@ class Store:
         (its own Twilio queue); these are ahead of them too. Cached a few
         seconds and bounded by a short time-out (0 when the store cannot say).
         """
-        key = (menu, queue, priority)
+        key: tuple[object, ...] = ("ahead", menu, queue, priority)
         now = self.clock()
         cached = self._ahead.get(key)
         if cached is not None and 0 <= now - cached[0] < ON_SHIFT_CACHE_S:
@@ -495,6 +497,29 @@ class Store:
                 count = lines.ahead_of(conn, menu, queue, priority, self.clock())
         except Exception:
             log.debug("store: callers ahead not readable", exc_info=True)
+        self._ahead[key] = (now, count)
+        return count
+
+    def higher_joined(
+        self, menu: str, queue: str, priority: int, window_s: float
+    ) -> int:
+        """Callers who joined ``queue`` at a priority above ``priority`` in the
+        last ``window_s``: the rate at which they overtake the others.
+
+        Cached a few seconds and bounded like ``ahead_of`` (0 when the store
+        cannot say).
+        """
+        key: tuple[object, ...] = ("joined", menu, queue, priority)
+        now = self.clock()
+        cached = self._ahead.get(key)
+        if cached is not None and 0 <= now - cached[0] < ON_SHIFT_CACHE_S:
+            return cached[1]
+        count = 0
+        try:
+            with self._read_tx(CALL_PATH_TIMEOUT_S) as conn:
+                count = lines.joined_above(conn, menu, queue, priority, now - window_s)
+        except Exception:
+            log.debug("store: recent priority callers not readable", exc_info=True)
         self._ahead[key] = (now, count)
         return count
 

@@ -77,6 +77,7 @@ def wait(hook: Hook) -> Response:
         ctx,
         on_shift=runtime.on_shift(menu, row["queue"]),
         ready=runtime.ready(menu, row["queue"]),
+        higher_per_s=runtime.overtaking(menu, row["queue"], row["priority"]),
     )
     hook.callback_query = {"p": str(position)}
     hook.record(
