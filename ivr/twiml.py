@@ -3,7 +3,8 @@
 TwiML is a script of verbs: ``<Say>`` speaks text, ``<Play>`` plays a recording,
 ``<Gather>`` listens for keys or words and posts them to an ``action`` URL,
 ``<Enqueue>`` holds the caller for an agent, ``<Dial>`` connects another number,
-``<Record>`` takes a voicemail, ``<Hangup>`` ends the call. We build it only with
+``<Record>`` takes a voicemail, ``<Redirect>`` goes on in another menu,
+``<Hangup>`` ends the call. We build it only with
 twilio's own ``VoiceResponse`` builder; the URLs come from the web layer through
 the ``Urls`` protocol, so this module stays free of Flask.
 """
@@ -27,6 +28,7 @@ from ivr.engine import (
     Hangup,
     Record,
     Step,
+    Switch,
 )
 from ivr.humanpath import WaitStep
 from ivr.menu import Menu, Prompt
@@ -56,14 +58,20 @@ class Urls(Protocol):
     def dial_done(self, state: CallState) -> str: ...
     def recorded(self, state: CallState) -> str: ...
     def recording(self, name: str) -> str: ...
+    def enter(self, menu: str) -> str: ...
 
 
-def _say(parent, text: str, menu: Menu) -> None:
-    voice = menu.voice
+def _say(
+    parent, text: str, menu: Menu, language: str | None = None, voice: str | None = None
+) -> None:
+    """Say ``text`` in the menu's voice, or in ``language`` and ``voice`` when a
+    message is in another language than the menu's."""
+    if language is None:
+        language, voice = menu.language, voice or menu.voice
     # A Polly or Google voice speaks one language (Polly.Zhiyu is cmn-CN, not
     # zh-CN): name the voice alone rather than risk a pair Twilio refuses.
     ssml_voice = bool(voice and voice.startswith(_SSML_VOICES))
-    language = None if ssml_voice else menu.language
+    language = None if ssml_voice else language
     if ssml_voice and _DIGIT_RUN.search(text):
         say = parent.say(voice=voice)
         for part in _DIGIT_RUN.split(text):
@@ -79,7 +87,7 @@ def _prompt(parent, prompt: Prompt, menu: Menu, urls: Urls) -> None:
     if prompt.audio:
         parent.play(urls.recording(prompt.audio))
     elif prompt.text:
-        _say(parent, prompt.text, menu)
+        _say(parent, prompt.text, menu, prompt.language, prompt.voice)
 
 
 def render_step(step: Step, menu: Menu, urls: Urls) -> VoiceResponse:
@@ -147,6 +155,8 @@ def render_step(step: Step, menu: Menu, urls: Urls) -> VoiceResponse:
         )
         # Twilio skips the action when nothing was recorded; carry on regardless.
         response.redirect(url, method="POST")
+    elif isinstance(action, Switch):
+        response.redirect(urls.enter(action.menu), method="POST")
     elif isinstance(action, Hangup):
         response.hangup()
     return response
