@@ -265,6 +265,12 @@ def test_the_follower_reloads_only_when_a_file_changed(tmp_path):
     os.utime(tmp_path / "menus" / "agents.yaml", ns=(time.time_ns() + 10**9,) * 2)
     assert follower.check()
     assert runtime.roster.agents[0].name == "Bo"
+    # SIGHUP reloads whatever the files; then they count as seen.
+    os.utime(tmp_path / "menus" / "agents.yaml", ns=(time.time_ns() + 2 * 10**9,) * 2)
+    served = runtime.menu_set
+    assert follower.reload() == []
+    assert runtime.menu_set is not served
+    assert not follower.check()
 
 
 # -- who may open it -----------------------------------------------------------------

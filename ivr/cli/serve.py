@@ -28,7 +28,10 @@ def _reload_menus(app) -> Callable[[object], None]:
     """Gunicorn's ``on_reload`` hook: reload the menus before new workers fork."""
 
     def on_reload(arbiter) -> None:
-        problems = app.extensions["ivr"].reload()
+        # Through the console's follower when it runs, so that the workers
+        # forked next take these files as already loaded.
+        follower = app.extensions.get("ivr.follower")
+        problems = (follower or app.extensions["ivr"]).reload()
         for problem in problems:
             arbiter.log.warning("%s", problem)
         served = len(app.extensions["ivr"].menus)

@@ -87,6 +87,13 @@ class MenuFollower:
         )
         return True
 
+    def reload(self) -> list[str]:
+        """Reload now, whatever the files (``SIGHUP``), and take the files as
+        they are as seen: the workers forked after it do not reload again."""
+        with self._lock:
+            self._seen = self.signature()
+            return self.runtime.reload()
+
     def start(self) -> None:
         """Check every ``interval_s`` on a background thread (one per process)."""
         if self._thread is not None and self._thread.is_alive():
