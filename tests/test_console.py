@@ -74,8 +74,11 @@ def edit(path: Path, old: str, new: str) -> None:
     text = path.read_text(encoding="utf-8")
     assert old in text
     before = path.stat().st_mtime_ns
-    path.write_text(text.replace(old, new), encoding="utf-8")
-    os.utime(path, ns=(before + 10**9, before + 10**9))
+    # Whole at once, as an editor saves: a follower never reads half a file.
+    fresh = path.with_name(path.name + ".new")
+    fresh.write_text(text.replace(old, new), encoding="utf-8")
+    os.utime(fresh, ns=(before + 10**9, before + 10**9))
+    os.replace(fresh, path)
 
 
 # -- a call, move by move --------------------------------------------------------

@@ -41,6 +41,8 @@ ARGS = [
     "--no-first-run",
 ]
 WAIT_MS = 60_000  # a loaded CI machine: generous, never a measure of speed
+if expect is not None:
+    expect.set_options(timeout=WAIT_MS)  # expectations wait as long as actions
 
 
 def _missing(what: str) -> None:
@@ -178,9 +180,7 @@ def test_an_edit_appears_on_the_page_and_the_next_call_hears_it(page, desk):
     open_menu(page, base)
     try:
         edit(path, "For a person press 0.", "For a human press 0.")
-        page.wait_for_function(
-            "document.querySelector('#graph-pane svg').textContent.includes('human')"
-        )
+        expect(page.locator("#graph-pane svg")).to_contain_text("human press 0.")
         call(page)
         assert "For an order press 1. For a human press 0." in transcript(page)
     finally:
@@ -193,13 +193,14 @@ def test_a_broken_edit_shows_its_problem_while_calls_keep_working(page, desk):
     open_menu(page, base)
     try:
         edit(path, '"1": {goto: order_ask,', '"1": {goto: order_aks,')
-        page.wait_for_selector("#problems li")
         # As ivr check says it, relative to the server's working folder.
-        assert page.inner_text("#problems") == (
+        expect(page.locator("#problems")).to_have_text(
             "menus/desk.yaml:25: option '1' goes to unknown node 'order_aks' "
             "(did you mean 'order_ask'?)"
         )
-        assert "calls hear its last good version" in page.inner_text(".graph .file")
+        expect(page.locator(".graph .file")).to_contain_text(
+            "calls hear its last good version"
+        )
         call(page)
         keys(page, "1", 2)  # the last good menu: 1 still asks for the order
         assert "Enter your order number, then press hash." in transcript(page)
