@@ -27,7 +27,7 @@ from functools import lru_cache
 import numpy as np
 
 from ivr.estimate import RATE_WINDOW_S, Estimator
-from ivr.phrases import spoken_forecast, spoken_wait
+from ivr.phrases import SURE, TOLERANCE, TOLERANCE_S, spoken_forecast
 from ivr.simulation import (
     ABANDONED,
     CALLBACK,
@@ -43,6 +43,7 @@ __all__ = [
     "higher_rates",
     "score",
     "spoken_ranges",
+    "tolerated_ranges",
     "within_tolerance",
 ]
 
@@ -50,8 +51,6 @@ SCORE_KEYS = (
     "announcements", "within_tolerance", "mean_error_s", "hung_up_announced",
     "callback_offers", "callback_needless", "callback_missed", "callbacks_taken",
 )  # fmt: skip
-TOLERANCE = 0.25  # of the actual remaining wait ...
-TOLERANCE_S = 60.0  # ... or this, whichever is looser
 
 
 @dataclass
@@ -188,6 +187,17 @@ def spoken_ranges(
     return low, high
 
 
+def tolerated_ranges(
+    low_s: np.ndarray, high_s: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``ivr.phrases.tolerated`` of many said ranges: the actual waits each
+    is right about."""
+    low = np.minimum(low_s - TOLERANCE_S, low_s / (1.0 + TOLERANCE))
+    return np.maximum(low, 0.0), np.maximum(
+        high_s + TOLERANCE_S, high_s / (1.0 - TOLERANCE)
+    )
+
+
 def _positions_compiled(
     records: Records, holds: np.ndarray, leave: np.ndarray, caller: np.ndarray,
     when: np.ndarray,
@@ -264,12 +274,25 @@ def announce(
     on_duty = counts[here] > 0
     # Nobody on duty: the caller hears when service starts, not a wait.
     told = np.nonzero(plain & on_duty & np.isfinite(estimate))[0]
-    if compiled:
+    spread = told
+    if compiled and type(estimator) is Estimator:
+        # The figure, where one stretch of fixed staffing answers the wait and
+        # the chance it is right is read off that one gamma variable (compiled,
+        # as ``WaitForecast.chance`` reckons it); the others one at a time as
+        # the live line does it (``spoken_forecast``).
         low[told], high[told] = spoken_ranges(estimate[told], setup.max_wait_s)
-    else:
-        for i, value in zip(told.tolist(), estimate[told].tolist(), strict=True):
-            words = spoken_wait(value, setup.max_wait_s)
-            low[i], high[i] = words.low_s, words.high_s
+        mean, variance = estimator.table_moments(position[told], when[told])
+        simple = np.isfinite(variance)
+        bottom, top = tolerated_ranges(low[told][simple], high[told][simple])
+        chance = np.zeros(len(told))
+        chance[simple] = kernel_estimate.chances(
+            mean[simple], variance[simple], bottom, top
+        )
+        spread = told[chance < SURE]
+    for i in spread.tolist():
+        forecast = estimator.forecast(int(position[i]), float(when[i]))
+        words = spoken_forecast(forecast, setup.max_wait_s)
+        low[i], high[i] = words.low_s, words.high_s
     # Callers who can be overtaken: the forecast, its range said (a few of
     # all announcements, one at a time).
     callback = estimate.copy()
@@ -280,7 +303,7 @@ def announce(
         estimate[i] = low[i] = high[i] = forecast.mean_s
         callback[i] = forecast.callback_s
         if on_duty[i] and math.isfinite(forecast.low_s):
-            words = spoken_forecast(forecast.mean_s, setup.max_wait_s, forecast.likely)
+            words = spoken_forecast(forecast, setup.max_wait_s)
             low[i], high[i] = words.low_s, words.high_s
     hung_up = holds & (outcome == ABANDONED)
     return Announcements(

@@ -189,7 +189,7 @@ def queue_wait(
         else:
             text += service_start_phrase(lang, start, _local(menu, ctx.now))
     elif told:
-        words = spoken_forecast(forecast.mean_s, queue.max_wait_s, forecast.likely)
+        words = spoken_forecast(forecast, queue.max_wait_s)
         text += wait_phrase(lang, words)
     offer = (
         queue.callback_after_s is not None
