@@ -9,8 +9,9 @@ at which callers of a higher priority have been joining (those who joined in
 the ``RATE_WINDOW_S`` before, as the store's waiter records tell the live
 line), the estimate is the live one (``ivr.estimate``) and the words are the
 live ones (``ivr.phrases.spoken_forecast``: a range for a caller who can be
-overtaken). For callers later answered, what they were told is set against the
-wait they actually had left.
+overtaken, or whose wait is too spread for one figure to be likely right).
+For callers later answered, what they were told is set against the wait they
+actually had left.
 
 This is a pass over the records after the simulation, not part of it: the
 simulator's loop stays as fast as it was, and any engine that writes the same
@@ -237,8 +238,10 @@ def announce(
     Every caller who holds hears one on joining and every ``announce_every_s``
     while still holding; those heard by callers later answered live are kept.
     ``window_s``: how far back arrivals of higher priority are counted.
-    ``compiled``: positions and estimates by ``ivr.kernels`` (the same values
-    as the pure-Python ``_positions`` and ``Estimator.waits_s``).
+    ``compiled``: positions, estimates and the chance one figure is right by
+    ``ivr.kernels`` (the same values as the pure-Python ``_positions``,
+    ``Estimator.waits_s`` and ``WaitForecast.chance``, where the pure path
+    forecasts every announcement one at a time).
     """
     if not announce_every_s > 0:
         raise ValueError(f"announce_every must be > 0 s, got {announce_every_s!r}")
