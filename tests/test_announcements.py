@@ -144,6 +144,34 @@ def test_peak_with_a_staff_drop_is_announced_within_tolerance(peak_day):
     assert result.told["all"]["announcements"] == told["announcements"]
 
 
+SHOP = ROOT / "menus" / "shop.yaml"
+SHOP_TRAFFIC = ROOT / "menus" / "shop.traffic.yaml"
+
+
+def test_the_shops_sale_day_is_announced_within_tolerance_in_every_queue(
+    monkeypatch,
+):
+    # Issue 8's bar on the shop's own sale day, every queue (seeded). In
+    # `accounts` three callers in four are verified priority callers with a
+    # few 7-minute calls ahead among 20 agents: one figure said to everyone
+    # nobody overtakes falls well short there; the likely range where one
+    # figure is not likely right (SURE) keeps it above 95%.
+    menu, plan = load_menu(SHOP), load_traffic(SHOP_TRAFFIC)
+    result = simulate_day(menu, plan, seed=1, replications=3)
+    for queue, told in result.told.items():
+        assert told["announcements"] > 300, queue
+        assert told["within_tolerance"] >= 0.95, queue  # accounts: 97.5%
+        assert abs(told["mean_error_s"]) <= 15, queue
+    import ivr.announcements
+    import ivr.phrases
+
+    for module in (ivr.phrases, ivr.announcements):
+        monkeypatch.setattr(module, "SURE", 0.0)  # one figure, always
+    always = simulate_day(menu, plan, seed=1, replications=3).told
+    assert always["accounts"]["within_tolerance"] <= 0.9  # measured: 85%
+    assert always["orders"]["within_tolerance"] >= 0.95
+
+
 def test_the_old_formula_scores_worse_on_the_same_seeded_run():
     # Today's formula: position x handle / agents on duty, rounded up to whole
     # minutes, scored on the same announcements: too long, often out of bounds.
