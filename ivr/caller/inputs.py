@@ -118,6 +118,17 @@ class CallResult:
         return [e["text"] for e in self.transcript if e["verb"] == "Say"]
 
     @property
+    def warnings(self) -> list[str]:
+        """What Twilio would log and go on from: audio a ``<Play>`` could not
+        fetch, a lookup the app could not use (from its trace)."""
+        found = [
+            f"<{e['verb']}> {e.get('url', '')}: {e['warning']}".replace(" :", ":")
+            for e in self.transcript
+            if "warning" in e
+        ]
+        return found
+
+    @property
     def dial_statuses(self) -> list[str]:
         """The DialCallStatus of every ``<Dial>`` of the call, in order."""
         dials = [e for e in self.transcript if e["verb"] == "Dial"]
@@ -154,4 +165,6 @@ class CallResult:
             data["dial_status"] = self.dial_status
         if self.error:
             data["error"] = self.error
+        if self.warnings:
+            data["warnings"] = self.warnings
         return data
