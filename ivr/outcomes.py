@@ -74,14 +74,17 @@ def step_facts(menu: Menu, step: Step) -> dict[str, Any]:
     """What ``step`` tells the call record, as event detail (only what is set).
 
     ``answer``: the step passed an answer node; ``gave_up``: the node whose
-    retries ran out; ``queue``, ``topic``: the queue the caller joins, or whose
-    node they passed while the line was closed.
+    retries ran out; ``lookup_failed``: the lookup that took its error path;
+    ``queue``, ``topic``: the queue the caller joins, or whose node they passed
+    while the line was closed.
     """
     facts: dict[str, Any] = {}
     if answer_nodes(menu).intersection(step.nodes):
         facts["answer"] = True
     if step.gave_up:
         facts["gave_up"] = step.gave_up
+    if step.failed:
+        facts["lookup_failed"] = step.failed[0]
     if isinstance(step.action, Enqueue):
         facts["queue"] = step.action.queue
         facts["topic"] = step.action.topic

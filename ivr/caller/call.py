@@ -282,7 +282,7 @@ class _Call(Handover):
         elif ended_by == "caller":
             self.result.outcome = "caller_hangup"
         else:
-            self.result.outcome = "self_service"
+            self.result.outcome = _menu_outcome(self.result.traces)
         return self.result
 
     def _event(self, entry: dict[str, Any]) -> None:
@@ -379,9 +379,15 @@ class _Call(Handover):
         trace = answer.headers.get("x-ivr-trace")
         if trace:
             try:
-                self.result.traces.append(json.loads(trace))
+                traced = json.loads(trace)
             except ValueError:
                 raise WebhookError(f"{shown}: X-IVR-Trace is not JSON") from None
+            self.result.traces.append(traced)
+            failed = traced.get("lookup_failed")
+            if failed:  # say why the caller was sent down the error path
+                self._event(
+                    {"verb": "Lookup", "node": failed["node"], "failed": failed["why"]}
+                )
         try:
             verbs = parse_twiml(answer.body, wait=where == "wait")
             _check_context(verbs, where)
@@ -717,6 +723,16 @@ class _Call(Handover):
         return self._fetch(
             method, self._resolve(url, verb.get("action")), params, where=where
         )
+
+
+def _menu_outcome(traces: list[dict[str, Any]]) -> str:
+    """How a call the app ended went: ``menu_hangup`` when our app traced a
+    failure (retries used up, a lookup failed) on the step that hung up, else
+    ``self_service`` (a foreign webhook traces nothing)."""
+    steps = [trace for trace in traces if "nodes" in trace]
+    if steps and (steps[-1].get("gave_up") or steps[-1].get("lookup_failed")):
+        return "menu_hangup"
+    return "self_service"
 
 
 _SKIPPED = {
