@@ -16,7 +16,9 @@ The outcomes, one per call (``OUTCOMES``):
 
 - ``self_service``: ended in the menu, by the menu's goodbye or by the caller
   after an answer;
-- ``menu_hangup``: the menu hung up after the caller's retries ran out;
+- ``menu_hangup``: the menu hung up on a failure path: the step that hung up
+  began with the caller's retries running out (``Step.gave_up``) or a lookup
+  taking its error door (``Step.failed``), whatever came before;
 - ``caller_hangup``: the caller hung up in the menu before any answer;
 - ``answered`` (by an agent, with the wait) and ``abandoned`` (hung up while
   holding, with the wait);
