@@ -416,10 +416,13 @@ class Walk:
         return _filled(prompt, self.variables)
 
     def _supplier(self, name: str) -> _Found | None:
-        """The latest lookup of this step that should have given ``name``: a URL
-        source (its fields are not known ahead), or a CSV file with that column."""
+        """The latest lookup of this step that should have given ``name``: one
+        whose record has it (empty), or a URL source (its fields are not known
+        ahead) when the call had no ``name`` before it."""
         for found in reversed(self._found):
-            if isinstance(found.source, UrlSource) or name in found.record:
+            if name in found.record or (
+                isinstance(found.source, UrlSource) and name not in found.variables
+            ):
                 return found
         return None
 
@@ -499,7 +502,8 @@ class Walk:
         """Back to the lookup whose record left ``gap.name`` out: its ``error``
         path, as if the source had failed, and nothing said since."""
         found = gap.found
-        del self._found[self._found.index(found) :]
+        at = next(i for i, each in enumerate(self._found) if each is found)
+        del self._found[at:]
         del self.prompts[found.prompts :]
         del self.nodes[found.nodes :]
         del self.events[found.events :]
