@@ -234,6 +234,10 @@ class Hook:
                 "choice": {"node": choice[0], "key": choice[1]} if choice else None,
                 "variables": _masked(menu, dict(step.state.variables)),
             }
+            if step.gave_up:  # the call's outcome, for ivr call and ivr test
+                trace["gave_up"] = step.gave_up
+            if step.failed:
+                trace["lookup_failed"] = {"node": step.failed[0], "why": step.failed[1]}
             if step.events:  # complaints and requests, for scenario tests
                 trace["events"] = [
                     {"event": e.name, "node": e.node, **e.detail} for e in step.events
