@@ -34,11 +34,14 @@ from ivr.phrases import phrase
 
 __all__ = [
     "Urls",
+    "digit_runs",
+    "hold_music",
     "render_apology",
     "render_leave",
     "render_say",
     "render_step",
     "render_wait",
+    "speaks_ssml",
 ]
 
 # Voices that read SSML: long digit runs (order numbers) are read digit by digit.
@@ -58,16 +61,30 @@ class Urls(Protocol):
     def recording(self, name: str) -> str: ...
 
 
+def speaks_ssml(menu: Menu) -> bool:
+    """Whether the menu's voice reads SSML (Polly and Google voices)."""
+    return bool(menu.voice and menu.voice.startswith(_SSML_VOICES))
+
+
+def digit_runs(text: str) -> list[str]:
+    """``text`` split around its runs of five or more digits, which an SSML voice
+    reads digit by digit: the runs at odd places, the text between at even ones
+    (empty where two meet the ends); no parts when there is no run."""
+    parts = _DIGIT_RUN.split(text)
+    return parts if len(parts) > 1 else []
+
+
 def _say(parent, text: str, menu: Menu) -> None:
     voice = menu.voice
     # A Polly or Google voice speaks one language (Polly.Zhiyu is cmn-CN, not
     # zh-CN): name the voice alone rather than risk a pair Twilio refuses.
-    ssml_voice = bool(voice and voice.startswith(_SSML_VOICES))
+    ssml_voice = speaks_ssml(menu)
     language = None if ssml_voice else menu.language
-    if ssml_voice and _DIGIT_RUN.search(text):
+    parts = digit_runs(text) if ssml_voice else []
+    if parts:
         say = parent.say(voice=voice)
-        for part in _DIGIT_RUN.split(text):
-            if _DIGIT_RUN.fullmatch(part):
+        for index, part in enumerate(parts):
+            if index % 2:
                 say.say_as(part, interpret_as="digits")
             elif part:
                 say.append(part)
@@ -172,8 +189,7 @@ def render_wait(
         )
         _say(gather, phrase(menu.language, "callback_offer"), menu)
     if wait.hold_s > 0:
-        hold = _hold_music(state, menu)
-        length = _length_s(menu.recordings_dir, hold) if hold else None
+        hold, length = hold_music(state, menu)
         if hold and length:
             # As many plays of the music as fill the time to the next round.
             loops = max(1, round(wait.hold_s / length))
@@ -183,11 +199,13 @@ def render_wait(
     return response
 
 
-def _hold_music(state: CallState, menu: Menu) -> str | None:
-    """The hold music of the queue of node ``state.node``, else the menu's."""
+def hold_music(state: CallState, menu: Menu) -> tuple[str | None, float | None]:
+    """The hold music of the queue of node ``state.node``, else the menu's, and
+    how long it plays (None: an MP3, or no music)."""
     node = menu.nodes.get(state.node)
     queue = menu.queues.get(getattr(node, "queue", ""))
-    return (queue.hold if queue else None) or menu.hold
+    hold = (queue.hold if queue else None) or menu.hold
+    return hold, _length_s(menu.recordings_dir, hold) if hold else None
 
 
 @functools.lru_cache(maxsize=64)
