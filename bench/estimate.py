@@ -10,7 +10,12 @@ answered, each estimator's figure is set against the wait they actually had.
 
 Estimators:
 
-- ``ivr.estimate``: the live estimate (``expected_wait_s``);
+- ``ivr.estimate``: the live estimate (``Estimator.forecast``): said as the
+  live line says it, a range to callers whom callers of a higher priority
+  (seen joining in the last 15 minutes) may overtake, else one figure; also
+  its mean said as one figure to everyone, and in seconds;
+- ``ivr.estimate, blind``: the same, not counting callers who overtake (the
+  estimate before they were counted: a window too short to see any);
 - ``k*h/c``: the old formula, position × handle time / agents on duty now;
 - ``AvgQueueTime``: Twilio's queue statistic, the mean time the callers in the
   queue now have waited so far;
@@ -21,7 +26,10 @@ Each is scored twice: the figure in seconds, and as it would be said
 (``ivr.phrases.spoken_wait``; the old formula also as it was said, rounded up
 to whole minutes). Printed: share within ±25% or ±60 s (the looser) of the
 actual remaining wait, and the mean signed error (positive: told too long).
-Not part of the test suite:
+Then, for the announcements to callers who could be overtaken, what the live
+words were (a range, "under N minutes", open-ended, or one figure) and how
+often the wait fell inside the words without any tolerance. Not part of the
+test suite:
 
     python bench/estimate.py [--replications 5] [--seed 1]
 """
@@ -54,7 +62,15 @@ SCENARIOS = {
         ROOT / "bench/peak.traffic.yaml",
     ),
 }
-ESTIMATORS = ("ivr.estimate", "k*h/c", "AvgQueueTime", "Asterisk")
+ESTIMATORS = (
+    "ivr.estimate, live words",
+    "ivr.estimate mean",
+    "ivr.estimate, blind",
+    "k*h/c",
+    "AvgQueueTime",
+    "Asterisk",
+)
+BLIND_WINDOW_S = 1e-9  # no arrival of a higher priority is ever in it
 
 
 def avg_queue_time(records, told) -> np.ndarray:
@@ -105,10 +121,22 @@ def score(figure: np.ndarray, actual: np.ndarray) -> tuple[int, int, float]:
     return len(actual), int(inside), float(np.sum(figure[ok] - actual[ok]))
 
 
+def kind_of(low: float, high: float) -> str:
+    """What the words said, from the range they covered."""
+    if low == high:
+        return "one figure"
+    if math.isinf(high):
+        return "open: from under a minute" if low == 0 else "open: N min or more"
+    if low == 0:
+        return "under N minutes" if high > 60 else "one figure"
+    return "N to M minutes"
+
+
 def run(menu_path: Path, traffic_path: Path, replications: int, seed: int):
     menu, plan = load_menu(menu_path), load_traffic(traffic_path)
     totals: dict[str, list[float]] = {}
     per_queue: dict[tuple[str, str], list[float]] = {}
+    kinds: dict[str, list[int]] = {}  # overtaken: [said so, wait inside the words]
     elapsed = 0.0
     for stream in np.random.SeedSequence(seed).spawn(replications):
         rng = np.random.default_rng(stream)
@@ -123,19 +151,30 @@ def run(menu_path: Path, traffic_path: Path, replications: int, seed: int):
             start = time.perf_counter()
             told = announce(records, setup, queue.announce_every_s)
             elapsed += time.perf_counter() - start
+            blind = announce(
+                records, setup, queue.announce_every_s, window_s=BLIND_WINDOW_S
+            )
             actual = told.actual_s
+            overtaken = np.nonzero(told.higher_per_s > 0)[0]
+            for i in overtaken.tolist():
+                low, high = told.low_s[i], told.high_s[i]
+                cell = kinds.setdefault(kind_of(low, high), [0, 0])
+                cell[0] += 1
+                cell[1] += int(low <= actual[i] <= high)
             agents = np.array([setup.agents_at(t) for t in told.time_s.tolist()])
             old = np.where(
                 agents > 0, told.position * queue.handle_time_s / np.maximum(agents, 1),
                 np.inf,
             )  # fmt: skip
             figures = {
-                "ivr.estimate": told.estimate_s,
+                "ivr.estimate mean": told.estimate_s,
+                "ivr.estimate, blind": blind.estimate_s,
                 "k*h/c": old,
                 "AvgQueueTime": avg_queue_time(records, told),
                 "Asterisk": asterisk(records, told),
             }
-            rows = {}
+            live = np.clip(actual, told.low_s, told.high_s)
+            rows = {"ivr.estimate, live words": score(live, actual)}
             for name, figure in figures.items():
                 rows[f"{name} s"] = score(figure, actual)
                 low, high = said(figure, setup.max_wait_s)
@@ -151,7 +190,7 @@ def run(menu_path: Path, traffic_path: Path, replications: int, seed: int):
                     bucket[0] += n
                     bucket[1] += inside
                     bucket[2] += error
-    return menu, totals, per_queue, elapsed
+    return menu, totals, per_queue, kinds, elapsed
 
 
 def main() -> None:
@@ -160,10 +199,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     for title, (menu_path, traffic_path) in SCENARIOS.items():
-        menu, totals, per_queue, elapsed = run(
+        menu, totals, per_queue, kinds, elapsed = run(
             menu_path, traffic_path, args.replications, args.seed
         )
-        n = totals["ivr.estimate s"][0]
+        n = totals["ivr.estimate, live words"][0]
         print(
             f"\n{title}: {n:,} announcements to answered callers in "
             f"{args.replications} replications (scoring pass {elapsed:.2f} s)"
@@ -174,14 +213,23 @@ def main() -> None:
                 (qid, {key: per_queue[(qid, key)] for key in totals})
                 for qid in menu.queues
             ]
-        print(f"  {'estimator':<22}" + "".join(f"{n:>18}" for n, _ in columns))
-        print(f"  {'':<22}" + f"{'within':>10}{'bias s':>8}" * len(columns))
+        print(f"  {'estimator':<28}" + "".join(f"{n:>18}" for n, _ in columns))
+        print(f"  {'':<28}" + f"{'within':>10}{'bias s':>8}" * len(columns))
         for key in totals:
-            line = f"  {key:<22}"
+            line = f"  {key:<28}"
             for _, cells in columns:
                 count, inside, error = cells[key]
                 line += f"{inside / count:>10.1%}{error / count:>+8.0f}"
             print(line)
+        if kinds:
+            overtaken = sum(n for n, _ in kinds.values())
+            print(
+                f"  to callers who could be overtaken: {overtaken:,} "
+                "announcements; what the live words were, and how often the "
+                "wait fell inside them (no tolerance):"
+            )
+            for kind, (n, inside) in sorted(kinds.items(), key=lambda kv: -kv[1][0]):
+                print(f"    {kind:<28}{n / overtaken:>7.1%}{inside / n:>10.1%} inside")
 
 
 if __name__ == "__main__":

@@ -4,10 +4,13 @@ On the live line a holding caller hears their position and an estimated wait
 on joining and every ``announce_every`` after. Here the same announcements are
 replayed over a simulated queue's records: at each moment a caller still holds,
 their position is what the app would know then (callers of higher priority
-holding, then those of their own priority who joined earlier), the estimate is
-the live one (``ivr.estimate``) and the words are the live ones
-(``ivr.phrases.spoken_wait``). For callers later answered, what they were told
-is set against the wait they actually had left.
+holding, then those of their own priority who joined earlier), so is the rate
+at which callers of a higher priority have been joining (those who joined in
+the ``RATE_WINDOW_S`` before, as the store's waiter records tell the live
+line), the estimate is the live one (``ivr.estimate``) and the words are the
+live ones (``ivr.phrases.spoken_forecast``: a range for a caller who can be
+overtaken). For callers later answered, what they were told is set against the
+wait they actually had left.
 
 This is a pass over the records after the simulation, not part of it: the
 simulator's loop stays as fast as it was, and any engine that writes the same
@@ -19,11 +22,12 @@ from __future__ import annotations
 import bisect
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
-from ivr.estimate import Estimator
-from ivr.phrases import spoken_wait
+from ivr.estimate import RATE_WINDOW_S, Estimator
+from ivr.phrases import spoken_forecast, spoken_wait
 from ivr.simulation import (
     ABANDONED,
     CALLBACK,
@@ -36,6 +40,7 @@ __all__ = [
     "SCORE_KEYS",
     "Announcements",
     "announce",
+    "higher_rates",
     "score",
     "spoken_ranges",
     "within_tolerance",
@@ -58,7 +63,11 @@ class Announcements:
     ``high_s`` the range of waits the words covered ("less than a minute" is
     0-60 s, "about 5 minutes" exactly 300 s, "more than 15 minutes" 900 s on);
     ``actual_s`` the wait the caller still had. ``hung_up`` marks the callers
-    who hung up after hearing at least one announcement.
+    who hung up after hearing at least one announcement. ``higher_per_s``:
+    the rate of callers of a higher priority joining, as the app knew it
+    (0 for callers nobody can overtake); ``callback_s`` the figure the
+    callback offer weighed (``WaitForecast.callback_s``; the estimate when
+    not given).
     """
 
     caller: np.ndarray
@@ -69,6 +78,8 @@ class Announcements:
     high_s: np.ndarray
     actual_s: np.ndarray
     hung_up: np.ndarray
+    higher_per_s: np.ndarray | None = None
+    callback_s: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.caller)
@@ -118,6 +129,41 @@ def _positions(
         else:
             insort(holding, key[who])
     return out
+
+
+@lru_cache(maxsize=64)
+def _estimator(setup: QueueSetup) -> Estimator:
+    """The queue's estimator, kept across replications: its tables by staffing
+    and rate of callers overtaking are the same in every one."""
+    patience = None if setup.patience.kind == "none" else setup.patience.mean_s
+    return Estimator(setup.agents, setup.handle.mean_s, patience)
+
+
+def higher_rates(
+    records: Records,
+    caller: np.ndarray,
+    when: np.ndarray,
+    window_s: float = RATE_WINDOW_S,
+) -> np.ndarray:
+    """For each announcement to ``caller[q]`` at ``when[q]``, callers of a higher
+    priority than theirs joining a second: ``ivr.estimate.arrival_rate_per_s``
+    of the arrivals of higher priority in the ``window_s`` up to ``when[q]``.
+
+    Every arrival counts, answered at once or not: each takes an agent that a
+    caller already holding could have had.
+    """
+    rates = np.zeros(len(caller))
+    priority = records.priority[caller]
+    for level in np.unique(priority).tolist():
+        above = np.sort(records.arrival_s[records.priority > level])
+        if not len(above):
+            continue
+        rows = np.nonzero(priority == level)[0]
+        t = when[rows]
+        seen = np.searchsorted(above, t, side="right")
+        seen -= np.searchsorted(above, t - window_s, side="right")
+        rates[rows] = seen / window_s
+    return rates
 
 
 def spoken_ranges(
@@ -173,12 +219,14 @@ def announce(
     announce_every_s: float,
     estimator: Estimator | None = None,
     *,
+    window_s: float = RATE_WINDOW_S,
     compiled: bool = True,
 ) -> Announcements:
     """Replay the announcements of a simulated queue (see the module docstring).
 
     Every caller who holds hears one on joining and every ``announce_every_s``
     while still holding; those heard by callers later answered live are kept.
+    ``window_s``: how far back arrivals of higher priority are counted.
     ``compiled``: positions and estimates by ``ivr.kernels`` (the same values
     as the pure-Python ``_positions`` and ``Estimator.waits_s``).
     """
@@ -195,29 +243,44 @@ def announce(
     rounds = np.arange(len(caller)) - first
     when = records.arrival_s[caller] + rounds * announce_every_s
     if estimator is None:
-        patience = None if setup.patience.kind == "none" else setup.patience.mean_s
-        estimator = Estimator(setup.agents, setup.handle.mean_s, patience)
+        estimator = _estimator(setup)
+    higher = higher_rates(records, caller, when, window_s)
+    plain = higher == 0
+    estimate = np.full(len(caller), np.nan)
     if compiled and type(estimator) is Estimator:
         from ivr.kernels import estimate as kernel_estimate
 
         position = _positions_compiled(records, holds, leave, caller, when)
-        estimate = kernel_estimate.waits_s(
-            kernel_estimate.estimator_of(estimator), position, when
+        estimate[plain] = kernel_estimate.waits_s(
+            kernel_estimate.estimator_of(estimator), position[plain], when[plain]
         )
     else:
         position = _positions(records, holds, leave, caller, when)
-        estimate = estimator.waits_s(position, when)
+        estimate[plain] = estimator.waits_s(position[plain], when[plain])
     low, high = estimate.copy(), estimate.copy()
     starts = [start for start, _ in setup.agents]
     counts = np.array([count for _, count in setup.agents])
     here = np.maximum(np.searchsorted(starts, when, side="right") - 1, 0)
+    on_duty = counts[here] > 0
     # Nobody on duty: the caller hears when service starts, not a wait.
-    told = np.nonzero((counts[here] > 0) & np.isfinite(estimate))[0]
+    told = np.nonzero(plain & on_duty & np.isfinite(estimate))[0]
     if compiled:
         low[told], high[told] = spoken_ranges(estimate[told], setup.max_wait_s)
     else:
         for i, value in zip(told.tolist(), estimate[told].tolist(), strict=True):
             words = spoken_wait(value, setup.max_wait_s)
+            low[i], high[i] = words.low_s, words.high_s
+    # Callers who can be overtaken: the forecast, its range said (a few of
+    # all announcements, one at a time).
+    callback = estimate.copy()
+    for i in np.nonzero(~plain)[0].tolist():
+        forecast = estimator.forecast(
+            int(position[i]), float(when[i]), higher_per_s=float(higher[i])
+        )
+        estimate[i] = low[i] = high[i] = forecast.mean_s
+        callback[i] = forecast.callback_s
+        if on_duty[i] and math.isfinite(forecast.low_s):
+            words = spoken_forecast(forecast.mean_s, setup.max_wait_s, forecast.likely)
             low[i], high[i] = words.low_s, words.high_s
     hung_up = holds & (outcome == ABANDONED)
     return Announcements(
@@ -229,6 +292,8 @@ def announce(
         high_s=high,
         actual_s=records.start_s[caller] - when,
         hung_up=hung_up,
+        higher_per_s=higher,
+        callback_s=callback,
     )
 
 
@@ -275,7 +340,10 @@ def score(
         nan = math.nan
         figures.update(callback_offers=nan, callback_needless=nan, callback_missed=nan)
         return figures
-    offered = announced.estimate_s[mine] > callback_after_s
+    weighed = (
+        announced.estimate_s if announced.callback_s is None else (announced.callback_s)
+    )
+    offered = weighed[mine] > callback_after_s
     longer = actual > callback_after_s
     figures.update(
         callback_offers=int(offered.sum()),

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from ivr.menu import AskNode, LookupNode, MenuNode, Node, RouteNode, UrlSource
 from ivr.menugraph import (
     ALL,
+    HOLIDAY_VARIABLES,
     MAX_GUESSES,
     Draft,
     MenuGraph,
@@ -169,7 +170,8 @@ def _check_endings(graph: MenuGraph, report: Report) -> None:
         )
 
 
-_PROMPT_KEY = {"ask": "ask", "voicemail": "voicemail", "hangup": "hangup"}
+_PROMPT_KEY = {"ask": "ask", "voicemail": "voicemail", "feedback": "feedback",
+               "hangup": "hangup"}  # fmt: skip
 
 
 def templates(graph: MenuGraph, node: Node) -> list[tuple[str, int, str | None]]:
@@ -270,7 +272,7 @@ def _check_variables(graph: MenuGraph, report: Report) -> None:
             if have != known[j]:
                 known[j] = have
                 changed = True
-    everything = set(BUILTIN_VARIABLES)
+    everything = set(BUILTIN_VARIABLES) | set(HOLIDAY_VARIABLES)
     for node in graph.menu.nodes.values():
         if isinstance(node, AskNode):
             everything.add(node.save_as)
@@ -278,11 +280,11 @@ def _check_variables(graph: MenuGraph, report: Report) -> None:
         everything |= fields
     guesses = 0
     for i, found in enumerate(uses):
-        seen: set[str] = set()
+        seen = 0  # what is reported here, with what is always set along with it
         for what, line, name in found:
-            if known[i] & bit[name] or name in seen:
+            if known[i] & bit[name] or seen & bit[name]:
                 continue
-            seen.add(name)
+            seen |= together.get(name, 0) | bit[name]
             guess = name not in everything and guesses < MAX_GUESSES
             hint = suggest(name, everything) if guess else ""
             guesses += 1

@@ -46,7 +46,8 @@ _COMPARED = ("asa_s", "service_level", "p_abandon")
 # Below these differences nobody would act (and every replication may agree
 # exactly, e.g. no waits at all, giving a zero-width interval).
 _NEGLIGIBLE = {"asa_s": 1.0, "service_level": 0.01, "p_abandon": 0.005}
-_ENDS = ("self_service", "queue", "voicemail", "transfer", "gave_up")
+_ENDS = ("self_service", "queue", "voicemail", "transfer", "feedback", "other_menu",
+         "gave_up")  # fmt: skip
 # Walks kept for later staffing rounds, at most this many bytes (16 a caller who
 # queues); past it each round walks the callers again (the same callers: slower,
 # never different).
@@ -86,7 +87,9 @@ class DayResult:
     their 95% half-widths, the hour-by-hour Erlang figure and where they disagree.
 
     ``ends`` counts (per replication, on average) how the callers' menu walks
-    ended: ``self_service``, ``queue``, ``voicemail``, ``transfer``, ``gave_up``.
+    ended: ``self_service``, ``queue``, ``voicemail``, ``transfer``,
+    ``feedback``, ``other_menu``, ``gave_up``. ``recorded`` counts (the same way)
+    the complaints and requests, as ``feedback: TOPIC`` / ``request: TOPIC``.
     ``told`` scores the wait announcements (``ivr.announcements.score``) per
     queue over the day, and under ``all`` for all queues together: means of the
     replications, with ``told_ci95`` their 95% half-widths; ``told_by_interval``
@@ -105,6 +108,7 @@ class DayResult:
     told: dict[str, dict[str, float]] = field(default_factory=dict)
     told_ci95: dict[str, dict[str, float]] = field(default_factory=dict)
     told_by_interval: dict[str, list[dict[str, float]]] = field(default_factory=dict)
+    recorded: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, object]:
         """Plain data for ``--json`` (NaN and infinity become ``None``)."""
@@ -142,6 +146,7 @@ class DayResult:
                 # Means over replications: a tenth of a caller is plenty.
                 "callers": round(sum(self.ends.values()), 1),
                 "ends": {end: round(n, 1) for end, n in self.ends.items()},
+                "recorded": {k: round(n, 1) for k, n in self.recorded.items()},
                 "queues": queues,
                 "announcements": {
                     qid: {**figures, "ci95": self.told_ci95[qid]}
@@ -160,6 +165,7 @@ class _Walked:
     ends: dict[str, int]
     joins: dict[str, tuple[np.ndarray, np.ndarray]]
     state: dict
+    recorded: Mapping[tuple[str, str], int]
 
     def queue_rng(self) -> np.random.Generator:
         bits = np.random.PCG64()
@@ -199,6 +205,7 @@ class _Walks:
             {kind: int(np.sum(journeys.end == kind)) for kind in _ENDS},
             joins,
             rng.bit_generator.state,
+            journeys.recorded,
         )
         size = sum(ready.nbytes + prio.nbytes for ready, prio in joins.values())
         if self.kept_bytes + size <= _KEEP_WALKS_BYTES:
@@ -241,6 +248,7 @@ class _Played:
     setups: dict[str, QueueSetup]
     records: list[dict[str, Records]]
     ends: dict[str, float]
+    recorded: dict[str, float]
 
 
 def _play_day(
@@ -274,10 +282,14 @@ def _play(
     }
     played: list[dict[str, Records]] = []
     ends: dict[str, float] = {}
+    recorded: dict[str, float] = {}
     for index in range(len(walks)):
         walked = walks[index]
         for kind in _ENDS:
             ends[kind] = ends.get(kind, 0.0) + float(walked.ends[kind])
+        for (event, topic), count in walked.recorded.items():
+            name = f"{event}: {topic}"
+            recorded[name] = recorded.get(name, 0.0) + count
         rng = walked.queue_rng()
         played.append({})
         for qid, setup in setups.items():
@@ -286,7 +298,8 @@ def _play(
             if progress:
                 progress(1)
     ends = {kind: count / len(walks) for kind, count in ends.items()}
-    return _Played(setups, played, ends)
+    recorded = {name: count / len(walks) for name, count in recorded.items()}
+    return _Played(setups, played, ends, recorded)
 
 
 def _targets_met(
@@ -315,7 +328,7 @@ def _day_result(
 ) -> DayResult:
     """The day's figures from its records: summaries, announcement scores and
     the hour-by-hour Erlang figures, per queue and interval."""
-    setups, ends = played.setups, played.ends
+    setups, ends, recorded = played.setups, played.ends, played.recorded
     replications = len(played.records)
     n_int = len(plan.calls)
     bounds = [(i * plan.interval_s, (i + 1) * plan.interval_s) for i in range(n_int)]
@@ -381,7 +394,7 @@ def _day_result(
     told, told_half, told_by_interval = _told(told_runs, runs, n_int)
     return DayResult(
         plan, replications, target_s, ends, staffed, mean, half, erlang, disagree,
-        told, told_half, told_by_interval,
+        told, told_half, told_by_interval, recorded,
     )  # fmt: skip
 
 
@@ -412,6 +425,12 @@ def _score_windows(
             high_s=announced.high_s[pick],
             actual_s=announced.actual_s[pick],
             hung_up=announced.hung_up[lo:hi],
+            higher_per_s=(
+                None if announced.higher_per_s is None else announced.higher_per_s[pick]
+            ),
+            callback_s=(
+                None if announced.callback_s is None else announced.callback_s[pick]
+            ),
         )
         callers = Records(
             arrival_s=records.arrival_s[lo:hi],

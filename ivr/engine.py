@@ -17,13 +17,14 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
-import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
 from ivr.menu import (
     AskNode,
     DataSource,
+    FeedbackNode,
+    GotoMenuNode,
     HangupNode,
     LookupNode,
     Menu,
@@ -32,24 +33,29 @@ from ivr.menu import (
     Node,
     Prompt,
     QueueNode,
+    RequestNode,
     RouteNode,
     TransferNode,
     VoicemailNode,
 )
-from ivr.phrases import phrase
+from ivr.phrases import dates_phrase, phrase
+from ivr.speech import PERSON, understand, wants_person
 
 __all__ = [
+    "PERSON",
     "CallContext",
     "CallState",
     "Dial",
     "EngineError",
     "Enqueue",
+    "Event",
     "Gather",
     "Hangup",
     "LookupFailed",
     "Record",
     "Reply",
     "Step",
+    "Switch",
     "Walk",
     "after_dial",
     "after_record",
@@ -58,6 +64,7 @@ __all__ = [
     "fill",
     "handover_facts",
     "match_speech",
+    "recorded_facts",
     "resume",
     "start",
     "twilio_queue_name",
@@ -166,11 +173,33 @@ class Record:
 
 
 @dataclass(frozen=True)
+class Switch:
+    """Go on in another menu of the line, at its start (a ``goto_menu`` node)."""
+
+    menu: str
+
+
+@dataclass(frozen=True)
 class Hangup:
     """End the call."""
 
 
-Action = Gather | Enqueue | Dial | Record | Hangup
+Action = Gather | Enqueue | Dial | Record | Switch | Hangup
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something the platform must hear of: a complaint recorded, a request made.
+
+    ``name`` is ``feedback`` or ``request``; ``node`` the node that made it;
+    ``detail`` what the store keeps (the topic, the facts, the recording). The
+    web layer writes each event of a step to the store; the engine only says it
+    happened.
+    """
+
+    name: str
+    node: str
+    detail: Mapping[str, object]
 
 
 @dataclass(frozen=True)
@@ -179,9 +208,11 @@ class Step:
 
     ``prompts`` are said or played in order before ``action``; ``state`` is where
     to resume; ``nodes`` are the nodes entered on the way (for logs and coverage);
-    ``choice`` is the menu option the input chose, if any. ``gave_up`` names the
-    menu or ask whose retries ran out on this step (the caller then goes to its
-    ``on_fail``, or the menu hangs up: a *menu hang-up* in the call records).
+    ``choice`` is the menu option the input chose, if any (the key ``PERSON``
+    for the person door); ``events`` what the platform must hear of.
+    ``gave_up`` names the menu or ask whose retries ran out on this step (the
+    caller then goes to its ``on_fail``, or the menu hangs up: a *menu hang-up*
+    in the call records).
     """
 
     prompts: tuple[Prompt, ...]
@@ -191,6 +222,7 @@ class Step:
     choice: tuple[str, str] | None = None
     callback: bool = False  # the caller asked to be called back
     gave_up: str | None = None
+    events: tuple[Event, ...] = ()
 
 
 # -- the human path's hand-over ------------------------------------------------------
@@ -236,16 +268,41 @@ def handover_facts(
     the caller's number (the agent's phone shows it) and anything ``sensitive``,
     which never leaves the menu in clear. Unset or empty values are left out.
     """
-    hidden = menu.sensitive_variables
-    if node.handover is not None:
-        wanted = node.handover
-    else:
-        wanted = tuple((name, name) for name in variables if name != "caller")
     return tuple(
-        (label, str(variables[name]))
+        (label, value) for _, label, value in _facts(menu, node.handover, variables)
+    )
+
+
+def recorded_facts(
+    menu: Menu,
+    wanted: tuple[tuple[str, str], ...] | None,
+    variables: Mapping[str, str],
+) -> list[dict[str, str]]:
+    """The facts a complaint or request is recorded with, for the store.
+
+    ``wanted`` is the node's ``facts`` ((variable, label) pairs), or None for
+    every variable the menu set but the caller's number; sensitive ones and
+    empty values are left out. Each fact is ``{"name", "label", "value"}``.
+    """
+    return [
+        {"name": name, "label": label, "value": value}
+        for name, label, value in _facts(menu, wanted, variables)
+    ]
+
+
+def _facts(
+    menu: Menu,
+    wanted: tuple[tuple[str, str], ...] | None,
+    variables: Mapping[str, str],
+) -> list[tuple[str, str, str]]:
+    hidden = menu.sensitive_variables
+    if wanted is None:
+        wanted = tuple((name, name) for name in variables if name != "caller")
+    return [
+        (name, label, str(variables[name]))
         for name, label in wanted
         if name not in hidden and str(variables.get(name, "")).strip()
-    )
+    ]
 
 
 # -- filling prompts ------------------------------------------------------------
@@ -263,50 +320,29 @@ def fill(text: str | None, variables: Mapping[str, str]) -> str | None:
 def _filled(prompt: Prompt, variables: Mapping[str, str]) -> Prompt:
     if not prompt.text or "{" not in prompt.text:
         return prompt
-    return Prompt(text=fill(prompt.text, variables), audio=prompt.audio)
+    return replace(prompt, text=fill(prompt.text, variables))
 
 
 # -- speech ---------------------------------------------------------------------
 
-_SPOKEN_KEYS = {
-    "zero": "0", "oh": "0", "one": "1", "two": "2", "three": "3", "four": "4",
-    "five": "5", "six": "6", "seven": "7", "eight": "8", "nine": "9",
-    "零": "0", "一": "1", "幺": "1", "二": "2", "两": "2", "三": "3", "四": "4",
-    "五": "5", "六": "6", "七": "7", "八": "8", "九": "9",
-    "star": "*", "pound": "#", "hash": "#",
-}  # fmt: skip
 
+def match_speech(
+    menu_node: MenuNode, speech: str, menu: Menu | None = None
+) -> str | None:
+    """The option key that ``speech`` asks for at ``menu_node``, ``PERSON``, or None.
 
-def _normalise(text: str) -> str:
-    """Lower case, full-width to half-width, punctuation and spaces dropped."""
-    text = unicodedata.normalize("NFKC", text).lower()
-    return "".join(ch for ch in text if ch.isalnum() or ch in "*#")
-
-
-def match_speech(menu_node: MenuNode, speech: str) -> str | None:
-    """The option key that ``speech`` asks for, or None.
-
-    A keyword anywhere in the utterance matches ("我想退款" matches 退款); when
-    several options match, the keyword heard first wins, then the longest. A
-    lone spoken key ("two", "二", "2") picks that key.
+    With the ``menu``, its person words count: a request for a person wins over
+    every option. Then a key named as a key ("按2", "press two", "the second
+    one"), then an option's keyword anywhere in the utterance (not negated:
+    "不要退款" does not pick refunds; the one said first, then the longest),
+    then a lone spoken key ("two", "二"). See ``ivr.speech``.
     """
-    said = _normalise(speech)
-    if not said:
-        return None
-    if said in _SPOKEN_KEYS:
-        said = _SPOKEN_KEYS[said]
-    if len(said) == 1 and menu_node.option(said) is not None:
-        return said
-    best: tuple[int, int, str] | None = None
-    for option in menu_node.options:
-        for word in option.speech:
-            needle = _normalise(word)
-            at = said.find(needle) if needle else -1
-            if at >= 0:
-                rank = (at, -len(needle), option.key)
-                if best is None or rank < best:
-                    best = rank
-    return best[2] if best else None
+    person = menu.person if menu is not None else None
+    return understand(
+        speech,
+        [(option.key, option.speech) for option in menu_node.options],
+        person.speech if person is not None else (),
+    )
 
 
 # -- walking the menu --------------------------------------------------------------
@@ -324,6 +360,7 @@ class Walk:
         self.variables = dict(variables)
         self.prompts: list[Prompt] = []
         self.nodes: list[str] = []
+        self.events: list[Event] = []
 
     def say(self, prompt: Prompt | str | None) -> None:
         if isinstance(prompt, str):
@@ -339,7 +376,11 @@ class Walk:
         since = (
             round(self.ctx.now.timestamp(), 3) if isinstance(action, Enqueue) else None
         )
-        state = CallState(self.menu.id, node, attempt, dict(self.variables), since)
+        # Only what a node from here on reads rides along in the call's URLs.
+        variables = self.menu.needed(node, self.variables)
+        state = CallState(self.menu.id, node, attempt, variables, since)
+        if self.events:
+            extra.setdefault("events", tuple(self.events))
         return Step(tuple(self.prompts), action, state, tuple(self.nodes), **extra)
 
     def enter(self, node_id: str, **extra: object) -> Step:
@@ -374,9 +415,21 @@ class Walk:
         if isinstance(node, TransferNode):
             self.say(node.prompt)
             return self.step(Dial(node.number, int(node.timeout_s)), node.id)
-        if isinstance(node, VoicemailNode):
+        if isinstance(node, VoicemailNode | FeedbackNode):
             self.say(node.prompt)
             return self.step(Record(int(node.max_length_s)), node.id)
+        if isinstance(node, RequestNode):
+            detail = {
+                "request": node.request,
+                "topic": node.topic or node.request,
+                "facts": recorded_facts(menu, node.facts, self.variables),
+            }
+            self.events.append(Event("request", node.id, detail))
+            self.say(node.prompt)
+            return node.next
+        if isinstance(node, GotoMenuNode):
+            self.say(node.prompt)
+            return self.step(Switch(node.menu), node.id)
         if isinstance(node, HangupNode):
             self.say(node.prompt)
             return self.step(Hangup(), node.id)
@@ -384,14 +437,21 @@ class Walk:
 
     def gather(self, node: MenuNode | AskNode, attempt: int = 0) -> Step:
         prompt = _filled(node.prompt, self.variables)
+        person = self.menu.person
+        person_words = person.speech if person is not None else ()
         if isinstance(node, MenuNode):
-            hints = tuple(word for option in node.options for word in option.speech)
+            words = (*person_words, *(w for o in node.options for w in o.speech))
+            hints = tuple(dict.fromkeys(words))
             action = Gather(
-                prompt, node.uses_speech, int(node.timeout_s), 1, "", hints[:100]
+                prompt, bool(hints), int(node.timeout_s), 1, "", hints[:100]
             )
         else:
+            # An ask listens for the person words too (nothing else it hears
+            # is taken: digits are keyed in).
+            speech = bool(person_words and node.person)
+            hints = person_words[:100] if speech else ()
             action = Gather(
-                prompt, False, int(node.timeout_s), None, node.finish_on_key, ()
+                prompt, speech, int(node.timeout_s), None, node.finish_on_key, hints
             )
         return self.step(action, node.id, attempt)
 
@@ -412,13 +472,21 @@ class Walk:
 
     def route(self, node: RouteNode) -> str:
         variables = self.variables
-        target = node.choose(
+        hours = self.menu.hours
+        holiday = hours.holiday(self.ctx.now) if hours is not None else None
+        rule = node.rule_for(
             lambda: self.menu.is_open(self.ctx.now),
             lambda name, expected: variables.get(name, "") == fill(expected, variables),
+            lambda: holiday is not None,
         )
-        if target is None:
+        if rule is None:
             raise EngineError(f"no rule of route '{node.id}' matched")
-        return target
+        if rule.when == "holiday" and holiday is not None:
+            variables["holiday"] = holiday.name
+            variables["holiday_dates"] = dates_phrase(
+                self.menu.language, holiday.first, holiday.last
+            )
+        return rule.goto
 
 
 def start(menu: Menu, ctx: CallContext) -> Step:
@@ -430,14 +498,20 @@ def resume(menu: Menu, state: CallState, reply: Reply, ctx: CallContext) -> Step
     """The step after the caller answered (or did not answer) a gather."""
     node = menu.nodes[state.node]
     walk = Walk(menu, ctx, state.variables)
+    person = menu.person
     if isinstance(node, MenuNode):
         key = reply.digits[:1] if reply.digits else None
         if key is None and reply.speech.strip():
-            key = match_speech(node, reply.speech) or "?"
+            key = match_speech(node, reply.speech, menu) or "?"
+        if key == PERSON and person is not None and person.key is not None:
+            key = person.key if node.option(person.key) else key
         if key is not None:
             option = node.option(key)
             if option is not None:
                 return walk.enter(option.goto, choice=(node.id, key))
+            door = menu.person_door(node)
+            if door and (key == PERSON or (person and key == person.key)):
+                return walk.enter(door, choice=(node.id, PERSON))
             if key == "*":  # repeat the menu
                 walk.nodes.append(node.id)
                 return walk.gather(node, state.attempt)
@@ -448,6 +522,12 @@ def resume(menu: Menu, state: CallState, reply: Reply, ctx: CallContext) -> Step
             if node.finish_on_key
             else (reply.digits)
         )
+        if node.person and person is not None:
+            asked = (person.key is not None and digits == person.key) or (
+                not reply.digits and wants_person(reply.speech, person.speech)
+            )
+            if asked:
+                return walk.enter(node.person, choice=(node.id, PERSON))
         if digits.isdigit() and node.min_digits <= len(digits) <= node.max_digits:
             walk.variables[node.save_as] = digits
             return walk.enter(node.next)
@@ -485,10 +565,29 @@ def after_dial(menu: Menu, state: CallState, status: str, ctx: CallContext) -> S
     return walk.enter(target)
 
 
-def after_record(menu: Menu, state: CallState, ctx: CallContext) -> Step:
-    """The step after a voicemail was recorded: ``next``, else goodbye."""
+def after_record(
+    menu: Menu,
+    state: CallState,
+    ctx: CallContext,
+    recording_url: str | None = None,
+    duration_s: float | None = None,
+) -> Step:
+    """The step after a voicemail or feedback was recorded: ``next``, else goodbye.
+
+    At a feedback node the step carries the ``feedback`` event: its topic, the
+    facts and the recording (``recording_url`` and ``duration_s`` from Twilio's
+    ``<Record>`` action; None when the caller said nothing).
+    """
     node = menu.nodes[state.node]
     walk = Walk(menu, ctx, state.variables)
+    if isinstance(node, FeedbackNode):
+        detail = {
+            "topic": node.topic,
+            "facts": recorded_facts(menu, node.facts, state.variables),
+            "recording_url": recording_url or None,
+            "duration_s": duration_s,
+        }
+        walk.events.append(Event("feedback", node.id, detail))
     target = getattr(node, "next", None)
     if target:
         return walk.enter(target)

@@ -25,7 +25,17 @@ Staffing changes during the wait are played forward (``_Walk``):
 Between two changes the wait is a sum of exponentials; taken as a gamma
 variable with its mean and variance, it tells how likely the caller is to be
 answered before the change (or to be among those a rise answers at once) and
-how long the others still have to go, which carries on past the change.
+how long the others still have to go, which carries on past the change. The
+same pieces give the chance of being answered by any time, so the median and
+the range the wait likely falls in (``WaitForecast``).
+
+A caller below a queue's top priority can be **overtaken**: callers of a higher
+priority keep joining (``higher_per_s``, the rate seen lately:
+``arrival_rate_per_s``) and go ahead. Their place is then a birth–death chain
+(``_Overtaken``: down as agents answer and callers ahead hang up, up as
+priority callers join ahead); only the capacity the higher levels leave serves
+them, ``k / (c/h − λ)`` without patience. Their wait is so spread that they
+are told its likely range rather than one figure (``WaitForecast.likely``).
 
 Times are seconds on one clock: ``plan`` is ((from second, agents), ...) on it,
 ``now_s`` is on it too. ``day_plan`` turns a menu queue's day plan (times of
@@ -38,21 +48,31 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from statistics import NormalDist
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # NumPy is imported where a table is made: the live line that
     import numpy as np  # never reaches a queue (ivr call, ivr test) goes without
 
 __all__ = [
+    "LIKELY",
+    "RATE_WINDOW_S",
     "Estimator",
+    "WaitForecast",
+    "arrival_rate_per_s",
     "day_plan",
     "expected_wait_s",
     "wait_by_position_s",
+    "wait_forecast",
 ]
 
 Plan = Sequence[tuple[float, int]]
 
+RATE_WINDOW_S = 900.0  # callers of a higher priority counted over the last 15 min
+LIKELY = (0.1, 0.9)  # the range a caller who can be overtaken is told: 80% likely
 _HORIZON_S = 8 * 86400.0  # beyond a week and a day the caller is told no figure
 _DAY_S = 86400.0
 
@@ -201,6 +221,109 @@ def _position_for_wait(wait_s: float, rate: float, theta: float) -> float:
     return r
 
 
+class _Overtaken:
+    """The moves of a caller whom callers of a higher priority overtake.
+
+    With all agents busy, ``rate`` answers a second, each of the ``j`` callers
+    ahead hanging up at ``θ`` and callers of a higher priority joining ahead at
+    ``lam`` a second, going from ``j`` callers ahead to ``j - 1`` (to being
+    answered, from ``j = 0``) takes ``T_j``: the next event is an answer or a
+    hang-up ahead (rate ``d_j = rate + jθ``) or an arrival ahead (``lam``),
+    after which the caller must first get back to ``j``. So, by first step,
+
+        E T_j = (1 + lam E T_{j+1}) / d_j,
+        E T_j² = (2/R + 2 lam (E T_{j+1} + E T_j)/R
+                  + lam (E T_{j+1}² + 2 E T_{j+1} E T_j)) / d_j,   R = d_j + lam,
+
+    and the wait at position ``k`` is the sum of the independent ``T_j``,
+    ``j < k``: its mean and variance are running sums. The recursion runs down
+    from far enough back that ``d_j`` dwarfs ``lam``: there ``T_j`` is nearly
+    a busy period of an M/M/1 queue served at ``d_j`` (mean ``1/(d_j − lam)``),
+    and each step down shrinks the error of that start by ``lam/d_j``. Past
+    the table, the terms are those busy periods: W grows by
+    ``Σ 1/(rate − lam + jθ)``, a digamma difference as in ``_wait_mean``.
+    Without patience every ``T_j`` is that busy period: mean
+    ``1/(rate − lam)``, infinite once ``lam >= rate`` (higher priorities take
+    every agent).
+    """
+
+    def __init__(self, rate: float, theta: float, lam: float):
+        import numpy as np
+
+        self.rate, self.theta, self.lam = rate, theta, lam
+        if theta == 0.0:
+            return
+        # From ``size`` on, d_j >= 2 lam: the tail formulas hold there.
+        self.size = size = 64 + max(math.ceil((2.0 * lam - rate) / theta), 0)
+        top = size + 64
+        d = rate + top * theta
+        m_next = 1.0 / (d - lam)
+        s_next = (d + lam) / (d - lam) ** 3 + m_next * m_next
+        means, variances = [0.0] * size, [0.0] * size
+        for j in range(top - 1, -1, -1):
+            d = rate + j * theta
+            big = d + lam
+            m = (1.0 + lam * m_next) / d
+            s = 2.0 + 2.0 * lam * (m_next + m)
+            s = (s + big * lam * (s_next + 2.0 * m_next * m)) / (big * d)
+            if j < size:
+                means[j], variances[j] = m, max(s - m * m, 0.0)
+            m_next, s_next = m, s
+        self.mean = np.concatenate(([0.0], np.cumsum(means)))
+        self.var = np.concatenate(([0.0], np.cumsum(variances)))
+        self.tail_rate = rate - lam + size * theta  # the first tail term's rate
+
+    def wait(self, position: float) -> float:
+        """Mean wait at ``position`` (linear between whole positions)."""
+        if position <= 0:
+            return 0.0
+        if self.theta == 0.0:
+            gap = self.rate - self.lam
+            return position / gap if gap > 0 else math.inf
+        if position >= self.size:
+            return float(self.mean[-1]) + _wait_mean(
+                position - self.size, self.tail_rate, self.theta
+            )
+        return _between(self.mean, position)
+
+    def variance(self, position: float) -> float:
+        if position <= 0:
+            return 0.0
+        if self.theta == 0.0:
+            gap = self.rate - self.lam
+            return position * (self.rate + self.lam) / gap**3 if gap > 0 else math.inf
+        if position >= self.size:
+            return float(self.var[-1]) + _wait_variance(
+                position - self.size, self.tail_rate, self.theta
+            )
+        return _between(self.var, position)
+
+    def position_for(self, wait_s: float) -> float:
+        """The position whose mean wait is ``wait_s`` (the inverse of ``wait``)."""
+        import numpy as np
+
+        if wait_s <= 0:
+            return 0.0
+        if self.theta == 0.0:
+            gap = self.rate - self.lam
+            return wait_s * gap if gap > 0 else 1.0
+        if wait_s >= self.mean[-1]:
+            rest = wait_s - float(self.mean[-1])
+            return self.size + _position_for_wait(rest, self.tail_rate, self.theta)
+        i = int(np.searchsorted(self.mean, wait_s))
+        low, high = self.mean[i - 1], self.mean[i]
+        return i - 1 + (wait_s - low) / (high - low)
+
+
+def _between(table: np.ndarray, position: float) -> float:
+    """``table`` (by whole position) read at ``position``, linear in between."""
+    low = int(position)
+    part = position - low
+    if part == 0:
+        return float(table[low])
+    return float(table[low] + part * (table[low + 1] - table[low]))
+
+
 def _retire(
     busy: int, target: int, t: float, until: float, handle_s: float
 ) -> tuple[int, float]:
@@ -227,6 +350,7 @@ def expected_wait_s(
     patience_s: float | None = None,
     *,
     on_shift: int | None = None,
+    higher_per_s: float | None = None,
 ) -> float:
     """Expected wait of the caller at ``position`` (1 = next) from ``now_s``.
 
@@ -234,24 +358,90 @@ def expected_wait_s(
     same clock as ``now_s``; ``handle_s`` the mean handle time; ``patience_s``
     the mean patience of the callers ahead (``None``: nobody hangs up).
     ``on_shift``, when the agent line knows it, replaces the plan's count now
-    (and nobody is assumed still finishing after an earlier drop). Returns
-    ``math.inf`` when the plan brings nobody within a week. With fixed
-    staffing this is ``wait_by_position_s``; see the module docstring for
-    plan changes.
+    (and nobody is assumed still finishing after an earlier drop).
+    ``higher_per_s``: callers of a higher priority than this caller's joining
+    the queue a second (``arrival_rate_per_s`` of their recent arrivals); they
+    go ahead of this caller. Returns ``math.inf`` when the plan brings nobody
+    within a week. With fixed staffing and nobody overtaking this is
+    ``wait_by_position_s``; see the module docstring for plan changes.
     """
     return Estimator(plan, handle_s, patience_s).wait_s(
-        position, now_s, on_shift=on_shift
+        position, now_s, on_shift=on_shift, higher_per_s=higher_per_s
     )
+
+
+@dataclass(frozen=True)
+class WaitForecast:
+    """The wait of a caller in a queue: its mean, median and likely range.
+
+    ``low_s`` and ``high_s`` are the 10th and 90th percentiles (``LIKELY``).
+    ``overtaken`` says callers of a higher priority are joining ahead: the
+    wait is then too uncertain for one figure, so the caller is told the
+    range (``likely``), and a callback is worth offering when they will more
+    likely than not wait past ``callback_after`` (``callback_s``: the
+    median, where a long tail would otherwise pull the mean past it).
+    """
+
+    mean_s: float
+    low_s: float
+    median_s: float
+    high_s: float
+    overtaken: bool = False
+
+    @property
+    def likely(self) -> tuple[float, float] | None:
+        """The range to tell the caller, or ``None`` when the mean is said."""
+        return (self.low_s, self.high_s) if self.overtaken else None
+
+    @property
+    def callback_s(self) -> float:
+        """The figure the callback offer sets against ``callback_after``: the
+        mean, or the median for a caller who can be overtaken."""
+        return self.median_s if self.overtaken else self.mean_s
+
+
+def wait_forecast(
+    position: int,
+    plan: Plan,
+    now_s: float,
+    handle_s: float,
+    patience_s: float | None = None,
+    *,
+    on_shift: int | None = None,
+    higher_per_s: float | None = None,
+) -> WaitForecast:
+    """``expected_wait_s`` with the range the wait likely falls in."""
+    return Estimator(plan, handle_s, patience_s).forecast(
+        position, now_s, on_shift=on_shift, higher_per_s=higher_per_s
+    )
+
+
+def arrival_rate_per_s(
+    times_s: Iterable[float], now_s: float, window_s: float = RATE_WINDOW_S
+) -> float:
+    """Arrivals a second over the ``window_s`` before ``now_s``.
+
+    Given the times callers of a higher priority joined the queue (the store's
+    waiter records live; the simulated records in ``ivr simulate``), this is
+    ``higher_per_s``: the rate at which such callers are joining now. Only the
+    recent past counts, as on the line: a rate that climbs is followed within
+    the window.
+    """
+    if not window_s > 0:
+        raise ValueError(f"window must be > 0 seconds, got {window_s!r}")
+    count = sum(1 for t in times_s if now_s - window_s < t <= now_s)
+    return count / window_s
 
 
 class Estimator:
     """``expected_wait_s`` for one queue: its plan, handle time and patience.
 
     The simulator asks it once per announcement, so it keeps, for each staffing
-    level, the table W(1), W(2), ... of waits by position: where staffing holds
-    still around the moment asked (no change since a drop could still hold
-    agents back, the answer due well before the next change), the answer is
-    read from the table; elsewhere it is played forward as the module says.
+    level (and rate of callers overtaking), the table W(1), W(2), ... of waits
+    by position: where staffing holds still around the moment asked (no change
+    since a drop could still hold agents back, the answer due well before the
+    next change), the answer is read from the table; elsewhere it is played
+    forward as the module says.
     """
 
     def __init__(self, plan: Plan, handle_s: float, patience_s: float | None = None):
@@ -278,6 +468,17 @@ class Estimator:
                 last = start
             self._last_drop.append(last)
         self._tables: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._overtaken: dict[tuple[int, float], _Overtaken] = {}
+
+    def overtaken(self, agents: int, higher_per_s: float) -> _Overtaken:
+        """Mean and variance by position with ``agents`` all busy and callers
+        of a higher priority joining at ``higher_per_s`` (kept per pair)."""
+        key = (agents, higher_per_s)
+        have = self._overtaken.get(key)
+        if have is None:
+            have = _Overtaken(agents / self.handle_s, self.theta, higher_per_s)
+            self._overtaken[key] = have
+        return have
 
     def wait_s(
         self,
@@ -285,8 +486,21 @@ class Estimator:
         now_s: float,
         *,
         on_shift: int | None = None,
+        higher_per_s: float | None = None,
     ) -> float:
         """Expected wait of the caller at ``position`` from ``now_s``."""
+        return self._wait(position, now_s, on_shift, _rate(higher_per_s))
+
+    def _wait(
+        self,
+        position: float,
+        now_s: float,
+        on_shift: int | None,
+        lam: float,
+        pieces: list[_Piece] | None = None,
+    ) -> float:
+        """``wait_s``; ``pieces`` (if given) receives how the chance of being
+        answered is spread over time (see ``_Piece``)."""
         plan, starts, handle_s = self.plan, self.starts, self.handle_s
         here = max(bisect.bisect_right(starts, now_s) - 1, 0)
         count = plan[here][1]
@@ -297,10 +511,17 @@ class Estimator:
             and position == int(position)
         ):
             k = max(int(position), 1)
-            mean, var = self._table(count, k)
+            if lam:
+                table = self.overtaken(count, lam)
+                mean, var = table.wait(k), table.variance(k)
+            else:
+                means, variances = self._table(count, k)
+                mean, var = float(means[k - 1]), float(variances[k - 1])
             until = starts[here + 1] if here + 1 < len(starts) else math.inf
-            if mean[k - 1] + 12.0 * math.sqrt(var[k - 1]) < until - now_s:
-                return float(mean[k - 1])
+            if mean + 12.0 * math.sqrt(var) < until - now_s:
+                if pieces is not None:
+                    pieces.append(_Piece(0.0, 1.0, mean, var))
+                return float(mean)
         if on_shift is not None:
             busy = target = max(int(on_shift), 0)
         else:
@@ -315,12 +536,41 @@ class Estimator:
                 target = count
                 busy = max(busy, target)
             busy, _ = _retire(busy, target, t, now_s, handle_s)
-        return _Walk(plan, handle_s, self.theta).run(
-            max(float(position), 1.0), busy, target, here, now_s
+        walk = _Walk(
+            plan, handle_s, self.theta, lam, lambda agents: self.overtaken(agents, lam)
+        )
+        return walk.run(max(float(position), 1.0), busy, target, here, now_s, pieces)
+
+    def forecast(
+        self,
+        position: float,
+        now_s: float,
+        *,
+        on_shift: int | None = None,
+        higher_per_s: float | None = None,
+    ) -> WaitForecast:
+        """The mean wait (``wait_s``), its median and the range it likely
+        falls in (``LIKELY``), from the same walk through the plan: in each
+        stretch of fixed staffing the wait is the gamma variable the walk
+        takes it to be, a rise answers its share at once, and the quantiles
+        are read off that spread of chances. A caller who can be overtaken
+        gets the long right tail their wait has (the exact variance of the
+        moves ahead, ``_Overtaken``)."""
+        lam = _rate(higher_per_s)
+        pieces: list[_Piece] = []
+        mean = self._wait(position, now_s, on_shift, lam, pieces)
+        low, high = LIKELY
+        return WaitForecast(
+            float(mean),
+            float(_quantile(pieces, low)),
+            float(_quantile(pieces, 0.5)),
+            float(_quantile(pieces, high)),
+            bool(lam),
         )
 
     def waits_s(self, positions: np.ndarray, times_s: np.ndarray) -> np.ndarray:
-        """``wait_s`` of many (whole) positions and times at once."""
+        """``wait_s`` of many (whole) positions and times at once (nobody
+        overtaking; ``forecast`` one at a time for callers who can be)."""
         import numpy as np
 
         positions = np.maximum(np.asarray(positions, dtype=np.int64), 1)
@@ -356,6 +606,74 @@ class Estimator:
         return have
 
 
+def _rate(higher_per_s: float | None) -> float:
+    if higher_per_s is None:
+        return 0.0
+    if not (math.isfinite(higher_per_s) and higher_per_s >= 0):
+        raise ValueError(
+            f"higher_per_s must be a rate >= 0 a second, got {higher_per_s!r}"
+        )
+    return float(higher_per_s)
+
+
+@lru_cache(maxsize=4096)
+def _standard_gamma_quantile(shape: float, p: float) -> float:
+    """x with P(shape, x) = p: Newton on log x, kept inside a bracket."""
+    if p <= 0:
+        return 0.0
+    if p >= 1:
+        return math.inf
+    z = NormalDist().inv_cdf(p)
+    if shape >= 0.5:  # Wilson-Hilferty
+        x = shape * max(1.0 - 1.0 / (9 * shape) + z / (3 * math.sqrt(shape)), 0.05) ** 3
+    else:  # P(a, x) ≈ x^a / Γ(a + 1) for small x
+        x = math.exp((math.log(p) + math.lgamma(shape + 1.0)) / shape)
+    lo, hi = x, x
+    while _gamma_p(shape, lo) > p:
+        lo /= 2.0
+    while _gamma_p(shape, hi) < p:
+        hi *= 2.0
+    for _ in range(100):
+        gap = _gamma_p(shape, x) - p
+        if gap < 0:
+            lo = x
+        else:
+            hi = x
+        slope = math.exp(shape * math.log(x) - x - math.lgamma(shape))  # x·density
+        nxt = x * math.exp(-gap / slope) if slope > 0 else 0.5 * (lo + hi)
+        if not lo <= nxt <= hi:
+            nxt = math.sqrt(lo * hi)
+        if abs(nxt - x) <= 1e-12 * x:
+            return nxt
+        x = nxt
+    return x
+
+
+_SHAPE_STEP = 0.02  # grid of log(shape) on which the LIKELY quantiles are kept
+
+
+def _gamma_quantile(shape: float, p: float) -> float:
+    """The ``p`` quantile of a gamma variable of mean ``shape`` (scale 1).
+
+    For the quantiles said (``LIKELY`` and the median) the answer is kept on
+    a grid of log(shape) and read between grid points (log-linear: the
+    quantile moves by far less than a part in a thousand between them), so a
+    simulated day solves a few hundred of them, not one per announcement.
+    """
+    if p not in (*LIKELY, 0.5):
+        return _standard_gamma_quantile(shape, p)
+    at = math.log(shape) / _SHAPE_STEP
+    below = math.floor(at)
+    part = at - below
+    low = _standard_gamma_quantile(math.exp(below * _SHAPE_STEP), p)
+    if part == 0:
+        return low
+    high = _standard_gamma_quantile(math.exp((below + 1) * _SHAPE_STEP), p)
+    if low <= 0 or high <= 0:
+        return low + part * (high - low)
+    return math.exp(math.log(low) + part * (math.log(high) - math.log(low)))
+
+
 class _Walk:
     """Play the wait forward from now through the plan's coming changes.
 
@@ -367,20 +685,59 @@ class _Walk:
     turned back into a position for the next stretch.
     """
 
-    def __init__(self, plan: Plan, handle_s: float, theta: float):
+    def __init__(
+        self,
+        plan: Plan,
+        handle_s: float,
+        theta: float,
+        lam: float = 0.0,
+        overtaken: Callable[[int], _Overtaken] | None = None,
+    ):
         self.plan, self.handle_s, self.theta = plan, handle_s, theta
+        self.lam, self.overtaken = lam, overtaken
 
-    def drift(self, ahead: float, span: float) -> float:
+    def mean(self, ahead: float, agents: int) -> float:
+        if self.lam and self.overtaken is not None:
+            return self.overtaken(agents).wait(ahead)
+        return _wait_mean(ahead, agents / self.handle_s, self.theta)
+
+    def variance(self, ahead: float, agents: int) -> float:
+        if self.lam and self.overtaken is not None:
+            return self.overtaken(agents).variance(ahead)
+        return _wait_variance(ahead, agents / self.handle_s, self.theta)
+
+    def position_for(self, wait_s: float, agents: int) -> float:
+        if self.lam and self.overtaken is not None:
+            return self.overtaken(agents).position_for(wait_s)
+        return _position_for_wait(wait_s, agents / self.handle_s, self.theta)
+
+    def drift(self, ahead: float, span: float, rate: float = 0.0) -> float:
         """Moves still needed after ``span`` in which nobody is answered: the
-        callers ahead may still hang up."""
-        return 1.0 + (ahead - 1.0) * math.exp(-self.theta * span)
+        callers ahead may still hang up, callers of a higher priority join
+        ahead (at ``lam``, less the ``rate`` at which agents answer them when
+        they outrun every agent)."""
+        theta, lam = self.theta, max(self.lam - rate, 0.0)
+        if theta == 0.0:
+            return ahead + lam * span
+        fade = math.exp(-theta * span)
+        return 1.0 + (ahead - 1.0) * fade + lam / theta * (1.0 - fade)
 
     def run(
-        self, ahead: float, busy: int, target: int, here: int, now_s: float
+        self,
+        ahead: float,
+        busy: int,
+        target: int,
+        here: int,
+        now_s: float,
+        pieces: list[_Piece] | None = None,
     ) -> float:
         """Expected wait from ``now_s`` at position ``ahead``, with ``busy``
-        agents on calls, the plan at ``target`` and ``plan[here]`` in force."""
-        plan, handle_s, theta = self.plan, self.handle_s, self.theta
+        agents on calls, the plan at ``target`` and ``plan[here]`` in force.
+        ``pieces``, if given, receives the chance of being answered over time:
+        a gamma piece per stretch, a jump where a rise answers callers at once.
+        """
+        plan, handle_s = self.plan, self.handle_s
+        keep = pieces.append if pieces is not None else lambda piece: None
         total, mass, t = 0.0, 1.0, now_s
         spread = 0.0  # variance of when the current stretch starts (agents leaving)
         horizon = now_s + _HORIZON_S
@@ -397,36 +754,46 @@ class _Walk:
             if step < len(plan) and busy == target and until < horizon:
                 rise = max(plan[step][1] - busy, 0)
             rate = target / handle_s
-            if busy == target and rate > 0:
-                mean = _wait_mean(ahead, rate, theta)
+            mean = self.mean(ahead, target) if busy == target and rate > 0 else 0.0
+            if busy == target and rate > 0 and math.isinf(mean):
+                # Callers of a higher priority take every agent (no patience).
                 if until == math.inf:
+                    return math.inf
+                ahead = self.drift(ahead, until - t, rate)
+            elif busy == target and rate > 0:
+                var = self.variance(ahead, target) + spread
+                if until == math.inf:
+                    keep(_Piece(t - now_s, mass, mean, var))
                     return total + mass * (t - now_s + mean)
                 span = until - t
-                var = _wait_variance(ahead, rate, theta) + spread
                 if mean + 12.0 * math.sqrt(var) < span:
+                    keep(_Piece(t - now_s, mass, mean, var))
                     return total + mass * (t - now_s + mean)  # done long before
                 done, done_time = _gamma_split(mean, var, span)
+                keep(_Piece(t - now_s, mass, mean, var, span, done))
                 total += mass * (done * (t - now_s) + done_time)
                 if rise and ahead > rise:
                     # Those within ``rise`` moves of the head at the change go then.
-                    near = _wait_mean(rise, rate, theta)
+                    near = self.mean(rise, target)
                     moves = mean - near
-                    moves_var = var - _wait_variance(rise, rate, theta)
+                    moves_var = var - self.variance(rise, target)
                     reach, reach_time = _gamma_split(moves, moves_var, span)
                     total += mass * (reach - done) * (until - now_s)
+                    keep(_Piece(until - now_s, mass * (reach - done)))
                     if reach >= 1.0 - 1e-12:
                         return total
                     left = (moves - reach_time) / (1.0 - reach) - span
                     mass *= 1.0 - reach
-                    ahead = _position_for_wait(near + left, rate, theta)
+                    ahead = self.position_for(near + left, target)
                 elif rise:
+                    keep(_Piece(until - now_s, mass * (1.0 - done)))
                     return total + mass * (1.0 - done) * (until - now_s)
                 else:
                     if done >= 1.0 - 1e-12:
                         return total
                     left = (mean - done_time) / (1.0 - done) - span  # E[A-span|A>span]
                     mass *= 1.0 - done
-                    ahead = max(_position_for_wait(left, rate, theta), 1e-9)
+                    ahead = max(self.position_for(left, target), 1e-9)
                 spread = 0.0
             elif until < math.inf:
                 ahead = self.drift(ahead, until - t)
@@ -438,6 +805,7 @@ class _Walk:
                 ahead -= target - busy
                 busy = target
                 if ahead <= 0:
+                    keep(_Piece(t - now_s, mass))
                     return total + mass * (t - now_s)
         return math.inf  # pragma: no cover - the loop always returns
 
@@ -448,6 +816,56 @@ def _gamma_split(mean: float, var: float, span: float) -> tuple[float, float]:
         return (1.0, mean) if mean <= span else (0.0, 0.0)
     shape, scale = mean * mean / var, var / mean
     return _gamma_p(shape, span / scale), mean * _gamma_p(shape + 1.0, span / scale)
+
+
+@dataclass(frozen=True)
+class _Piece:
+    """A share of the chance of being answered, as the walk spreads it.
+
+    From ``start_s`` (after now) a gamma wait of ``mean``/``var`` answers
+    ``mass`` × its chance, up to ``span`` later (``done``: the gamma's chance
+    within the span); without ``mean``, a jump: ``mass`` answered at once at
+    ``start_s`` (agents coming on).
+    """
+
+    start_s: float
+    mass: float
+    mean: float | None = None
+    var: float = 0.0
+    span: float = math.inf
+    done: float = 1.0
+
+
+def _quantile(pieces: Sequence[_Piece], p: float) -> float:
+    """The time by which the chance of being answered reaches ``p``.
+
+    The pieces follow each other in time, so the one where the running chance
+    passes ``p`` holds the answer: a jump's moment, or a gamma quantile.
+    ``math.inf`` when the walk never gets there (nobody on duty for a week).
+    """
+    reached = 0.0
+    for piece in pieces:
+        if piece.mean is None:
+            reached += piece.mass
+            if reached >= p:
+                return piece.start_s
+            continue
+        share = piece.mass * piece.done
+        if reached + share >= p and share > 0:
+            inside = min((p - reached) / piece.mass, piece.done)
+            return piece.start_s + min(
+                _gamma_quantile_of(piece.mean, piece.var, inside), piece.span
+            )
+        reached += share
+    return math.inf
+
+
+def _gamma_quantile_of(mean: float, var: float, p: float) -> float:
+    """The ``p`` quantile of a gamma variable with this mean and variance."""
+    if var <= 0 or mean <= 0:
+        return mean
+    shape = mean * mean / var
+    return mean / shape * _gamma_quantile(shape, p)
 
 
 def day_plan(agents: Sequence[tuple[dt.time, int]], now: dt.time) -> Plan:

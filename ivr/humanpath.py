@@ -16,13 +16,14 @@ from dataclasses import dataclass
 
 from ivr.agentline import usable_number
 from ivr.engine import CallContext, CallState, EngineError, Hangup, Step, Walk
-from ivr.estimate import day_plan, expected_wait_s
+from ivr.estimate import WaitForecast, day_plan, wait_forecast
 from ivr.menu import Menu, Prompt, Queue, QueueNode
 from ivr.phrases import (
     duration_phrase,
     phrase,
     position_phrase,
     service_start_phrase,
+    spoken_forecast,
     spoken_wait,
     wait_phrase,
     when_phrase,
@@ -61,22 +62,47 @@ def estimated_wait_s(
     now: dt.datetime,
     *,
     on_shift: int | None = None,
+    higher_per_s: float | None = None,
 ) -> float | None:
     """Expected wait for the caller at ``position`` (1 = next), from staffing.
 
     ``ivr.estimate`` plays the queue forward: agents the day plan puts on duty
     now and in the coming hours (``on_shift``, the agents actually on shift
     from the agent line, replaces the plan's count now), the handle time, and
-    the callers ahead who may hang up (the queue's patience). Twilio's
-    ``AvgQueueTime`` is how long callers *have* waited, not how long this one
-    *will*, so it is not used. ``None`` when the plan brings nobody.
+    the callers ahead who may hang up (the queue's patience).
+    ``higher_per_s``: callers of a higher priority than this caller's joining
+    the queue a second, who will go ahead of them
+    (``ivr.estimate.arrival_rate_per_s`` of the waiter records' enqueue
+    times of the queue's higher levels over ``RATE_WINDOW_S``); ``None`` or 0
+    when nobody can overtake them (the top level, a queue without levels).
+    Twilio's ``AvgQueueTime`` is how long callers *have* waited, not how long
+    this one *will*, so it is not used. ``None`` when the plan brings nobody.
     """
+    wait = _forecast(menu, queue_id, position, now, on_shift, higher_per_s).mean_s
+    return None if math.isinf(wait) else wait
+
+
+def _forecast(
+    menu: Menu,
+    queue_id: str,
+    position: int,
+    now: dt.datetime,
+    on_shift: int | None,
+    higher_per_s: float | None,
+) -> WaitForecast:
+    if position <= 0:  # an agent is free for them: taken in a moment
+        return WaitForecast(0.0, 0.0, 0.0, 0.0)
     queue = menu.queues[queue_id]
     plan = day_plan(queue.agents, menu.local_time(now))
-    wait = expected_wait_s(
-        position, plan, 0.0, queue.handle_time_s, queue.patience_s, on_shift=on_shift
+    return wait_forecast(
+        position,
+        plan,
+        0.0,
+        queue.handle_time_s,
+        queue.patience_s,
+        on_shift=on_shift,
+        higher_per_s=higher_per_s,
     )
-    return None if math.isinf(wait) else wait
 
 
 def _local(menu: Menu, now: dt.datetime) -> dt.datetime:
@@ -120,13 +146,20 @@ def queue_wait(
     ctx: CallContext,
     *,
     on_shift: int | None = None,
+    higher_per_s: float | None = None,
+    ready: int = 0,
 ) -> WaitStep:
     """One round of waiting at queue node ``state.node`` (Twilio's waitUrl).
 
     The caller hears their position and the estimated wait as people say it
-    (``ivr.phrases.spoken_wait``); with nobody on duty, when service starts.
-    A callback is offered when the same estimate passes ``callback_after``.
-    ``on_shift``: agents on shift now by the agent line, if it knows.
+    (``ivr.phrases.spoken_forecast``: the range their wait likely falls in
+    when callers of a higher priority are joining, ``higher_per_s`` a second
+    as in ``estimated_wait_s``); with nobody on duty, when service starts.
+    A callback is offered when the same forecast passes ``callback_after``
+    (``WaitForecast.callback_s``). ``on_shift``: agents on shift now by the
+    agent line, if it knows; ``ready`` of them are free at its prompt, and
+    will take the first callers in line at once (the estimate is for the
+    callers behind those).
     """
     node = menu.nodes[state.node]
     if not isinstance(node, QueueNode):
@@ -138,7 +171,13 @@ def queue_wait(
         # The line closed while they held: leave, and ``after_queue`` says so
         # and takes them to the node's ``closed`` target (callback, voicemail).
         return WaitStep(prompts=(), hold_s=0, leave=True)
-    estimate = estimated_wait_s(menu, queue.id, position, ctx.now, on_shift=on_shift)
+    forecast = _forecast(
+        menu, queue.id, position - ready, ctx.now, on_shift, higher_per_s
+    )
+    estimate = None if math.isinf(forecast.mean_s) else forecast.mean_s
+    told = estimate is not None or (
+        forecast.overtaken and math.isfinite(forecast.low_s)
+    )
     lang = menu.language
     text = position_phrase(lang, position)
     local = menu.local_time(ctx.now)
@@ -149,12 +188,13 @@ def queue_wait(
             text += phrase(lang, "nobody_on_duty")
         else:
             text += service_start_phrase(lang, start, _local(menu, ctx.now))
-    elif estimate is not None:
-        text += wait_phrase(lang, spoken_wait(estimate, queue.max_wait_s))
+    elif told:
+        words = spoken_forecast(forecast.mean_s, queue.max_wait_s, forecast.likely)
+        text += wait_phrase(lang, words)
     offer = (
         queue.callback_after_s is not None
-        and estimate is not None
-        and estimate > queue.callback_after_s
+        and told
+        and forecast.callback_s > queue.callback_after_s
         and usable_number(ctx.caller)  # never promise a call to nobody
     )
     return WaitStep(

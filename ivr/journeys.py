@@ -7,7 +7,13 @@ menu's designer expects callers to: at a menu they pick an option by its
 the record at the ``found`` rate. Where the walk ends decides what the caller
 costs: a ``hangup`` after self-service costs no agent, a ``queue`` node sends the
 caller into that queue at the moment they reach it. The queue simulator then
-takes those streams.
+takes those streams. Complaints recorded (``feedback`` nodes) and requests made
+(``request`` nodes, an urged shipment) are counted by topic on the way.
+
+At an ``ask`` the caller types the digits (``next``), unless the traffic file's
+``branches`` give the share who take its person door (the ``person`` key or
+words) instead; a menu's person door (when no option is on the person key) is
+taken only as ``branches`` say.
 """
 
 from __future__ import annotations
@@ -15,7 +21,9 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import wave
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -23,6 +31,8 @@ import numpy as np
 
 from ivr.menu import (
     AskNode,
+    FeedbackNode,
+    GotoMenuNode,
     HangupNode,
     LookupNode,
     Menu,
@@ -31,6 +41,7 @@ from ivr.menu import (
     Node,
     Prompt,
     QueueNode,
+    RequestNode,
     RouteNode,
     TransferNode,
     VoicemailNode,
@@ -77,8 +88,11 @@ class Journeys:
     ``ready_s`` when the caller reaches the end of the menu (joins a queue, starts
     a voicemail...); ``end`` the kind of node reached: ``self_service`` (a
     ``hangup`` node, or hanging up content after an answer), ``queue``,
-    ``voicemail``, ``transfer`` or ``gave_up`` (still in the
-    menu after MAX_STEPS nodes); ``queue`` and ``priority`` for queued callers.
+    ``voicemail``, ``transfer``, ``feedback`` (a complaint recorded, then the
+    call ended), ``other_menu`` (went on in another menu, another language) or
+    ``gave_up`` (still in the menu after MAX_STEPS nodes); ``queue`` and
+    ``priority`` for queued callers. ``recorded`` counts the complaints and
+    requests of the day by (``feedback`` or ``request``, topic).
     """
 
     arrival_s: np.ndarray
@@ -86,6 +100,7 @@ class Journeys:
     end: np.ndarray
     queue: np.ndarray
     priority: np.ndarray
+    recorded: Mapping[tuple[str, str], int] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.arrival_s)
@@ -150,11 +165,13 @@ class _OpenHours:
 
 
 # What the walk does at a node, by its kind.
-_SAY, _ASK, _LOOKUP, _ROUTE, _QUEUE, _VOICEMAIL, _TRANSFER, _HANGUP, _OTHER = range(9)
+(_SAY, _ASK, _LOOKUP, _ROUTE, _QUEUE, _VOICEMAIL, _TRANSFER, _HANGUP, _REQUEST,
+ _FEEDBACK, _OTHER_MENU, _OTHER) = range(12)  # fmt: skip
 _KINDS = (
     (MessageNode, _SAY), (MenuNode, _ASK), (AskNode, _ASK), (LookupNode, _LOOKUP),
     (RouteNode, _ROUTE), (QueueNode, _QUEUE), (VoicemailNode, _VOICEMAIL),
-    (TransferNode, _TRANSFER), (HangupNode, _HANGUP),
+    (TransferNode, _TRANSFER), (HangupNode, _HANGUP), (RequestNode, _REQUEST),
+    (FeedbackNode, _FEEDBACK), (GotoMenuNode, _OTHER_MENU),
 )  # fmt: skip
 _DRAWS = 4096  # uniforms drawn at a time: the same numbers as one at a time
 
@@ -188,6 +205,7 @@ class _Walker:
         }
         self.uniforms: list[float] = []
         self.used = 0
+        self.recorded: Counter[tuple[str, str]] = Counter()
 
     def uniform(self) -> float:
         """The generator's next uniform number (drawn in blocks: the same ones)."""
@@ -202,7 +220,10 @@ class _Walker:
         override = self.plan.branches.get(node.id)
         if isinstance(node, MenuNode):
             targets = [o.goto for o in node.options]
-            given = [o.share for o in node.options]
+            given: list[float | None] = [o.share for o in node.options]
+            if node.person:  # asked for by nobody unless the branches say so
+                targets.append(node.person)
+                given.append(0.0)
         elif isinstance(node, LookupNode):
             targets = [node.found, node.missing]
             given = [self.plan.found, 1 - self.plan.found]
@@ -234,6 +255,7 @@ class _Walker:
         satisfied = self.plan.satisfied
         now, node_id = arrival_s, self.menu.start
         answered = False  # a lookup found the caller's record: self-service
+        complained = False  # recorded feedback: a person will follow it up
         for _ in range(MAX_STEPS):
             node = nodes[node_id]
             now += say_s[node_id]
@@ -243,8 +265,20 @@ class _Walker:
             elif kind == _ASK:
                 content = answered and self.uniform() < satisfied
                 if content and isinstance(node, MenuNode):
-                    return now, "self_service", "", 0
+                    return now, "feedback" if complained else "self_service", "", 0
                 node_id, now = self._answer(node, now)
+            elif kind == _REQUEST:
+                self.recorded["request", node.topic or node.request] += 1
+                node_id = node.next
+            elif kind == _FEEDBACK:
+                self.recorded["feedback", node.topic] += 1
+                complained = True
+                if not node.next:
+                    return now, "feedback", "", 0
+                now += node.max_length_s / 2  # the caller speaks, on average
+                node_id = node.next
+            elif kind == _OTHER_MENU:
+                return now, "other_menu", "", 0
             elif kind == _LOOKUP:
                 node_id = self._pick(node_id)
                 answered = answered or node_id == node.found
@@ -260,7 +294,7 @@ class _Walker:
             elif kind == _TRANSFER:
                 return now, "transfer", "", 0
             elif kind == _HANGUP:
-                return now, "self_service", "", 0
+                return now, "feedback" if complained else "self_service", "", 0
         return now, "gave_up", "", 0
 
     def _answer(self, node: MenuNode | AskNode, now: float) -> tuple[str, float]:
@@ -269,6 +303,11 @@ class _Walker:
             if self.uniform() >= self.plan.no_input:
                 if isinstance(node, MenuNode):
                     return self._pick(node.id), now + _THINK_S
+                shares = self.plan.branches.get(node.id)
+                if shares and node.person:
+                    person = shares.get(node.person, 0.0)
+                    if self.uniform() < person:  # asks for a person instead
+                        return node.person, now + _THINK_S
                 typed = (node.min_digits + node.max_digits) / 2
                 return node.next, now + _THINK_S + _KEY_S * typed
             now += node.timeout_s + self.say_s[node.id]  # silence, then a replay
@@ -281,9 +320,18 @@ class _Walker:
         # A variable test the walk cannot evaluate holds half the time unless the
         # traffic file gives this node's branches.
         target = node.choose(
-            lambda: self.is_open(now), lambda _var, _value: self.uniform() < 0.5
+            lambda: self.is_open(now),
+            lambda _var, _value: self.uniform() < 0.5,
+            lambda: self._on_holiday(now),
         )
         return target or node.rules[-1].goto
+
+    def _on_holiday(self, when_s: float) -> bool:
+        hours = self.menu.hours
+        if hours is None:
+            return False
+        local = self.is_open.origin + dt.timedelta(seconds=float(when_s))
+        return hours.holiday(local.replace(tzinfo=self.is_open.tz)) is not None
 
 
 def walk_callers(menu: Menu, plan: TrafficPlan, seed: int | None = None) -> Journeys:
@@ -298,4 +346,11 @@ def walk_callers(menu: Menu, plan: TrafficPlan, seed: int | None = None) -> Jour
     priority = np.zeros(n, dtype=np.int64)
     for i, arrival in enumerate(arrivals):
         ready[i], end[i], queue[i], priority[i] = walker.walk(float(arrival))
-    return Journeys(arrivals, ready, end.astype(str), queue.astype(str), priority)
+    return Journeys(
+        arrivals,
+        ready,
+        end.astype(str),
+        queue.astype(str),
+        priority,
+        recorded=dict(walker.recorded),
+    )

@@ -21,7 +21,10 @@ __all__ = [
     "AskNode",
     "CsvSource",
     "DataSource",
+    "FeedbackNode",
+    "GotoMenuNode",
     "HangupNode",
+    "Holiday",
     "Hours",
     "LookupNode",
     "Menu",
@@ -29,9 +32,11 @@ __all__ = [
     "MessageNode",
     "Node",
     "Option",
+    "Person",
     "Prompt",
     "Queue",
     "QueueNode",
+    "RequestNode",
     "RouteNode",
     "Rule",
     "TransferNode",
@@ -47,10 +52,14 @@ class Prompt:
     ``text`` may hold ``{variable}`` placeholders, filled at call time. ``audio``
     is a file name inside ``recordings/``; when both are set the recording plays
     and the text is what a log, a transcript or a text-only caller shows.
+    ``language`` and ``voice``, when set, say the text in another language than
+    the menu's (a message such as "For English, press 9" on a Chinese line).
     """
 
     text: str | None = None
     audio: str | None = None
+    language: str | None = None
+    voice: str | None = None
 
     def __bool__(self) -> bool:
         return bool(self.text or self.audio)
@@ -108,6 +117,7 @@ class MenuNode(Node):
     no_input: str | None = None
     invalid: str | None = None
     on_fail: str | None = None
+    person: str | None = None  # the person door (see ``Person``)
     kind = "menu"
 
     @property
@@ -122,7 +132,8 @@ class MenuNode(Node):
 
     def targets(self) -> tuple[tuple[str, str], ...]:
         doors = tuple((f"option '{o.key}'", o.goto) for o in self.options)
-        return doors + ((("on_fail", self.on_fail),) if self.on_fail else ())
+        doors += (("on_fail", self.on_fail),) if self.on_fail else ()
+        return doors + ((("person", self.person),) if self.person else ())
 
 
 @dataclass(frozen=True)
@@ -145,11 +156,13 @@ class AskNode(Node):
     no_input: str | None = None
     invalid: str | None = None
     on_fail: str | None = None
+    person: str | None = None  # the person door (see ``Person``)
     kind = "ask"
 
     def targets(self) -> tuple[tuple[str, str], ...]:
         doors: tuple[tuple[str, str], ...] = (("next", self.next),)
-        return doors + ((("on_fail", self.on_fail),) if self.on_fail else ())
+        doors += (("on_fail", self.on_fail),) if self.on_fail else ()
+        return doors + ((("person", self.person),) if self.person else ())
 
 
 @dataclass(frozen=True)
@@ -173,7 +186,8 @@ class Rule:
     """One branch of a ``route``: a condition and a target; first match wins.
 
     ``when`` is ``None`` (always), ``"open"``/``"closed"`` (the human path's
-    opening hours) or ``("equals", var, value)``.
+    opening hours), ``"holiday"`` (a day of one of the hours' named holidays)
+    or ``("equals", var, value)``.
     """
 
     goto: str
@@ -189,23 +203,40 @@ class RouteNode(Node):
     kind = "route"
 
     def choose(
-        self, is_open: Callable[[], bool], holds: Callable[[str, str], bool]
+        self,
+        is_open: Callable[[], bool],
+        holds: Callable[[str, str], bool],
+        on_holiday: Callable[[], bool] = lambda: False,
     ) -> str | None:
-        """The target of the first rule that holds (None if none does).
+        """The target of the first rule that holds (None if none does)."""
+        rule = self.rule_for(is_open, holds, on_holiday)
+        return rule.goto if rule is not None else None
 
-        ``is_open()`` answers the ``open``/``closed`` rules; ``holds(var, value)``
-        the variable tests: the engine compares the call's variables, the traffic
-        walk (which has none) draws a chance.
+    def rule_for(
+        self,
+        is_open: Callable[[], bool],
+        holds: Callable[[str, str], bool],
+        on_holiday: Callable[[], bool] = lambda: False,
+    ) -> Rule | None:
+        """The first rule that holds (None if none does).
+
+        ``is_open()`` answers the ``open``/``closed`` rules, ``on_holiday()`` the
+        ``holiday`` rules; ``holds(var, value)`` the variable tests: the engine
+        compares the call's variables, the traffic walk (which has none) draws a
+        chance.
         """
         for rule in self.rules:
             when = rule.when
             if when is None:
-                return rule.goto
+                return rule
             if isinstance(when, tuple):
                 if holds(when[1], when[2]):
-                    return rule.goto
+                    return rule
+            elif when == "holiday":
+                if on_holiday():
+                    return rule
             elif (when == "open") == is_open():
-                return rule.goto
+                return rule
         return None
 
     def targets(self) -> tuple[tuple[str, str], ...]:
@@ -265,17 +296,91 @@ class VoicemailNode(Node):
 
 
 @dataclass(frozen=True)
+class FeedbackNode(Node):
+    """Record the caller's complaint or feedback, tagged with its ``topic``.
+
+    Like a voicemail, but what is recorded is for the platform to act on: the
+    recording, the ``topic`` and the ``facts`` (variables, as ``(name, label)``
+    pairs; ``None``: every variable that is not sensitive, the caller's number
+    left out) land in the store as one ``feedback`` event. Then ``next``, else
+    goodbye.
+    """
+
+    topic: str = ""
+    facts: tuple[tuple[str, str], ...] | None = None
+    max_length_s: float = 120.0
+    next: str | None = None
+    kind = "feedback"
+
+    def targets(self) -> tuple[tuple[str, str], ...]:
+        return (("next", self.next),) if self.next else ()
+
+
+@dataclass(frozen=True)
+class RequestNode(Node):
+    """Record a request the platform acts on (urge a shipment), then go on.
+
+    ``request`` names it (``urge_shipment``), ``topic`` is what a person reads
+    (default: the name), ``facts`` the variables recorded with it (as for
+    ``FeedbackNode``). The prompt tells the caller what happens now.
+    """
+
+    request: str = ""
+    topic: str = ""
+    facts: tuple[tuple[str, str], ...] | None = None
+    next: str = ""
+    kind = "request"
+
+    def targets(self) -> tuple[tuple[str, str], ...]:
+        return (("next", self.next),)
+
+
+@dataclass(frozen=True)
+class GotoMenuNode(Node):
+    """Go on in another menu of the line (another language), at its ``start``.
+
+    The call keeps only the caller's number: the other menu starts afresh.
+    """
+
+    menu: str = ""
+    kind = "goto_menu"
+
+
+@dataclass(frozen=True)
 class HangupNode(Node):
     """Say goodbye (optional) and end the call."""
 
     kind = "hangup"
 
 
-TERMINAL_KINDS = frozenset({"hangup", "queue", "transfer", "voicemail"})
+TERMINAL_KINDS = frozenset(
+    {"hangup", "queue", "transfer", "voicemail", "feedback", "goto_menu"}
+)
 
 # What a log, a trace or an agent is shown instead of a value marked sensitive.
 MASK = "***"
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_]\w*)\}")  # as the engine fills them
+
+
+Ranges = tuple[tuple[dt.time, dt.time], ...]
+
+
+@dataclass(frozen=True)
+class Holiday:
+    """A named holiday: one day or a run of days, closed or on shorter hours.
+
+    ``ranges`` are the open (start, end) times of each of its days, as in
+    ``Hours.weekly``; empty means closed all day.
+    """
+
+    name: str
+    first: dt.date
+    last: dt.date
+    ranges: Ranges = ()
+    line: int = 0
+
+    def __contains__(self, day: object) -> bool:
+        return isinstance(day, dt.date) and self.first <= day <= self.last
 
 
 @dataclass(frozen=True)
@@ -283,14 +388,15 @@ class Hours:
     """Opening hours of the human path, in the menu's time zone.
 
     ``weekly`` maps a weekday (0 = Monday) to its open (start, end) times; a day
-    that is missing is closed. ``closed`` lists whole days closed (holidays).
+    that is missing is closed. ``closed`` lists whole days closed; ``holidays``
+    are named days or runs of days, each with its own hours (closed by default),
+    which replace the weekly hours on those days.
     """
 
     timezone: str = "UTC"
-    weekly: Mapping[int, tuple[tuple[dt.time, dt.time], ...]] = field(
-        default_factory=dict
-    )
+    weekly: Mapping[int, Ranges] = field(default_factory=dict)
     closed: frozenset[dt.date] = frozenset()
+    holidays: tuple[Holiday, ...] = ()
 
     def local(self, when: dt.datetime) -> dt.datetime:
         """``when`` (aware; naive means UTC) on the clock of the menu's time zone."""
@@ -298,22 +404,38 @@ class Hours:
             when = when.replace(tzinfo=dt.UTC)
         return when.astimezone(ZoneInfo(self.timezone))
 
+    def holiday_on(self, day: dt.date) -> Holiday | None:
+        """The holiday ``day`` (a local date) belongs to, if any (the first listed)."""
+        return next((h for h in self.holidays if day in h), None)
+
+    def holiday(self, when: dt.datetime) -> Holiday | None:
+        """The holiday of the local day of ``when`` (aware; naive means UTC)."""
+        return self.holiday_on(self.local(when).date()) if self.holidays else None
+
+    def ranges_on(self, day: dt.date) -> Ranges:
+        """The open ranges of a local date: a holiday's, else the weekly ones."""
+        if day in self.closed:
+            return ()
+        holiday = self.holiday_on(day) if self.holidays else None
+        if holiday is not None:
+            return holiday.ranges
+        return self.weekly.get(day.weekday(), ())
+
     def is_open(self, when: dt.datetime) -> bool:
         """Whether the line is open at ``when`` (aware; naive means UTC)."""
         local = self.local(when)
-        if local.date() in self.closed:
-            return False
+        today = local.date()
         now = local.time().replace(tzinfo=None)
-        for start, end in self.weekly.get(local.weekday(), ()):
+        for start, end in self.ranges_on(today):
             if end <= start:  # over midnight, e.g. 20:00-02:00
                 if now >= start or now < end:
                     return True
             elif start <= now < end:
                 return True
         # The part after midnight of yesterday's overnight range.
-        yesterday = (local.weekday() - 1) % 7
+        yesterday = today - dt.timedelta(days=1)
         return any(
-            end <= start and now < end for start, end in self.weekly.get(yesterday, ())
+            end <= start and now < end for start, end in self.ranges_on(yesterday)
         )
 
 
@@ -355,6 +477,7 @@ class CsvSource:
     id: str
     path: str  # absolute
     key: str
+    sensitive: frozenset[str] = frozenset()  # columns never spoken or logged
     kind = "csv"
 
 
@@ -365,10 +488,27 @@ class UrlSource:
     id: str
     url: str
     timeout_s: float = 2.0
+    sensitive: frozenset[str] = frozenset()  # fields never spoken or logged
     kind = "url"
 
 
 DataSource = CsvSource | UrlSource
+
+
+@dataclass(frozen=True)
+class Person:
+    """The way to a person from anywhere: a key and words, set once for the menu.
+
+    At every menu and ``ask`` of the menu, pressing ``key`` (at an ask: the key
+    alone, e.g. ``0#``) or saying one of ``speech`` (not negated: "不要人工" is
+    no request) takes the node's person door: the node's own ``person`` target,
+    else ``goto``. At a menu whose option uses ``key``, that option is the door.
+    """
+
+    goto: str
+    key: str | None = None
+    speech: tuple[str, ...] = ()
+    line: int = 0
 
 
 @dataclass(frozen=True)
@@ -388,6 +528,7 @@ class Menu:
     queues: Mapping[str, Queue] = field(default_factory=dict)
     hold: str | None = None  # the line's hold music in recordings/
     recordings_dir: str = ""
+    person: Person | None = None
 
     def node(self, node_id: str) -> Node:
         return self.nodes[node_id]
@@ -415,9 +556,25 @@ class Menu:
         return None
 
     @cached_property
+    def live_variables(self) -> dict[str, frozenset[str] | None]:
+        """Per node, the variables the call may still need (see ``_live_variables``)."""
+        return _live_variables(self)
+
+    def needed(self, node_id: str, variables: Mapping[str, str]) -> dict[str, str]:
+        """``variables`` less those no node from ``node_id`` on will read again.
+
+        ``caller`` always stays (the engine's one built-in variable).
+        """
+        live = self.live_variables.get(node_id)
+        if live is None:
+            return dict(variables)
+        return {k: v for k, v in variables.items() if k in live or k == "caller"}
+
+    @cached_property
     def sensitive_variables(self) -> frozenset[str]:
-        """Variables never shown in clear: what a ``sensitive`` ask saves, and
-        whatever a route compares with one.
+        """Variables never shown in clear: what a ``sensitive`` ask saves, the
+        ``sensitive`` fields of data sources, and whatever a route compares with
+        one.
 
         The looked-up value a caller's input is checked against (the account's
         real last four digits) gives the secret away as surely as the input, so
@@ -428,6 +585,7 @@ class Menu:
             for n in self.nodes.values()
             if isinstance(n, AskNode) and n.sensitive
         }
+        hidden.update(*(source.sensitive for source in self.data.values()))
         pairs = [
             (rule.when[1], set(_PLACEHOLDER.findall(rule.when[2])))
             for n in self.nodes.values()
@@ -444,3 +602,91 @@ class Menu:
                     hidden |= side
                     grown = True
         return frozenset(hidden)
+
+    def person_door(self, node: Node) -> str | None:
+        """Where a caller asking for a person at menu or ask ``node`` goes.
+
+        The option on the person key at a menu that has one, else the node's
+        person door; None without a ``person`` setting (or at another kind).
+        """
+        if self.person is None or not isinstance(node, MenuNode | AskNode):
+            return None
+        if isinstance(node, MenuNode) and self.person.key is not None:
+            option = node.option(self.person.key)
+            if option is not None:
+                return option.goto
+        return node.person
+
+
+_TEMPLATE = re.compile(r"\{([A-Za-z_]\w*)\}")
+
+
+def _uses(menu: Menu, node: Node) -> frozenset[str] | None:
+    """The variables ``node`` reads at call time; None for "every one" (a queue
+    node handing the agent every variable the menu set)."""
+    texts: list[str | None] = [node.prompt.text]
+    names: set[str] = set()
+    if isinstance(node, MenuNode | AskNode):
+        texts += [node.no_input, node.invalid]
+    if isinstance(node, LookupNode):
+        texts.append(node.key)
+        source = menu.data.get(node.data)
+        if isinstance(source, UrlSource):
+            texts.append(source.url)
+    if isinstance(node, RouteNode):
+        for rule in node.rules:
+            if isinstance(rule.when, tuple):
+                names.add(rule.when[1])
+                texts.append(rule.when[2])
+    if isinstance(node, QueueNode):
+        if node.handover is None:
+            return None
+        names.update(name for name, _ in node.handover)
+    if isinstance(node, FeedbackNode | RequestNode):
+        if node.facts is None:  # like a hand-over: every variable set
+            return None
+        names.update(name for name, _ in node.facts)
+    for text in texts:
+        if text:
+            names.update(_TEMPLATE.findall(text))
+    return frozenset(names)
+
+
+def _live_variables(menu: Menu) -> dict[str, frozenset[str] | None]:
+    """For each node, the variables the call may still need from there on.
+
+    A variable is *live* at a node if that node or any node after it (through
+    its doors, and the human path every call may be sent to) reads it. Only
+    these travel in the URLs sealed at the node: a lookup's record of twenty
+    fields, or digits a check has done with, need not ride along (URLs are
+    limited: gunicorn refuses request lines over 4,094 bytes). ``None`` means
+    every variable (a queue node ahead hands them all to the agent).
+    """
+    uses = {node_id: _uses(menu, node) for node_id, node in menu.nodes.items()}
+    doors: dict[str, list[str]] = {
+        node_id: [t for _, t in node.targets() if t in menu.nodes]
+        for node_id, node in menu.nodes.items()
+    }
+    if menu.human_path is not None:
+        for targets in doors.values():
+            targets.append(menu.human_path)
+    live: dict[str, frozenset[str] | None] = dict(uses)
+    changed = True
+    while changed:  # a fixpoint: menus have loops
+        changed = False
+        for node_id, targets in doors.items():
+            mine = live[node_id]
+            if mine is None:
+                continue
+            merged: set[str] | None = set(mine)
+            for target in targets:
+                theirs = live[target]
+                if theirs is None:
+                    merged = None
+                    break
+                merged |= theirs
+            new = None if merged is None else frozenset(merged)
+            if new != mine:
+                live[node_id] = new
+                changed = True
+    return live

@@ -23,11 +23,13 @@ from ivr.menu import (
     MenuNode,
     Node,
     QueueNode,
+    RouteNode,
     UrlSource,
 )
 
 __all__ = [
     "ALL",
+    "HOLIDAY_VARIABLES",
     "Draft",
     "MenuGraph",
     "Opaque",
@@ -41,6 +43,8 @@ Report = Callable[[int, str], None]
 
 MAX_GUESSES = 200  # did-you-mean searches per menu (each reads every node id)
 ALL = "all"  # what a door sets when any variable may be set (its fields are unknown)
+# What a route's ``when: holiday`` door sets: the holiday's name and its days.
+HOLIDAY_VARIABLES = ("holiday", "holiday_dates")
 
 
 def close_match(name: object, choices: Iterable[str]) -> str | None:
@@ -191,6 +195,9 @@ class MenuGraph:
         """What taking ``door`` out of ``node`` sets: None, names, or ALL."""
         if isinstance(node, AskNode) and door == "next":
             return ALL if node.id in self.draft.unsure else (node.save_as,)
+        if isinstance(node, RouteNode) and door.startswith("route rule "):
+            rule = node.rules[int(door.rsplit(" ", 1)[1]) - 1]
+            return HOLIDAY_VARIABLES if rule.when == "holiday" else None
         if isinstance(node, LookupNode) and door == "found":
             source = self.menu.data.get(node.data)
             fields = self.draft.csv_fields.get(node.data)

@@ -18,10 +18,13 @@ from dataclasses import dataclass
 
 __all__ = [
     "SpokenWait",
+    "dates_phrase",
     "duration_phrase",
     "phrase",
     "position_phrase",
     "service_start_phrase",
+    "spoken_forecast",
+    "spoken_range",
     "spoken_wait",
     "wait_phrase",
     "when_phrase",
@@ -38,6 +41,22 @@ _PHRASES = {
         "wait_hours": "预计等待约{hours}小时。",
         "wait_half_hours": "预计等待约{hours}个半小时。",
         "wait_over": "预计等待超过{minutes}分钟。",
+        "wait_range": "优先处理的客户可能先于您接通，预计等待{low}到{high}。",
+        "wait_range_minutes": (
+            "优先处理的客户可能先于您接通，预计等待{low}到{high}分钟。"
+        ),
+        "wait_range_under": "优先处理的客户可能先于您接通，预计等待{high}以内。",
+        "wait_range_open": (
+            "优先处理的客户可能先于您接通，预计等待{low}以上，可能超过{over}分钟。"
+        ),
+        "wait_range_unknown": (
+            "优先处理的客户可能先于您接通，等待时间可能不到1分钟，也可能超过{over}分钟。"
+        ),
+        "wait_range_or_more": "优先处理的客户可能先于您接通，预计等待{low}以上。",
+        "wait_range_none": "优先处理的客户可能先于您接通，等待时间暂时无法估计。",
+        "amount_minutes": "{minutes}分钟",
+        "amount_hours": "{hours}小时",
+        "amount_half_hours": "{hours}个半小时",
         "no_estimate": "请耐心等待，客服人员将尽快为您服务。",
         "nobody_on_duty": "目前没有客服人员值班，请耐心等待。",
         "service_starts": "目前没有客服人员值班，人工服务将于{when}开始。",
@@ -92,6 +111,40 @@ _PHRASES = {
         "wait_hours": "Your estimated wait is about {hours} hours.",
         "wait_half_hours": "Your estimated wait is about {hours} and a half hours.",
         "wait_over": "Your estimated wait is more than {minutes} minutes.",
+        "wait_range": (
+            "Callers with priority may be answered before you, so your wait is "
+            "likely to be {low} to {high}."
+        ),
+        "wait_range_minutes": (
+            "Callers with priority may be answered before you, so your wait is "
+            "likely to be {low} to {high} minutes."
+        ),
+        "wait_range_under": (
+            "Callers with priority may be answered before you, so your wait is "
+            "likely to be under {high}."
+        ),
+        "wait_range_open": (
+            "Callers with priority may be answered before you, so your wait is "
+            "likely to be {low} or more, possibly more than {over} minutes."
+        ),
+        "wait_range_unknown": (
+            "Callers with priority may be answered before you, so your wait could "
+            "be anything from less than a minute to more than {over} minutes."
+        ),
+        "wait_range_or_more": (
+            "Callers with priority may be answered before you, so your wait is "
+            "likely to be {low} or more."
+        ),
+        "wait_range_none": (
+            "Callers with priority may be answered before you, so we cannot tell "
+            "how long your wait will be."
+        ),
+        "amount_minute": "1 minute",
+        "amount_minutes": "{minutes} minutes",
+        "amount_hour": "an hour",
+        "amount_hour_half": "an hour and a half",
+        "amount_hours": "{hours} hours",
+        "amount_half_hours": "{hours} and a half hours",
         "no_estimate": "Please hold, an agent will be with you as soon as possible.",
         "nobody_on_duty": "No agents are on duty right now. Please hold.",
         "service_starts": "No agents are on duty right now. Service starts {when}.",
@@ -158,15 +211,20 @@ class SpokenWait:
     """An estimated wait as it is said, and the range of waits the words cover.
 
     ``kind`` is ``under_minute`` ("less than a minute": 0 to 60 s), ``about``
-    ("about N minutes": exactly ``minutes``) or ``over`` ("more than N
-    minutes": from ``minutes`` on). ``low_s``/``high_s`` bound what was said,
-    so a score can tell whether the caller was told the truth.
+    ("about N minutes": exactly ``minutes``), ``over`` ("more than N
+    minutes": from ``minutes`` on) or ``range`` ("likely to be N to M
+    minutes", said to a caller whom callers of a higher priority may
+    overtake: from ``minutes``, 0 meaning less than a minute, to
+    ``top_minutes``, or on for ever past the queue's ``max_wait``, which
+    ``top_minutes`` then is, 0 without one). ``low_s``/``high_s`` bound what
+    was said, so a score can tell whether the caller was told the truth.
     """
 
     kind: str
     minutes: int
     low_s: float
     high_s: float
+    top_minutes: int = 0
 
 
 def spoken_wait(seconds: float, max_wait_s: float | None = None) -> SpokenWait:
@@ -193,6 +251,8 @@ def spoken_wait(seconds: float, max_wait_s: float | None = None) -> SpokenWait:
 def wait_phrase(language: str, wait: SpokenWait) -> str:
     """The sentence that tells the caller ``wait``, with the right plural."""
     table = _table(language)
+    if wait.kind == "range":
+        return _range_phrase(table, wait)
     if wait.kind == "under_minute":
         return table["wait_under_minute"]
     if wait.kind == "over":
@@ -205,6 +265,80 @@ def wait_phrase(language: str, wait: SpokenWait) -> str:
     if hours == 1 and "wait_hour" in table:
         return table["wait_hour_half" if half else "wait_hour"]
     return table["wait_half_hours" if half else "wait_hours"].format(hours=hours)
+
+
+def spoken_range(
+    low_s: float, high_s: float, max_wait_s: float | None = None
+) -> SpokenWait:
+    """How a range of waits is said: each end in people's steps (``spoken_wait``).
+
+    For a caller whom callers of a higher priority may overtake, one figure
+    would be a promise the line cannot keep: they hear the range their wait
+    likely falls in ("2 to 9 minutes", "under 4 minutes", "5 minutes or more,
+    possibly more than 20 minutes" past the queue's ``max_wait_s``). When both
+    ends come out the same, that one figure is said as ``spoken_wait`` says it.
+    """
+    if max_wait_s is not None and low_s > max_wait_s:
+        return spoken_wait(low_s, max_wait_s)
+    if math.isinf(low_s):  # no max_wait, and no telling: the wait is open
+        return SpokenWait("range", 0, 0.0, math.inf, 0)
+    low = spoken_wait(low_s)
+    bottom = 0 if low.kind == "under_minute" else low.minutes
+    if math.isinf(high_s) and max_wait_s is None:
+        return SpokenWait("range", bottom, bottom * 60.0, math.inf, 0)
+    high = spoken_wait(high_s, max_wait_s)
+    if high.kind == "over":
+        return SpokenWait("range", bottom, bottom * 60.0, math.inf, high.minutes)
+    if high.kind == "under_minute":
+        return high
+    if bottom >= high.minutes:
+        return spoken_wait(high.minutes * 60.0, max_wait_s)
+    return SpokenWait("range", bottom, bottom * 60.0, high.minutes * 60.0, high.minutes)
+
+
+def spoken_forecast(
+    mean_s: float,
+    max_wait_s: float | None = None,
+    likely: tuple[float, float] | None = None,
+) -> SpokenWait:
+    """What the line says of a wait forecast, on the live line and in the
+    simulator alike: the range ``likely`` when there is one (a caller who can
+    be overtaken, ``ivr.estimate.WaitForecast.likely``), else the mean."""
+    if likely is not None:
+        return spoken_range(likely[0], likely[1], max_wait_s)
+    return spoken_wait(mean_s, max_wait_s)
+
+
+def _amount(table: dict[str, str], minutes: int) -> str:
+    """A length of time as the end of a range: "9 minutes", "an hour and a half"."""
+    if minutes < 60:
+        if minutes == 1 and "amount_minute" in table:
+            return table["amount_minute"]
+        return table["amount_minutes"].format(minutes=minutes)
+    hours, half = divmod(minutes, 60)
+    if hours == 1 and "amount_hour" in table:
+        return table["amount_hour_half" if half else "amount_hour"]
+    return table["amount_half_hours" if half else "amount_hours"].format(hours=hours)
+
+
+def _range_phrase(table: dict[str, str], wait: SpokenWait) -> str:
+    if math.isinf(wait.high_s):
+        low = _amount(table, wait.minutes)
+        if not wait.top_minutes:  # no max_wait to name
+            if wait.minutes == 0:
+                return table["wait_range_none"]
+            return table["wait_range_or_more"].format(low=low)
+        if wait.minutes == 0:
+            return table["wait_range_unknown"].format(over=wait.top_minutes)
+        return table["wait_range_open"].format(low=low, over=wait.top_minutes)
+    high = _amount(table, wait.top_minutes)
+    if wait.minutes == 0:
+        return table["wait_range_under"].format(high=high)
+    if wait.top_minutes < 60:
+        return table["wait_range_minutes"].format(
+            low=wait.minutes, high=wait.top_minutes
+        )
+    return table["wait_range"].format(low=_amount(table, wait.minutes), high=high)
 
 
 def position_phrase(language: str, position: int) -> str:
@@ -263,3 +397,30 @@ def duration_phrase(language: str, seconds: float) -> str:
     if minutes == 1 and "duration_minute" in table:
         return table["duration_minute"]
     return table["duration_minutes"].format(minutes=minutes)
+
+
+def dates_phrase(language: str, first: dt.date, last: dt.date) -> str:
+    """A day or a run of days as people say it: "2月5日至11日", "February 5 to 11".
+
+    Chinese and English as spoken; other languages get ISO dates.
+    """
+    lang = language.split("-")[0].lower()
+    if lang == "zh":
+        start = f"{first.month}月{first.day}日"
+        if last == first:
+            return start
+        end = (
+            f"{last.day}日"
+            if last.month == first.month
+            else f"{last.month}月{last.day}日"
+        )
+        return f"{start}至{end}"
+    if lang == "en":
+        start = f"{first:%B} {first.day}"
+        if last == first:
+            return start
+        end = str(last.day) if last.month == first.month else f"{last:%B} {last.day}"
+        return f"{start} to {end}"
+    if last == first:
+        return first.isoformat()
+    return f"{first.isoformat()} – {last.isoformat()}"

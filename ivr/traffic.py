@@ -16,6 +16,12 @@ A traffic file::
     satisfied: 0.7             # after an answer, share who hang up at the next menu
     branches:                  # optional: shares of a node's ways out
       account_verify: {account_status: 0.85, account_retry: 0.15}
+      order_ask: {agent_orders: 0.3}   # at an ask: who ask for a person instead
+
+At an ``ask`` the caller types the digits (``next``), unless ``branches`` give
+the share who take its person door (the ``person`` key or words) instead; a
+menu's person door (when no option is on the person key) is taken only as
+``branches`` say.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from pathlib import Path
 
 from ivr.checks import suggest
 from ivr.durations import parse_duration
-from ivr.menu import LookupNode, Menu, MenuNode, RouteNode
+from ivr.menu import AskNode, LookupNode, Menu, MenuNode, RouteNode
 from ivr.yamlread import LineDict, LineList, YamlProblem, read_yaml_file
 
 __all__ = [
@@ -223,6 +229,18 @@ def _check_branches(
 ) -> None:
     """Each branch must be a way out of a node that branches."""
     node = menu.nodes.get(node_id)
+    if isinstance(node, AskNode):
+        ways = [node.next, *([node.person] if node.person else [])]
+        for target in shares:
+            if str(target) not in ways:
+                hint = suggest(target, ways)
+                add(
+                    shares.line_of(target),
+                    f"branch '{target}' of '{node_id}' is not a way out of it{hint} "
+                    f"(an ask's ways out: {', '.join(dict.fromkeys(ways))}, its "
+                    "answer and its person door)",
+                )
+        return
     if node is None:
         if node_id not in unread:
             hint = suggest(node_id, [*menu.nodes, *unread])
@@ -230,6 +248,7 @@ def _check_branches(
         return
     if isinstance(node, MenuNode):
         ways = [option.goto for option in node.options]
+        ways += [node.person] if node.person else []
     elif isinstance(node, LookupNode):
         ways = [node.found, node.missing]
     elif isinstance(node, RouteNode):
@@ -238,7 +257,7 @@ def _check_branches(
         add(
             line,
             f"branches of '{node_id}': a {node.kind} node has no branches to share "
-            "(only menus, lookups and routes do)",
+            "(only menus, asks, lookups and routes do)",
         )
         return
     for target in shares:

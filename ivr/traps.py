@@ -4,8 +4,9 @@ These are warnings, not problems: ``ivr check`` prints them as
 ``file:line: warning: message`` and fails on them only with ``--strict``. Each is
 a way a real line lets its callers down or helps a fraudster:
 
-- a menu or ``ask`` from which the caller cannot reach a person (no option and
-  no ``on_fail`` leads, without a further choice, to a queue or a transfer);
+- a menu or ``ask`` from which the caller cannot reach a person (no option, no
+  ``on_fail`` and no person door leads, without a further choice, to a queue or
+  a transfer), and a ``person`` setting whose door does not reach one;
 - a prompt that asks for an SMS verification code, a password or a full card or
   ID number: the first thing a fraudster asks for, and what the line promises
   never to ask. A prompt that warns about them ("we will never ask for your
@@ -14,6 +15,7 @@ a way a real line lets its callers down or helps a fraudster:
   be stored and logged in clear);
 - a node the caller reaches with nothing said yet (silence, then a beep or hold
   music);
+- a prompt that speaks a ``sensitive`` value (``{id_last4}``);
 - a ``priority`` that puts nobody ahead: every queue node of its queue has the
   same one.
 """
@@ -23,14 +25,16 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from ivr.checks import templates
+from ivr.checks import template_variables, templates
 from ivr.menu import (
     AskNode,
+    GotoMenuNode,
     LookupNode,
     MenuNode,
     MessageNode,
     Node,
     QueueNode,
+    RequestNode,
     RouteNode,
 )
 from ivr.menugraph import MenuGraph, Opaque
@@ -120,10 +124,13 @@ _SPOKEN_KEYS = {
     "queue": ("say", "play"),
     "transfer": ("say", "play"),
     "voicemail": ("voicemail", "play"),
+    "feedback": ("feedback", "play"),
+    "request": ("say", "play"),
+    "goto_menu": ("say", "play"),
     "hangup": ("hangup", "play"),
     "message": ("say", "play"),
 }
-_TRANSIT = MessageNode | RouteNode | LookupNode
+_TRANSIT = MessageNode | RouteNode | LookupNode | RequestNode
 
 
 def asks_for_secret(text: str | None) -> str | None:
@@ -153,6 +160,7 @@ def check_traps(graph: MenuGraph, warn: Report) -> None:
     _no_way_to_a_person(graph, warn)
     _silent_arrival(graph, warn)
     _secret_prompts(graph, warn)
+    _spoken_secrets(graph, warn)
     _unmasked_asks(graph, warn)
     _idle_priorities(graph, warn)
 
@@ -207,10 +215,14 @@ def _no_way_to_a_person(graph: MenuGraph, warn: Report) -> None:
                 direct[i] = True
                 todo.append(i)
     lines = graph.draft.field_lines
+    _person_leads_nowhere(graph, direct, warn)
     for i, node in enumerate(graph.nodes):
         if not graph.reachable[i] or not isinstance(node, MenuNode | AskNode):
             continue
         if fallback[i] is not None and direct[fallback[i]]:  # type: ignore[index]
+            continue
+        door = graph.resolve(node.person) if node.person else None
+        if door is not None and direct[door]:
             continue
         if isinstance(node, MenuNode):
             ways = [graph.resolve(option.goto) for option in node.options]
@@ -227,6 +239,53 @@ def _no_way_to_a_person(graph: MenuGraph, warn: Report) -> None:
             f"{node.kind} node '{node.id}' offers no way to a person: {what} to "
             "a queue or transfer",
         )
+
+
+def _person_leads_nowhere(graph: MenuGraph, direct: list[bool], warn: Report) -> None:
+    """A person door (the menu's ``person``, a node's own) that reaches nobody."""
+    person = graph.menu.person
+    if person is None:
+        return
+    j = graph.resolve(person.goto)
+    if j is not None and not direct[j]:
+        warn(
+            person.line,
+            f"person goes to node '{person.goto}', which does not lead to a queue "
+            "or transfer without a further choice",
+        )
+    lines = graph.draft.field_lines
+    for node in graph.nodes:
+        if not isinstance(node, MenuNode | AskNode) or not node.person:
+            continue
+        if (node.id, "person") not in lines or node.person == person.goto:
+            continue
+        j = graph.resolve(node.person)
+        if j is not None and not direct[j]:
+            warn(
+                lines[(node.id, "person")],
+                f"person of node '{node.id}' goes to node '{node.person}', which "
+                "does not lead to a queue or transfer without a further choice",
+            )
+
+
+def _spoken_secrets(graph: MenuGraph, warn: Report) -> None:
+    """A prompt that speaks a sensitive value: the caller's ID digits aloud."""
+    hidden = graph.menu.sensitive_variables
+    if not hidden:
+        return
+    for node in graph.nodes:
+        if isinstance(node, Opaque | RouteNode):
+            continue
+        for what, line, text in templates(graph, node):
+            if what == "the lookup key" or what == "the data url":
+                continue
+            for name in dict.fromkeys(template_variables(text)):
+                if name in hidden:
+                    warn(
+                        line,
+                        f"{what} of node '{node.id}' speaks '{{{name}}}', which is "
+                        "sensitive: it must never be said aloud",
+                    )
 
 
 def _silent_arrival(graph: MenuGraph, warn: Report) -> None:
@@ -250,6 +309,8 @@ def _silent_arrival(graph: MenuGraph, warn: Report) -> None:
                     seen[j] = True
                     todo.append(j)
             continue
+        if isinstance(node, GotoMenuNode):
+            continue  # the other menu speaks first
         warn(
             node.line,
             f"the caller reaches {node.kind} node '{node.id}' with nothing said: "

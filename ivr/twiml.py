@@ -3,7 +3,8 @@
 TwiML is a script of verbs: ``<Say>`` speaks text, ``<Play>`` plays a recording,
 ``<Gather>`` listens for keys or words and posts them to an ``action`` URL,
 ``<Enqueue>`` holds the caller for an agent, ``<Dial>`` connects another number,
-``<Record>`` takes a voicemail, ``<Hangup>`` ends the call. We build it only with
+``<Record>`` takes a voicemail, ``<Redirect>`` goes on in another menu,
+``<Hangup>`` ends the call. We build it only with
 twilio's own ``VoiceResponse`` builder; the URLs come from the web layer through
 the ``Urls`` protocol, so this module stays free of Flask.
 """
@@ -27,6 +28,7 @@ from ivr.engine import (
     Hangup,
     Record,
     Step,
+    Switch,
 )
 from ivr.humanpath import WaitStep
 from ivr.menu import Menu, Prompt
@@ -42,6 +44,7 @@ __all__ = [
     "render_step",
     "render_wait",
     "speaks_ssml",
+    "spoken_in",
 ]
 
 # Voices that read SSML: long digit runs (order numbers) are read digit by digit.
@@ -59,11 +62,22 @@ class Urls(Protocol):
     def dial_done(self, state: CallState) -> str: ...
     def recorded(self, state: CallState) -> str: ...
     def recording(self, name: str) -> str: ...
+    def enter(self, menu: str) -> str: ...
 
 
-def speaks_ssml(menu: Menu) -> bool:
-    """Whether the menu's voice reads SSML (Polly and Google voices)."""
-    return bool(menu.voice and menu.voice.startswith(_SSML_VOICES))
+def spoken_in(
+    menu: Menu, language: str | None = None, voice: str | None = None
+) -> tuple[str, str | None]:
+    """The language and voice a text is said in: the menu's, or those of a
+    message in another language than the menu's (``Prompt.language``)."""
+    if language is None:
+        return menu.language, voice or menu.voice
+    return language, voice
+
+
+def speaks_ssml(voice: str | None) -> bool:
+    """Whether ``voice`` reads SSML (Polly and Google voices)."""
+    return bool(voice and voice.startswith(_SSML_VOICES))
 
 
 def digit_runs(text: str) -> list[str]:
@@ -74,12 +88,16 @@ def digit_runs(text: str) -> list[str]:
     return parts if len(parts) > 1 else []
 
 
-def _say(parent, text: str, menu: Menu) -> None:
-    voice = menu.voice
+def _say(
+    parent, text: str, menu: Menu, language: str | None = None, voice: str | None = None
+) -> None:
+    """Say ``text`` in the menu's voice, or in ``language`` and ``voice`` when a
+    message is in another language than the menu's."""
+    language, voice = spoken_in(menu, language, voice)
     # A Polly or Google voice speaks one language (Polly.Zhiyu is cmn-CN, not
     # zh-CN): name the voice alone rather than risk a pair Twilio refuses.
-    ssml_voice = speaks_ssml(menu)
-    language = None if ssml_voice else menu.language
+    ssml_voice = speaks_ssml(voice)
+    language = None if ssml_voice else language
     parts = digit_runs(text) if ssml_voice else []
     if parts:
         say = parent.say(voice=voice)
@@ -96,7 +114,7 @@ def _prompt(parent, prompt: Prompt, menu: Menu, urls: Urls) -> None:
     if prompt.audio:
         parent.play(urls.recording(prompt.audio))
     elif prompt.text:
-        _say(parent, prompt.text, menu)
+        _say(parent, prompt.text, menu, prompt.language, prompt.voice)
 
 
 def render_step(step: Step, menu: Menu, urls: Urls) -> VoiceResponse:
@@ -164,6 +182,8 @@ def render_step(step: Step, menu: Menu, urls: Urls) -> VoiceResponse:
         )
         # Twilio skips the action when nothing was recorded; carry on regardless.
         response.redirect(url, method="POST")
+    elif isinstance(action, Switch):
+        response.redirect(urls.enter(action.menu), method="POST")
     elif isinstance(action, Hangup):
         response.hangup()
     return response

@@ -42,6 +42,7 @@ from ivr.twiml import (
     render_step,
     render_wait,
     speaks_ssml,
+    spoken_in,
 )
 
 __all__ = ["TwimlCache"]
@@ -87,19 +88,24 @@ def escape_attribute(text: str) -> str:
 
 
 class _Masked:
-    """One document's inputs with each text replaced by a blank, and its texts."""
+    """One document's inputs with each text replaced by a blank, and its texts.
 
-    def __init__(self, ssml: bool) -> None:
-        self.ssml = ssml
+    A text said by an SSML voice (the menu's, or a prompt's own) is cut at its
+    digit runs as the builder cuts it, each run a blank of digits.
+    """
+
+    def __init__(self, menu: Menu) -> None:
+        self.menu = menu
         self.texts: list[str] = []
 
-    def text(self, text: str | None) -> str | None:
+    def text(self, text: str | None, ssml: bool) -> str | None:
         if not text:  # the builder leaves an empty text out: not a blank
             return text
-        if self.ssml and digit_runs(text):
+        parts = digit_runs(text) if ssml else []
+        if parts:
             return "".join(
                 self._blank(part, digits=index % 2 == 1)
-                for index, part in enumerate(digit_runs(text))
+                for index, part in enumerate(parts)
                 if part
             )
         return self._blank(text)
@@ -114,7 +120,10 @@ class _Masked:
     def prompt(self, prompt: Prompt) -> Prompt:
         if not prompt.text:
             return prompt
-        return dataclasses.replace(prompt, text=self.text(prompt.text))
+        _, voice = spoken_in(self.menu, prompt.language, prompt.voice)
+        return dataclasses.replace(
+            prompt, text=self.text(prompt.text, speaks_ssml(voice))
+        )
 
     def prompts(self, prompts: tuple[Prompt, ...]) -> tuple[Prompt, ...]:
         return tuple(self.prompt(prompt) for prompt in prompts)
@@ -209,7 +218,7 @@ class TwimlCache:
         action = step.action
         if isinstance(action, Enqueue) and action.workflow_sid:
             return str(render_step(step, menu, urls))  # the Task's JSON: facts
-        masked = _Masked(speaks_ssml(menu))
+        masked = _Masked(menu)
         prompts = masked.prompts(step.prompts)
         if isinstance(action, Gather):
             action = dataclasses.replace(action, prompt=masked.prompt(action.prompt))
@@ -229,7 +238,7 @@ class TwimlCache:
 
     def wait(self, wait: WaitStep, state: CallState, menu: Menu, urls: Urls) -> str:
         """``str(render_wait(wait, state, menu, urls))``."""
-        masked = _Masked(speaks_ssml(menu))
+        masked = _Masked(menu)
         round_ = dataclasses.replace(
             wait, prompts=masked.prompts(wait.prompts), estimated_wait_s=None
         )

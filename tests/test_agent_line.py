@@ -157,8 +157,11 @@ def test_a_higher_priority_caller_is_taken_before_an_earlier_one(client, clock):
     clock.advance(60)
     vip = caller(client, "2", number="+8613900000002")
     assert vip.root.find("Enqueue").text == "desk.orders.p1"
-    # The plain caller's hold round counts the priority caller as ahead.
-    assert "您前面还有1位客户在等待" in text(hold(plain, position=1))
+    # The plain caller's hold round counts the priority caller as ahead, and
+    # the priority callers joining lately: others may go first (a range).
+    said_to_plain = text(hold(plain, position=1))
+    assert "您前面还有1位客户在等待" in said_to_plain
+    assert "优先处理的客户可能先于您接通" in said_to_plain
     agent = Call(client, LI_NA, AGENT_LINE)
     taken = agent.press("1")
     assert taken.find("Dial/Queue").text == "desk.orders.p1"
@@ -285,7 +288,14 @@ def test_agents_on_shift_replace_the_day_plan_in_the_estimate(client):
     waiting = caller(client, "0")
     # The plan says 2 agents; nobody has been on the agent line: the plan holds.
     assert "预计等待约4分钟" in text(hold(waiting, position=3))
-    Call(client, LI_NA, AGENT_LINE)  # one agent on shift
+    agent = Call(client, LI_NA, AGENT_LINE)  # one agent on shift, free
     runtime = client.application.extensions["ivr"]
     runtime.store._on_shift = None  # the cache would hold it a few seconds
+    # The free agent takes the caller in front at once: the third waits for
+    # two calls of that one agent (4 minutes each; those ahead may give up).
+    assert "预计等待约6分钟" in text(hold(waiting, position=3))
+    # The caller in front, with the agent free, is told the truth: a moment.
+    assert "预计等待不到1分钟" in text(hold(waiting, position=1))
+    agent.press("1")  # now busy with that caller: nobody is free
+    runtime.store._on_shift = None
     assert "预计等待约7分钟" in text(hold(waiting, position=3))

@@ -160,7 +160,7 @@ def test_the_traffic_file_beside_a_menu_is_checked(tmp_path):
         "mean 'agent'?) (its ways out: orders, agent)",
         f"{traffic}:4: branches name unknown node 'lookup_order'",
         f"{traffic}:5: branches of 'orders': a message node has no branches to "
-        "share (only menus, lookups and routes do)",
+        "share (only menus, asks, lookups and routes do)",
         "4 problems in 1 menu file(s)",
     ]
 

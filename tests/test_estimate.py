@@ -8,9 +8,16 @@ import math
 
 import numpy as np
 import pytest
-from wait_reference import busy_after_drop, exact_wait_s
+from wait_reference import busy_after_drop, exact_overtaken_wait, exact_wait_s
 
-from ivr.estimate import Estimator, day_plan, expected_wait_s, wait_by_position_s
+from ivr.estimate import (
+    Estimator,
+    arrival_rate_per_s,
+    day_plan,
+    expected_wait_s,
+    wait_by_position_s,
+    wait_forecast,
+)
 
 
 def agents_on_duty(plan, now_s: float) -> int:
@@ -145,3 +152,154 @@ def test_day_plan_repeats_the_day_around_now():
     assert agents_on_duty(plan, -86400.0 - 5400) == 45  # yesterday 20:00
     early = day_plan(agents, dt.time(2, 0))
     assert agents_on_duty(early, 0.0) == 0  # before 08:00: the day before's last
+
+
+# Callers of a higher priority joining ahead (``higher_per_s``), against the
+# exact chain with arrivals ahead (``wait_reference.exact_overtaken_wait``).
+# (position, agents, higher priority's share of the agents' rate, patience)
+OVERTAKEN = [
+    (1, 6, 0.5, 300.0),
+    (5, 6, 0.86, 300.0),
+    (5, 6, 1.2, 300.0),  # higher priorities alone outrun the agents
+    (12, 4, 0.7, 120.0),
+    (3, 4, 0.3, 200.0),
+    (8, 6, 0.5, None),
+]
+
+
+@pytest.mark.parametrize(("position", "agents", "share", "patience_s"), OVERTAKEN)
+def test_overtaken_wait_is_the_exact_chains_mean_and_variance(
+    position, agents, share, patience_s
+):
+    lam = share * agents / 420.0
+    mean, second, _ = exact_overtaken_wait(
+        position, [(0.0, agents)], 420.0, patience_s, lam
+    )
+    plan = [(0.0, agents)]
+    got = expected_wait_s(position, plan, 0.0, 420.0, patience_s, higher_per_s=lam)
+    assert got == pytest.approx(mean, rel=1e-9)
+    table = Estimator(plan, 420.0, patience_s).overtaken(agents, lam)
+    assert table.variance(position) == pytest.approx(second - mean**2, rel=1e-8)
+
+
+def test_without_patience_the_agents_left_over_serve_the_queue():
+    # Six agents, 7-minute calls: 6/420 a second answered, half of it taken by
+    # callers of a higher priority; position k waits k / (6/420 - 3/420).
+    got = expected_wait_s(8, [(0.0, 6)], 0.0, 420.0, higher_per_s=3 / 420)
+    assert got == pytest.approx(8 * 420 / 3, rel=1e-12)
+    # Higher priorities take every agent: no figure.
+    assert math.isinf(expected_wait_s(2, [(0.0, 6)], 0.0, 420.0, higher_per_s=0.02))
+
+
+def test_nobody_overtaking_is_the_plain_estimate():
+    plan = [(-3600.0, 30), (120.0, 20), (900.0, 40)]
+    for position in (1, 10, 60):
+        plain = expected_wait_s(position, plan, 0.0, 240.0, 180.0)
+        assert expected_wait_s(
+            position, plan, 0.0, 240.0, 180.0, higher_per_s=0.0
+        ) == pytest.approx(plain, rel=1e-12)
+        forecast = wait_forecast(position, plan, 0.0, 240.0, 180.0)
+        assert not forecast.overtaken
+        assert forecast.likely is None
+        assert forecast.callback_s == forecast.mean_s == pytest.approx(plain)
+
+
+def test_positions_past_the_table_follow_the_recursion():
+    # The table keeps the exact recursion for the first positions and sums
+    # busy periods 1/(rate - lam + jθ) beyond: compare with the recursion run
+    # from far back.
+    rate, theta, lam = 20 / 420, 1 / 300, 0.06
+    table = Estimator([(0.0, 20)], 420.0, 300.0).overtaken(20, lam)
+    top = 5000
+    tau, taus = 1 / (rate + top * theta - lam), []
+    for j in range(top - 1, -1, -1):
+        tau = (1 + lam * tau) / (rate + j * theta)
+        taus.append(tau)
+    taus.reverse()
+    for position in (table.size - 1, table.size + 1, table.size + 300):
+        # Past the table each term is off by about lam θ / d_j²: 2e-4 in all.
+        assert table.wait(position) == pytest.approx(sum(taus[:position]), rel=3e-4)
+        assert table.position_for(table.wait(position)) == pytest.approx(position)
+
+
+# (position, plan, patience, higher priority's share of the first count's rate)
+OVERTAKEN_CHANGES = [
+    (5, [(0, 6), (300, 3)], 300.0, 0.5),
+    (5, [(0, 6), (300, 3)], 300.0, 0.86),
+    (12, [(0, 6), (600, 3)], 300.0, 0.86),
+    (5, [(0, 3), (300, 6)], 300.0, 0.86),
+    (12, [(0, 3), (300, 6)], 300.0, 0.5),
+    (5, [(0, 6), (200, 0), (900, 6)], 300.0, 0.5),
+    (3, [(0, 6), (300, 3)], None, 0.3),
+    (8, [(0, 4), (400, 8)], None, 0.5),
+    (10, [(0, 6), (120, 4), (600, 8)], 240.0, 0.7),
+]
+
+
+@pytest.mark.parametrize(("position", "plan", "patience_s", "share"), OVERTAKEN_CHANGES)
+def test_overtaken_through_plan_changes_is_near_the_exact_chain(
+    position, plan, patience_s, share
+):
+    lam = share * plan[0][1] / 420.0
+    exact, _, _ = exact_overtaken_wait(
+        position, [(float(t), n) for t, n in plan], 420.0, patience_s, lam
+    )
+    got = expected_wait_s(position, plan, 0.0, 420.0, patience_s, higher_per_s=lam)
+    # The walk's gamma stretches: measured within 7% (a rise: -6.6%).
+    assert got == pytest.approx(exact, rel=0.08)
+
+
+@pytest.mark.parametrize(("position", "agents", "share", "patience_s"), OVERTAKEN)
+def test_the_likely_range_holds_the_wait_eight_times_in_ten(
+    position, agents, share, patience_s
+):
+    lam = share * agents / 420.0
+    plan = [(0.0, agents)]
+    f = wait_forecast(position, plan, 0.0, 420.0, patience_s, higher_per_s=lam)
+    assert f.overtaken and f.likely == (f.low_s, f.high_s)
+    _, _, waiting = exact_overtaken_wait(
+        position, plan, 420.0, patience_s, lam, times=(f.low_s, f.median_s, f.high_s)
+    )
+    low, median, high = (1.0 - w for w in waiting)
+    # A gamma with the exact mean and variance: its low end a little early.
+    assert 0.03 <= low <= 0.12
+    assert 0.45 <= median <= 0.56
+    assert 0.88 <= high <= 0.93
+    assert f.callback_s == f.median_s
+
+
+def test_the_likely_range_through_a_drop_and_a_rise():
+    for position, plan, patience_s, share in OVERTAKEN_CHANGES:
+        lam = share * plan[0][1] / 420.0
+        f = wait_forecast(position, plan, 0.0, 420.0, patience_s, higher_per_s=lam)
+        _, _, waiting = exact_overtaken_wait(
+            position,
+            [(float(t), n) for t, n in plan],
+            420.0,
+            patience_s,
+            lam,
+            times=(f.low_s - 1e-6, f.high_s),  # the low end itself is in
+        )
+        before_low, high = (1.0 - w for w in waiting)
+        assert before_low <= 0.12
+        assert high - before_low >= 0.75  # a rise (at 300 s): 0.76
+
+
+def test_nobody_on_duty_for_ever_leaves_the_top_of_the_range_open():
+    f = wait_forecast(5, [(0, 6), (600, 0)], 0.0, 420.0, 300.0, higher_per_s=0.01)
+    assert math.isinf(f.mean_s) and math.isinf(f.high_s)
+    assert 0 < f.low_s < 600
+
+
+def test_arrival_rate_counts_the_window_before_now():
+    joined = [100.0, 200.0, 950.0, 1000.0, 1001.0]
+    assert arrival_rate_per_s(joined, 1000.0) == pytest.approx(3 / 900)  # not 100
+    assert arrival_rate_per_s(joined, 1000.0, window_s=50.0) == pytest.approx(1 / 50)
+    assert arrival_rate_per_s([], 1000.0) == 0.0
+    with pytest.raises(ValueError, match="window must be > 0 seconds, got 0"):
+        arrival_rate_per_s(joined, 1000.0, window_s=0)
+
+
+def test_a_negative_rate_is_refused():
+    with pytest.raises(ValueError, match="higher_per_s must be a rate >= 0"):
+        expected_wait_s(3, [(0.0, 5)], 0.0, 240.0, higher_per_s=-1.0)

@@ -122,7 +122,7 @@ def test_the_hotline_paths_sections_and_details(hotline):
 def test_the_shop_menu_every_node_and_door_drawn_and_paths_classified():
     menu = load_menu(SHOP)
     diagram = describe_menu(menu)
-    assert len(diagram.boxes) == len(menu.nodes) == 38
+    assert len(diagram.boxes) == len(menu.nodes) == 54
     assert {box.id for box in diagram.boxes} == set(menu.nodes)
     drawn = {(a.source, a.door, a.target) for a in diagram.arrows}
     written = {
@@ -146,12 +146,19 @@ def test_the_shop_menu_every_node_and_door_drawn_and_paths_classified():
         "agent_general",
         "agent_orders",
         "agent_refunds",
+        "agent_complaints",
         "agent_accounts",
         "agent_accounts_verified",
         "after_hours",  # leads only to voicemail
+        "holiday_closed",
+        "outside_hours",
         "voicemail",
         "transfer_logistics",  # people at the logistics line
-        "account_failed",  # "a person will check your identity" -> the queue
+        "account_locked",  # "a person will check your identity" -> the queue
+        "complaint_quality",  # recorded for people to follow up
+        "complaint_merchant",
+        "complaint_delivery",
+        "complaint_done",  # reached only from the recordings
     }
     sections = {
         s.label: sorted(b.id for b in diagram.boxes if b.section == s.id)
@@ -161,17 +168,20 @@ def test_the_shop_menu_every_node_and_door_drawn_and_paths_classified():
         "1 订单 物流": sorted(
             [
                 "order_ask",
-                "order_check",
                 "order_lookup",
                 "order_status",
+                "order_state_check",
                 "order_more",
+                "order_unshipped_more",
+                "order_urge",
+                "order_urged",
                 "order_not_found",
             ]
         ),
         "2 退款 退钱": sorted(
             [
+                "refund_intro",
                 "refund_ask",
-                "refund_check",
                 "refund_lookup",
                 "refund_status",
                 "refund_more",
@@ -195,17 +205,39 @@ def test_the_shop_menu_every_node_and_door_drawn_and_paths_classified():
         ),
         "4 在线客服 微信": ["channels"],
         "5 时间 几点": ["hours_info"],
+        "6 投诉 质量问题": sorted(
+            [
+                "complaint_ask",
+                "complaint_lookup",
+                "complaint_not_found",
+                "complaint_topic",
+            ]
+        ),
+        "9 English 英文": ["english"],
     }
     unsectioned = {b.id for b in diagram.boxes if b.section is None} - human
-    assert unsectioned == {"welcome", "main", "info_more", "bye"}
+    assert unsectioned == {"welcome", "english_hint", "main", "info_more", "bye"}
+    # The person doors of the asks: labelled with the key and the first words.
+    (person,) = [
+        a for a in diagram.arrows if a.source == "order_ask" and a.door == "person"
+    ]
+    assert (person.target, person.key, person.words) == (
+        "agent_orders",
+        "0",
+        ("人工", "转人工"),
+    )
     returns = sorted(a.source for a in diagram.arrows if a.returns)
     assert returns == sorted(
         [
             "order_more",
+            "order_unshipped_more",
+            "order_urged",
             "order_not_found",
             "refund_more",
             "refund_not_found",
             "account_more",
+            "complaint_not_found",
+            "complaint_topic",
             "info_more",
         ]
     )
@@ -348,7 +380,13 @@ SHAPE = (
     + LABEL
     + r"\]\)|\(\("
     + LABEL
-    + r"\)\))"
+    + r"\)\)|\[\\"
+    + LABEL
+    + r"\\\]|\[/"
+    + LABEL
+    + r"\\\]|\[\\"
+    + LABEL
+    + r"/\])"
 )
 NODE = re.compile(rf"^ *(?P<id>{MERMAID_ID}){SHAPE}$")
 EDGE = re.compile(

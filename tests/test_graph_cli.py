@@ -114,9 +114,11 @@ def test_the_shipped_shop_menu_draws(dot, tmp_path):
     out = tmp_path / "shop.svg"
     result = run(str(ROOT / "menus" / "shop.yaml"), "-o", str(out))
     assert result.exit_code == 0, result.output
-    assert result.stderr == f"wrote {out}: 38 nodes (9 on the human path), 100 arrows\n"
+    assert (
+        result.stderr == f"wrote {out}: 54 nodes (16 on the human path), 146 arrows\n"
+    )
     groups = svg_groups(out.read_bytes())
-    assert sum("ivr-node" in classes for classes in groups.values()) == 38
+    assert sum("ivr-node" in classes for classes in groups.values()) == 54
 
 
 def test_without_output_dot_goes_to_stdout_and_dash_writes_pictures(dot):

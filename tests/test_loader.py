@@ -113,8 +113,8 @@ def test_node_with_no_kind(tmp_path):
     )
     assert (
         "menu.yaml:12: node 'odd' has no kind: give it options, ask, lookup, route, "
-        "queue, transfer, voicemail, hangup, or say/play with next"
-        in problems(tmp_path, text)
+        "queue, transfer, voicemail, feedback, request, goto_menu, hangup, or "
+        "say/play with next" in problems(tmp_path, text)
     )
 
 

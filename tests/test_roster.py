@@ -101,7 +101,7 @@ def test_ivr_check_checks_the_roster_beside_the_menus(tmp_path):
     )
     assert result.exit_code == 0, result.output
     assert result.stdout.strip() == (
-        "ok: 1 menu(s), 14 nodes, 2 agent(s), no problems, 1 warning"
+        "ok: 1 menu(s), 14 nodes, 2 agent(s), no problems, 3 warnings"
     )
 
 

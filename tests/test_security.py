@@ -285,13 +285,15 @@ def test_the_value_a_sensitive_input_is_compared_with_is_masked_in_the_trace(
 ):
     client = make_app(tmp_path, MENUS=SHOP, RECORDINGS=None).test_client()
     post = TwilioPost(client)
-    post.fields["From"] = "+8613800138000"  # an account whose last four are 8000
+    post.fields["From"] = (
+        "+8613800138000"  # an account: its ID card ends in other digits
+    )
     menu = post("/voice")
     account = post(action_of(twiml(menu)), Digits="3")
     wrong = post(action_of(twiml(account)), Digits="1234#")
     variables = trace(wrong)["variables"]
     assert "account_retry" in trace(wrong)["nodes"]
-    assert variables["last4"] == "***" and variables["phone_last4"] == "***"
+    assert variables["id4"] == "***" and variables["id_last4"] == "***"
 
 
 def test_instance_folder_key_and_store_are_created_private(tmp_path):

@@ -16,6 +16,7 @@ from ivr.loader import load_menu
 from ivr.phrases import (
     position_phrase,
     service_start_phrase,
+    spoken_forecast,
     spoken_wait,
     wait_phrase,
 )
@@ -244,3 +245,159 @@ def test_service_start_says_the_day_and_the_time():
     assert service_start_phrase("en-US", start(3, 13, 30), now).endswith(
         "Service starts at 1:30 PM on Saturday."
     )
+
+
+# Two levels in one queue: callers who checked their identity go first.
+LEVELS = """\
+id: levels
+title: Test line with priority
+language: en-US
+start: pick
+queues:
+  people:
+    agents: 10
+    handle_time: 4m
+    patience: 3m
+    callback_after: 5m
+    max_wait: 20m
+nodes:
+  pick:
+    say: Press 1 if you have checked your identity.
+    options:
+      "1": agent_first
+      "2": agent
+    on_fail: agent
+  agent:
+    queue: people
+    overflow: bye
+  agent_first:
+    queue: people
+    priority: 1
+    overflow: bye
+  bye:
+    hangup: Goodbye.
+"""
+
+
+def levels_wait(tmp_path, position, higher_per_s):
+    path = tmp_path / "levels.yaml"
+    path.write_text(LEVELS, encoding="utf-8")
+    menu = load_menu(path)
+    state = CallState("levels", "agent", 0, {})
+    ctx = CallContext(now=OPEN, caller="+8613800000001")
+    return humanpath.queue_wait(
+        menu, state, position, 0, ctx, higher_per_s=higher_per_s
+    )
+
+
+def test_a_caller_who_can_be_overtaken_hears_the_likely_range(tmp_path):
+    # 10 agents on 4-minute calls answer 10/240 a second; callers of priority 1
+    # join at 90% of that. Position 12 waits 6.5 minutes on average (median
+    # 5.8), likely (10th to 90th percentile) 2.6 to 11.2 minutes, said in
+    # people's steps: "3 to 10 minutes" (past 10 minutes, steps of five).
+    step = levels_wait(tmp_path, 12, 0.9 * 10 / 240)
+    assert step.prompts[0].text == (
+        "There are 11 callers ahead of you. Callers with priority may be "
+        "answered before you, so your wait is likely to be 3 to 10 minutes."
+    )
+    assert step.estimated_wait_s == pytest.approx(387.9, abs=0.1)
+    # More likely than not past callback_after (5 minutes): offered.
+    assert step.offer_callback
+    # Nobody overtaking: the one figure, as before.
+    plain = levels_wait(tmp_path, 12, None)
+    assert plain.prompts[0].text.endswith("Your estimated wait is about 3 minutes.")
+    assert not plain.offer_callback
+
+
+def test_the_callback_offer_for_an_overtaken_caller_weighs_the_median(tmp_path):
+    # Position 4 with priority callers joining at 1.2 times the agents' rate
+    # (patience keeps it finite): a mean of 6.1 minutes, pulled up by a long
+    # tail, a median of 4.2. More likely than not answered within
+    # callback_after (5 minutes): no offer.
+    step = levels_wait(tmp_path, 4, 1.2 * 10 / 240)
+    assert step.estimated_wait_s == pytest.approx(364, abs=1)
+    assert step.prompts[0].text.endswith("your wait is likely to be under 15 minutes.")
+    assert not step.offer_callback
+    # At 1.4 times, position 3: a mean of 8.0 minutes, a median of 4.7; at
+    # 1.1 times, position 7: a median of 5.5 minutes, offered.
+    assert not levels_wait(tmp_path, 3, 1.4 * 10 / 240).offer_callback
+    assert levels_wait(tmp_path, 7, 1.1 * 10 / 240).offer_callback
+
+
+@pytest.mark.parametrize(
+    ("low_s", "high_s", "max_wait_s", "kind", "minutes", "top", "bounds"),
+    [
+        (130, 610, 1200, "range", 2, 10, (120.0, 600.0)),
+        (20, 350, 1200, "range", 0, 6, (0.0, 360.0)),  # "under 6 minutes"
+        (250, 1500, 1200, "range", 4, 20, (240.0, math.inf)),  # open past max_wait
+        (30, 1500, 1200, "range", 0, 20, (0.0, math.inf)),
+        (250, 1500, None, "range", 4, 25, (240.0, 1500.0)),
+        (2400, 5600, None, "range", 40, 90, (2400.0, 5400.0)),
+        (100, 130, 1200, "about", 2, 0, (120.0, 120.0)),  # both ends the same
+        (10, 50, 1200, "under_minute", 0, 0, (0.0, 60.0)),
+        (1300, 3000, 1200, "over", 20, 0, (1200.0, math.inf)),
+    ],
+)
+def test_spoken_range_steps(low_s, high_s, max_wait_s, kind, minutes, top, bounds):
+    wait = spoken_forecast(0.0, max_wait_s, (low_s, high_s))
+    assert (wait.kind, wait.minutes, wait.top_minutes) == (kind, minutes, top)
+    assert (wait.low_s, wait.high_s) == bounds
+
+
+@pytest.mark.parametrize(
+    ("low_s", "high_s", "max_wait_s", "english", "chinese"),
+    [
+        (130, 610, 1200, "likely to be 2 to 10 minutes.", "预计等待2到10分钟。"),
+        (20, 350, 1200, "likely to be under 6 minutes.", "预计等待6分钟以内。"),
+        (
+            250,
+            1500,
+            1200,
+            "likely to be 4 minutes or more, possibly more than 20 minutes.",
+            "预计等待4分钟以上，可能超过20分钟。",
+        ),
+        (
+            30,
+            1500,
+            1200,
+            "could be anything from less than a minute to more than 20 minutes.",
+            "等待时间可能不到1分钟，也可能超过20分钟。",
+        ),
+        (
+            2400,
+            5600,
+            None,
+            "likely to be 40 minutes to an hour and a half.",
+            "预计等待40分钟到1个半小时。",
+        ),
+        (65, 100, None, "likely to be 1 to 2 minutes.", "预计等待1到2分钟。"),
+        (250, math.inf, None, "likely to be 4 minutes or more.", "预计等待4分钟以上。"),
+    ],
+)
+def test_range_phrases_read_naturally(low_s, high_s, max_wait_s, english, chinese):
+    wait = spoken_forecast(0.0, max_wait_s, (low_s, high_s))
+    assert (
+        wait_phrase("en-US", wait)
+        == (
+            "Callers with priority may be answered before you, so your wait is "
+            if english.startswith("likely")
+            else "Callers with priority may be answered before you, so your wait "
+        )
+        + english
+    )
+    assert wait_phrase("zh-CN", wait) == "优先处理的客户可能先于您接通，" + chinese
+
+
+def test_estimated_wait_counts_the_callers_who_overtake(tmp_path):
+    path = tmp_path / "levels.yaml"
+    path.write_text(LEVELS, encoding="utf-8")
+    menu = load_menu(path)
+    plain = humanpath.estimated_wait_s(menu, "people", 12, OPEN)
+    overtaken = humanpath.estimated_wait_s(
+        menu, "people", 12, OPEN, higher_per_s=0.9 * 10 / 240
+    )
+    assert plain == pytest.approx(179.6, abs=0.1)  # 12 ahead, some hang up
+    assert overtaken == pytest.approx(387.9, abs=0.1)
+    assert humanpath.estimated_wait_s(
+        menu, "people", 12, OPEN, higher_per_s=0.0
+    ) == pytest.approx(plain, rel=1e-12)

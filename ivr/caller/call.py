@@ -329,6 +329,7 @@ class _Call(Handover):
             joiner = "&" if urllib.parse.urlsplit(url).query else "?"
             url = url + joiner + urllib.parse.urlencode(params)
             params = {}
+        _check_request_line(method, url)
         # A <Queue url> is the dialling call's document: its app, its token.
         owner = self._via or self
         if owner.validator is not None:
@@ -694,3 +695,22 @@ def _wav_length_s(body: bytes) -> float | None:
             return audio.getnframes() / float(audio.getframerate())
     except (wave.Error, EOFError, ZeroDivisionError, OSError):
         return None
+
+
+# gunicorn (``ivr serve``) refuses a request line longer than this with 414, and
+# Twilio's own limit on a URL is in the same range: a call whose state grows
+# past it breaks at the next step, so the caller refuses such a URL as Twilio's
+# request would fail, and ``ivr test`` catches it.
+MAX_REQUEST_LINE = 4094
+
+
+def _check_request_line(method: str, url: str) -> None:
+    parts = urllib.parse.urlsplit(url)
+    target = parts.path + (f"?{parts.query}" if parts.query else "")
+    length = len(f"{method} {target} HTTP/1.1".encode())
+    if length > MAX_REQUEST_LINE:
+        raise WebhookError(
+            f"{method} {parts.path}: the request line is {length} bytes; a server "
+            f"such as gunicorn refuses more than {MAX_REQUEST_LINE} (414), so this "
+            "step of the call would fail on a real line"
+        )

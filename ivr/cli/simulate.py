@@ -130,6 +130,13 @@ def _table(result, as_json: bool) -> None:
         f"{total:,.0f} callers a day on average ({result.replications} "
         f"replications): {ends}"
     )
+    if result.recorded:
+        click.echo(
+            "recorded a day on average: "
+            + ", ".join(
+                f"{name} {n:,.1f}" for name, n in sorted(result.recorded.items())
+            )
+        )
     click.echo(
         "Each row: simulated (± 95%) | hour-by-hour Erlang; * where Erlang lies "
         "outside the interval; told: wait announcements within ±25% or ±60 s."

@@ -13,12 +13,15 @@ from ivr.graph.model import HUMAN, SELF_SERVICE, Box, Diagram
 from ivr.graph.paths import human_path_nodes, lead_in, sections
 from ivr.menu import (
     AskNode,
+    FeedbackNode,
+    GotoMenuNode,
     HangupNode,
     LookupNode,
     Menu,
     MenuNode,
     Node,
     QueueNode,
+    RequestNode,
     RouteNode,
     TransferNode,
     VoicemailNode,
@@ -118,6 +121,12 @@ def _detail(menu: Menu, node: Node) -> str:
         return f"transfer to {node.number}"
     if isinstance(node, VoicemailNode):
         return f"voicemail up to {format_duration(node.max_length_s)}"
+    if isinstance(node, FeedbackNode):
+        return f"feedback: {node.topic}, up to {format_duration(node.max_length_s)}"
+    if isinstance(node, RequestNode):
+        return f"request {node.request}"
+    if isinstance(node, GotoMenuNode):
+        return f"go on in menu {node.menu}"
     if isinstance(node, HangupNode):
         return "hang up"
     if node.prompt.audio:

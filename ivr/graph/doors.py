@@ -6,12 +6,14 @@ from ivr.durations import format_duration
 from ivr.graph.model import Arrow
 from ivr.menu import (
     AskNode,
+    FeedbackNode,
     LookupNode,
     Menu,
     MenuNode,
     MessageNode,
     Node,
     QueueNode,
+    RequestNode,
     RouteNode,
     TransferNode,
     VoicemailNode,
@@ -26,7 +28,8 @@ def doors(menu: Menu, node: Node) -> list[Arrow]:
     Besides ``Node.targets``: the replay of a menu or ask prompt (``retry``) and
     the doors the engine takes when the designer named none: a menu or ask whose
     retries are used up, a lookup whose source fails and a transfer nobody answers
-    all go to the menu's first queue node (``Menu.human_path``).
+    all go to the menu's first queue node (``Menu.human_path``). A menu or ask's
+    person door (the menu's ``person`` key and words) is labelled with the key.
     """
     arrows: list[Arrow] = []
     if isinstance(node, MenuNode):
@@ -67,8 +70,24 @@ def doors(menu: Menu, node: Node) -> list[Arrow]:
             arrows.append(Arrow(node.id, node.overflow, "overflow", waited, "queue"))
     elif isinstance(node, TransferNode):
         arrows += _fallback(menu, node.id, node.next, "next", "no answer")
-    elif isinstance(node, MessageNode | AskNode | VoicemailNode) and node.next:
+    elif (
+        isinstance(node, MessageNode | AskNode | VoicemailNode | FeedbackNode)
+        and node.next
+    ) or isinstance(node, RequestNode):
         arrows.append(Arrow(node.id, node.next, "next", "", "normal"))
+    if isinstance(node, MenuNode | AskNode) and node.person and menu.person:
+        person = menu.person
+        arrows.append(
+            Arrow(
+                node.id,
+                node.person,
+                "person",
+                "person",
+                "normal",
+                key=person.key or "person",
+                words=person.speech[:2],
+            )
+        )
     if isinstance(node, MenuNode | AskNode):
         if node.retries:
             times = "retry" if node.retries == 1 else f"retry ×{node.retries}"

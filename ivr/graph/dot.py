@@ -45,6 +45,9 @@ SHAPES = {
     "queue": "box",
     "transfer": "cds",
     "voicemail": "folder",
+    "feedback": "tab",
+    "request": "component",
+    "goto_menu": "rarrow",
     "hangup": "octagon",
     "missing": "box",
 }
@@ -238,7 +241,8 @@ def _node(box: Box) -> str:
         "class": " ".join(classes),
         "tooltip": tooltip,
     }
-    if box.kind in ("queue", "voicemail", "transfer", "hangup"):
+    if box.kind in ("queue", "voicemail", "transfer", "feedback", "goto_menu",
+                    "hangup"):  # fmt: skip
         attrs["peripheries"] = "2"  # a double border: the call leaves the menu here
     return f"{_q(box.id)} [{_attrs(**attrs)}];"
 

@@ -29,6 +29,9 @@ KINDS = (
     "queue",
     "transfer",
     "voicemail",
+    "feedback",
+    "request",
+    "goto_menu",
     "hangup",
     "missing",
 )

@@ -1,13 +1,14 @@
 """Which nodes are on the human path, and how the rest group into branches.
 
 **The human path** holds the nodes that hand the caller to people (a ``queue``:
-an agent now; a ``voicemail``: an agent later; a ``transfer``: people at another
-number), every node whose every way on leads into the human path (the
-"connecting you" message, the route that picks a queue by the hours, the menu
-whose every key reaches a person), and every node other than ``start`` whose
-every way in comes from the human path (what follows a voicemail). Ways on count
-every door the engine may take, failures included, and not the replay of a
-prompt. A ``hangup`` leads nowhere, so it joins only by the last rule.
+an agent now; a ``voicemail`` or a ``feedback`` recording: people later; a
+``transfer``: people at another number), every node whose every way on leads
+into the human path (the "connecting you" message, the route that picks a queue
+by the hours, the menu whose every key reaches a person), and every node other
+than ``start`` whose every way in comes from the human path (what follows a
+voicemail). Ways on count every door the engine may take, failures included,
+and not the replay of a prompt. A ``hangup`` leads nowhere, so it joins only by
+the last rule.
 
 **The self-service path** is every other node: there the menu itself serves the
 caller (an order's status, a refund's progress) or offers the choice.
@@ -25,6 +26,7 @@ from collections.abc import Iterable
 from ivr.graph.doors import doors
 from ivr.graph.model import SELF_SERVICE, Section, safe_name
 from ivr.menu import (
+    FeedbackNode,
     HangupNode,
     Menu,
     MenuNode,
@@ -50,7 +52,7 @@ def human_path_nodes(menu: Menu) -> frozenset[str]:
     human = {
         node.id
         for node in menu.nodes.values()
-        if isinstance(node, QueueNode | VoicemailNode | TransferNode)
+        if isinstance(node, QueueNode | VoicemailNode | FeedbackNode | TransferNode)
     }
     grown = True
     while grown:  # both rules only add: stop when a round adds nothing

@@ -22,7 +22,7 @@ from pathlib import Path
 from ivr.checks import Draft, check_menu, suggest
 from ivr.loader.builder import MenuBuilder
 from ivr.loader.fields import COMPANION_SUFFIXES
-from ivr.menu import Menu
+from ivr.menu import GotoMenuNode, Menu
 from ivr.roster import ROSTER_FILE, Roster
 from ivr.yamlread import LineDict, YamlProblem, read_text_file, read_yaml
 
@@ -35,6 +35,7 @@ __all__ = [
     "load_line",
     "load_menu",
     "load_menus",
+    "menu_file_beside",
     "suggest",
 ]
 
@@ -158,7 +159,9 @@ def load_menus(
     caller can report everything at once. Two menus may not share an id or a
     phone number.
     """
-    report = check_menus(paths, recordings_dir, warnings=False, companions=False)
+    report = check_menus(
+        paths, recordings_dir, warnings=False, companions=False, beside=False
+    )
     return report.menus, report.problems
 
 
@@ -168,17 +171,22 @@ def check_menus(
     *,
     warnings: bool = True,
     companions: bool = True,
+    beside: bool = True,
 ) -> CheckReport:
     """Check every menu file in ``paths``: what ``ivr check`` reports.
 
     With ``warnings``, the traps of ``ivr.traps`` are reported as warnings; with
     ``companions``, each menu's traffic file (``NAME.traffic.yaml``) is checked
-    against the menu.
+    against the menu. A ``goto_menu`` must name a menu checked in the same run,
+    or (with ``beside``) one whose file ``ID.yaml`` lies beside the menu.
     """
     report = CheckReport(files=find_menu_files(paths))
     owners: dict[str, Menu] = {}
+    drafts: list[tuple[str, Draft]] = []
     for path in report.files:
         menu, found, draft = _load(path, recordings_dir, warn=warnings)
+        if draft is not None:
+            drafts.append((found.path, draft))
         report.problems.extend(found.lines())
         report.warnings.extend(found.warning_lines())
         report.lines.extend(found.all_lines())
@@ -202,7 +210,50 @@ def check_menus(
                 )
             owners.setdefault(number, menu)
         report.menus.append(menu)
+    report.add(_check_other_menus(drafts, report, beside))
     return report
+
+
+def _check_other_menus(
+    drafts: list[tuple[str, Draft]], report: CheckReport, beside: bool
+) -> list[str]:
+    """Every ``goto_menu`` must name another menu checked in the same run.
+
+    A menu whose file could not be read counts as there (by its file name):
+    its own problems are reported already. With ``beside``, so does a file
+    ``ID.yaml`` beside the menu that goes to it (``ivr check`` of one file).
+    """
+    loaded = {menu.id for menu in report.menus}
+    named = loaded | {path.name.split(".")[0] for path in report.files}
+    problems = []
+    for shown, draft in drafts:
+        for node in draft.menu.nodes.values():
+            if not isinstance(node, GotoMenuNode) or not node.menu:
+                continue
+            line = draft.field_lines.get((node.id, "goto_menu"), node.line)
+            if node.menu == draft.menu.id:
+                problems.append(
+                    f"{shown}:{line}: goto_menu of node '{node.id}' names its own "
+                    "menu: use a door to a node instead"
+                )
+            elif node.menu not in named and not (
+                beside and menu_file_beside(Path(draft.menu.path), node.menu)
+            ):
+                problems.append(
+                    f"{shown}:{line}: goto_menu of node '{node.id}' names menu "
+                    f"'{node.menu}', which is not among the menus checked"
+                    f"{suggest(node.menu, sorted(loaded))}"
+                )
+    return problems
+
+
+def menu_file_beside(path: Path, menu_id: str) -> Path | None:
+    """The file ``ID.yaml`` (or ``.yml``) beside menu file ``path``, if any."""
+    for suffix in (".yaml", ".yml"):
+        candidate = path.with_name(menu_id + suffix)
+        if candidate.is_file():
+            return candidate
+    return None
 
 
 def _check_traffic(path: Path, draft: Draft) -> list[str]:

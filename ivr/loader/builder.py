@@ -6,7 +6,7 @@ from ivr.checks import Draft, close_match, suggest
 from ivr.loader.fields import _LANGUAGE, TOP_KEYS
 from ivr.loader.nodes import NodeReader
 from ivr.loader.settings import SettingsReader
-from ivr.menu import Menu
+from ivr.menu import AskNode, Menu
 
 
 class MenuBuilder(NodeReader, SettingsReader):
@@ -29,8 +29,12 @@ class MenuBuilder(NodeReader, SettingsReader):
         hours = self.read_hours()
         data = self.read_data()
         queues = self.read_queues()
+        self.person = self.read_person()
         nodes = self.read_nodes(queues, data, hours)
-        self.check_handover(nodes)
+        sensitive = frozenset(
+            n.save_as for n in nodes.values() if isinstance(n, AskNode) and n.sensitive
+        ).union(*(source.sensitive for source in data.values()))
+        self.check_handover(nodes, sensitive)
         start = doc.get("start")
         if start is None:
             self.p.add(doc.line, "the menu needs 'start': the id of its first node")
@@ -55,6 +59,7 @@ class MenuBuilder(NodeReader, SettingsReader):
             queues=queues,
             hold=hold,
             recordings_dir=str(self.recordings),
+            person=self.person,
         )
         return Draft(
             menu=menu,

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from ivr.checks import Opaque, close_match, suggest
 from ivr.durations import parse_duration
 from ivr.menu import (
+    Person,
     Prompt,
 )
 from ivr.yamlread import LineDict
@@ -32,24 +33,29 @@ TOP_KEYS = [
     "data",
     "queues",
     "hold",
+    "person",
     "nodes",
 ]
 KIND_KEYS: dict[str, tuple[str, ...]] = {
     "menu": ("say", "play", "options", "timeout", "retries", "no_input", "invalid",
-             "on_fail"),
+             "on_fail", "person"),
     "ask": ("ask", "play", "digits", "save_as", "sensitive", "next", "timeout",
-            "retries", "no_input", "invalid", "on_fail"),
+            "retries", "no_input", "invalid", "on_fail", "person"),
     "lookup": ("lookup", "say", "play", "found", "missing", "error"),
     "route": ("route",),
     "queue": ("queue", "say", "play", "priority", "closed", "overflow", "topic",
               "handover"),
     "transfer": ("transfer", "say", "play", "next", "timeout"),
     "voicemail": ("voicemail", "play", "max_length", "next"),
+    "feedback": ("feedback", "play", "topic", "facts", "max_length", "next"),
+    "request": ("request", "say", "play", "topic", "facts", "next"),
+    "goto_menu": ("goto_menu", "say", "play"),
     "hangup": ("hangup", "play"),
-    "message": ("say", "play", "next"),
+    "message": ("say", "play", "next", "language", "voice"),
 }  # fmt: skip
 MARKERS = {"options": "menu", "ask": "ask", "lookup": "lookup", "route": "route",
            "queue": "queue", "transfer": "transfer", "voicemail": "voicemail",
+           "feedback": "feedback", "request": "request", "goto_menu": "goto_menu",
            "hangup": "hangup"}  # fmt: skip
 QUEUE_KEYS = (
     "title",
@@ -106,8 +112,9 @@ class FieldReader:
         self.order: list[str] = []
         self.node_id = ""  # the node being read, for door lines
         self._declared: dict[str, dict[str, None]] = {}
-        # (id of a node's spec, variable) -> line of its handover entry
-        self.handover_lines: dict[tuple[int, str], int] = {}
+        # (id of a node's spec, key, variable) -> line of its handover/facts entry
+        self.handover_lines: dict[tuple[int, str, str], int] = {}
+        self.person: Person | None = None  # read before the nodes
 
     # -- small readers -------------------------------------------------------
 
@@ -199,7 +206,16 @@ class FieldReader:
         audio = None
         if "play" in node:
             audio = self.recording(node, node_id)
-        return Prompt(text=text, audio=audio)
+        language = self.text(node, "language", f"node '{node_id}'")
+        if language is not None and not _LANGUAGE.fullmatch(language):
+            self.p.add(
+                node.line_of("language"),
+                f"language '{language}' of node '{node_id}' is not a language tag "
+                "like 'zh-CN' or 'en-US'",
+            )
+            language = None
+        voice = self.text(node, "voice", f"node '{node_id}'")
+        return Prompt(text=text, audio=audio, language=language, voice=voice)
 
     def recording(
         self, node: LineDict, node_id: str, key: str = "play", what: str = ""

@@ -1,4 +1,5 @@
-"""Reading nodes: one reader per kind (menu, ask, lookup, route, queue...)."""
+"""Reading nodes: one reader per kind (menu, ask, lookup, route; the kinds that
+hand the call on are in ``ivr.loader.endings``)."""
 
 from __future__ import annotations
 
@@ -6,43 +7,39 @@ import re
 from typing import Any
 
 from ivr.checks import Opaque, close_match, suggest
+from ivr.loader.endings import EndingReader
 from ivr.loader.fields import (
-    _E164,
     _OPTION_HASH,
     KIND_KEYS,
     MARKERS,
     PHONE_KEYS,
-    FieldReader,
     _indent,
     _raw,
 )
 from ivr.menu import (
     AskNode,
     DataSource,
-    HangupNode,
     Hours,
     LookupNode,
     MenuNode,
     MessageNode,
     Node,
     Option,
+    Person,
     Prompt,
     Queue,
-    QueueNode,
     RouteNode,
     Rule,
-    TransferNode,
-    VoicemailNode,
 )
 from ivr.yamlread import LineDict, LineList
 
-DOOR_KEYS = ("next", "on_fail", "found", "missing", "error", "closed", "overflow")
+DOOR_KEYS = ("next", "on_fail", "found", "missing", "error", "closed", "overflow",
+             "person")  # fmt: skip
 _NODE_KEYS = frozenset(key for keys in KIND_KEYS.values() for key in keys)
 _GOTO_IN_COMMENT = re.compile(r"#\s*:\s*(?:\{.*?\bgoto\s*:\s*)?([\w.-]+)")
-_VARIABLE_NAME = re.compile(r"[A-Za-z_]\w*")
 
 
-class NodeReader(FieldReader):
+class NodeReader(EndingReader):
     """The nodes of a menu, each read by the reader of its kind."""
 
     def read_nodes(
@@ -111,7 +108,8 @@ class NodeReader(FieldReader):
             self.p.add(
                 spec.line,
                 f"{what} has no kind: give it options, ask, lookup, route, queue, "
-                "transfer, voicemail, hangup, or say/play with next",
+                "transfer, voicemail, feedback, request, goto_menu, hangup, or "
+                "say/play with next",
             )
             self.opaque[node_id] = _opaque(node_id, spec)
             return None
@@ -192,13 +190,68 @@ class NodeReader(FieldReader):
                 spec.line_of("options"),
                 f"option shares of {what} add up to {shares:g}, more than 1",
             )
+        self.check_person_words(options)
         return MenuNode(
             id=node_id,
             prompt=self.prompt(spec, node_id),
             line=spec.line,
             options=tuple(options),
+            person=self.person_door(spec, what, options),
             **self.retry_fields(spec, what),
         )
+
+    def person_door(
+        self, spec: LineDict, what: str, options: list[Option] | None = None
+    ) -> str | None:
+        """Where the person key and words lead from a menu or an ask.
+
+        The node's own ``person``, else the menu's ``person.goto``; at a menu
+        whose option uses the person key, that option (no separate door).
+        """
+        person: Person | None = self.person
+        explicit = self.target(spec, "person", what, required=False)
+        if person is None:
+            if explicit is not None:
+                self.p.add(
+                    spec.line_of("person"),
+                    f"{what} sets 'person' but the menu has no 'person' (the key and "
+                    "words that reach a person from every menu and ask)",
+                )
+            return explicit
+        covered = next(
+            (
+                o
+                for o in options or ()
+                if person.key is not None and o.key == person.key
+            ),
+            None,
+        )
+        if covered is not None:
+            if explicit is not None:
+                self.p.add(
+                    spec.line_of("person"),
+                    f"{what} sets 'person' but its option '{covered.key}' (the person "
+                    "key) already leads to a person: give one or the other",
+                )
+            return None
+        return explicit or person.goto
+
+    def check_person_words(self, options: list[Option]) -> None:
+        """An option's keyword may not be a person word (but on the person key)."""
+        person: Person | None = self.person
+        if person is None:
+            return
+        words = set(person.speech)
+        for option in options:
+            if option.key == person.key:
+                continue
+            for word in option.speech:
+                if word in words:
+                    self.p.add(
+                        option.line,
+                        f"speech keyword '{word}' of option '{option.key}' is also a "
+                        "person word of the menu: saying it asks for a person",
+                    )
 
     def read_option(self, key: str, value: Any, line: int, what: str) -> Option | None:
         door = f"option '{key}'"
@@ -329,6 +382,7 @@ class NodeReader(FieldReader):
             finish_on_key=finish,
             sensitive=sensitive,
             next=self.target(spec, "next", what, required=True) or "",
+            person=self.person_door(spec, what),
             **self.retry_fields(spec, what),
         )
 
@@ -425,6 +479,14 @@ class NodeReader(FieldReader):
                     "'hours'",
                 )
             return str(when)
+        if when == "holiday":
+            if hours is None or not hours.holidays:
+                self.p.add(
+                    line,
+                    f"rule {index + 1} of {what} tests 'holiday' but the menu's hours "
+                    "name no holidays",
+                )
+            return "holiday"
         if isinstance(when, LineDict) and set(when) == {"var", "equals"}:
             expected = when["equals"]
             if not isinstance(expected, str):
@@ -437,142 +499,10 @@ class NodeReader(FieldReader):
             return ("equals", str(when["var"]), str(expected))
         self.p.add(
             line,
-            f"when of rule {index + 1} of {what} must be 'open', 'closed' or "
-            "{var: NAME, equals: VALUE}",
+            f"when of rule {index + 1} of {what} must be 'open', 'closed', "
+            "'holiday' or {var: NAME, equals: VALUE}",
         )
         return None
-
-    def read_queue(
-        self,
-        node_id: str,
-        spec: LineDict,
-        what: str,
-        *,
-        queues: dict[str, Queue],
-        hours: Hours | None,
-        **_: Any,
-    ) -> Node:
-        queue_id = self.text(spec, "queue", what) or ""
-        queue = queues.get(queue_id)
-        declared = self.declared("queues")
-        if queue_id not in declared:
-            hint = suggest(queue_id, declared)
-            self.p.add(
-                spec.line_of("queue"),
-                f"{what} names undefined queue '{queue_id}'{hint}",
-            )
-        closed = self.target(spec, "closed", what, required=False)
-        overflow = self.target(spec, "overflow", what, required=False)
-        if hours is not None and closed is None:
-            self.p.add(
-                spec.line,
-                f"{what} needs 'closed': the menu has opening hours, so say where "
-                "callers go when the line is closed",
-            )
-        if queue is not None and queue.max_wait_s is not None and overflow is None:
-            self.p.add(
-                spec.line,
-                f"{what} needs 'overflow': queue '{queue_id}' has max_wait, so say "
-                "where callers go after it",
-            )
-        return QueueNode(
-            id=node_id,
-            prompt=self.prompt(spec, node_id),
-            line=spec.line,
-            queue=queue_id,
-            priority=self.integer(spec, "priority", what, -100, 100) or 0,
-            closed=closed,
-            overflow=overflow,
-            topic=self.text(spec, "topic", what),
-            handover=self.read_handover(spec, what),
-        )
-
-    def read_handover(
-        self, spec: LineDict, what: str
-    ) -> tuple[tuple[str, str], ...] | None:
-        """``handover: [order_id]`` or ``{order_id: 订单号}``: variable and label."""
-        if "handover" not in spec:
-            return None
-        raw = spec["handover"]
-        line = spec.line_of("handover")
-        if raw is None or raw == []:
-            return ()
-        if isinstance(raw, LineList):
-            items = [(item, item, raw.line_of(i)) for i, item in enumerate(raw)]
-        elif isinstance(raw, LineDict):
-            items = [(k, v, raw.line_of(k)) for k, v in raw.items()]
-        else:
-            self.p.add(
-                line,
-                f"handover of {what} must be a list of variables, or a map of "
-                "variable to the label the agent hears",
-            )
-            return None
-        pairs = []
-        for name, label, at in items:
-            if not isinstance(name, str) or not _VARIABLE_NAME.fullmatch(name):
-                self.p.add(at, f"handover of {what}: '{name}' is not a variable name")
-                continue
-            if not isinstance(label, str | int) or isinstance(label, bool):
-                self.p.add(at, f"handover label of '{name}' in {what} must be text")
-                continue
-            pairs.append((name, str(label)))
-            self.handover_lines[(id(spec), name)] = at
-        return tuple(pairs)
-
-    def check_handover(self, nodes: dict[str, Node]) -> None:
-        """A variable marked ``sensitive`` is never handed over: refuse it."""
-        sensitive = {
-            n.save_as for n in nodes.values() if isinstance(n, AskNode) and n.sensitive
-        }
-        raw = self.doc.get("nodes")
-        for node in nodes.values():
-            if not isinstance(node, QueueNode) or not node.handover:
-                continue
-            spec = raw.get(node.id) if isinstance(raw, LineDict) else None
-            for name, _ in node.handover:
-                if name in sensitive:
-                    line = self.handover_lines.get((id(spec), name), node.line)
-                    self.p.add(
-                        line,
-                        f"handover of node '{node.id}' names '{name}', which is "
-                        "sensitive: it is never spoken to an agent",
-                    )
-
-    def read_transfer(self, node_id: str, spec: LineDict, what: str, **_: Any) -> Node:
-        number = self.text(spec, "transfer", what) or ""
-        if not _E164.fullmatch(number):
-            self.p.add(
-                spec.line_of("transfer"),
-                f"transfer number '{number}' of {what} is not in E.164 form like "
-                "'+861000000001'",
-            )
-        timeout = self.seconds(spec, "timeout", what, whole=True, low=5, high=600)
-        return TransferNode(
-            id=node_id,
-            prompt=self.prompt(spec, node_id),
-            line=spec.line,
-            number=number,
-            next=self.target(spec, "next", what, required=False),
-            timeout_s=timeout or 30.0,
-        )
-
-    def read_voicemail(self, node_id: str, spec: LineDict, what: str, **_: Any) -> Node:
-        length = self.seconds(spec, "max_length", what, whole=True, low=1, high=14400)
-        return VoicemailNode(
-            id=node_id,
-            prompt=self.prompt(spec, node_id, text_key="voicemail"),
-            line=spec.line,
-            max_length_s=length or 120.0,
-            next=self.target(spec, "next", what, required=False),
-        )
-
-    def read_hangup(self, node_id: str, spec: LineDict, what: str, **_: Any) -> Node:
-        return HangupNode(
-            id=node_id,
-            prompt=self.prompt(spec, node_id, text_key="hangup"),
-            line=spec.line,
-        )
 
 
 def _goto_of(value: Any) -> str | None:

@@ -4,23 +4,27 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ivr.checks import suggest
-from ivr.loader.fields import _E164, _HHMM, _WORKFLOW, DAYS, QUEUE_KEYS, FieldReader
+from ivr.checks import close_match, suggest
+from ivr.loader.fields import (
+    _E164,
+    _WORKFLOW,
+    PHONE_KEYS,
+    QUEUE_KEYS,
+)
+from ivr.loader.hours import HoursReader, _parse_hhmm
 from ivr.menu import (
     CsvSource,
     DataSource,
-    Hours,
+    Person,
     Queue,
     UrlSource,
 )
 from ivr.yamlread import LineDict, LineList
 
 
-class SettingsReader(FieldReader):
-    """The parts of a menu outside its nodes."""
+class SettingsReader(HoursReader):
+    """The parts of a menu outside its nodes (opening hours: ``HoursReader``)."""
 
     def read_numbers(self) -> tuple[str, ...]:
         raw = self.doc.get("numbers")
@@ -47,66 +51,65 @@ class SettingsReader(FieldReader):
                 numbers.append(number)
         return tuple(numbers)
 
-    def read_hours(self) -> Hours | None:
-        hours = self.mapping(self.doc, "hours", "the menu")
-        if hours is None:
+    def read_person(self) -> Person | None:
+        """``person``: the key and words that reach a person from everywhere."""
+        raw = self.mapping(self.doc, "person", "the menu")
+        if raw is None:
             return None
-        hours = self.checked(hours, ("timezone", "weekly", "closed"), "hours")
-        tz = self.text(hours, "timezone", "hours") or "UTC"
-        try:
-            ZoneInfo(tz)
-        except (ZoneInfoNotFoundError, ValueError):
-            self.p.add(
-                hours.line_of("timezone"),
-                f"unknown timezone '{tz}' (use a name like 'Asia/Shanghai')",
-            )
-            tz = "UTC"
-        weekly: dict[int, tuple[tuple[dt.time, dt.time], ...]] = {}
-        raw_weekly = self.mapping(hours, "weekly", "hours")
-        if raw_weekly is None:
-            self.p.add(hours.line, "hours needs 'weekly', e.g. {mon-fri: 08:00-22:00}")
-        else:
-            for days_text, ranges_text in raw_weekly.items():
-                line = raw_weekly.line_of(days_text)
-                days = _parse_days(str(days_text))
-                if days is None:
-                    self.p.add(
-                        line,
-                        f"'{days_text}' is not a day or day range "
-                        "(use mon..sun, e.g. 'mon-fri', 'sat,sun' or 'daily')",
-                    )
-                    continue
-                ranges = _parse_ranges(ranges_text)
-                if ranges is None:
-                    self.p.add(
-                        line,
-                        f"opening hours '{ranges_text}' of '{days_text}' must look "
-                        "like '08:00-22:00' (several joined by ',') or 'closed'",
-                    )
-                    continue
-                for day in days:
-                    if day in weekly:
-                        self.p.add(
-                            line, f"'{DAYS[day]}' is given twice in weekly hours"
-                        )
-                    weekly[day] = ranges
-        closed: set[dt.date] = set()
-        raw_closed = hours.get("closed") or []
-        if not isinstance(raw_closed, list):
-            self.p.add(hours.line_of("closed"), "closed must be a list of dates")
-            raw_closed = []
-        for i, day in enumerate(raw_closed):
-            if isinstance(day, dt.date) and not isinstance(day, dt.datetime):
-                closed.add(day)
-                continue
-            try:
-                closed.add(dt.date.fromisoformat(str(day)))
-            except ValueError:
+        raw = self.checked(raw, ("key", "speech", "goto"), "person")
+        key = raw.get("key")
+        key_text = None
+        if key is not None:
+            key_text = str(key)
+            if isinstance(key, bool) or key_text not in PHONE_KEYS:
                 self.p.add(
-                    raw_closed.line_of(i),
-                    f"closed day '{day}' is not a date like '2027-02-06'",
+                    raw.line_of("key"),
+                    f"key of person must be one phone key: 0-9, * or # (quoted), got "
+                    f"'{key}'",
                 )
-        return Hours(timezone=tz, weekly=weekly, closed=frozenset(closed))
+                key_text = None
+        speech = raw.get("speech") or []
+        if isinstance(speech, str):
+            speech = [speech]
+        if not isinstance(speech, list) or not all(
+            isinstance(word, str | int) and not isinstance(word, bool)
+            for word in speech
+        ):
+            self.p.add(
+                raw.line_of("speech"), "speech of person must be a list of words"
+            )
+            speech = []
+        at = self.doc.line_of("person")
+        if key is None and not speech:
+            self.p.add(at, "person needs 'key' or 'speech': how a caller asks for one")
+        goto = raw.get("goto")
+        names = self.raw_node_ids()
+        line = raw.line_of("goto") if "goto" in raw else at
+        if goto is None:
+            self.p.add(at, "person needs 'goto': the node that reaches a person")
+            return None
+        if not isinstance(goto, str | int) or isinstance(goto, bool):
+            self.p.add(line, "goto of person must be a node id")
+            return None
+        goto = str(goto)
+        if goto not in names:
+            self.p.add(
+                line, f"person goes to unknown node '{goto}'{suggest(goto, names)}"
+            )
+            goto = close_match(goto, names) or ""
+        if not goto:
+            return None
+        return Person(
+            goto=goto,
+            key=key_text,
+            speech=tuple(dict.fromkeys(str(word) for word in speech)),
+            line=line,
+        )
+
+    def raw_node_ids(self) -> list[str]:
+        """The node ids the file gives, read or not."""
+        nodes = self.doc.get("nodes")
+        return [str(name) for name in nodes] if isinstance(nodes, dict) else []
 
     def read_data(self) -> dict[str, DataSource]:
         raw = self.mapping(self.doc, "data", "the menu")
@@ -120,12 +123,14 @@ class SettingsReader(FieldReader):
                 self.p.add(line, f"{what} must be a map with 'csv' or 'url'")
                 continue
             if "csv" not in spec and "url" not in spec:
-                spec = self.checked(spec, ("csv", "key", "url", "timeout"), what)
+                spec = self.checked(
+                    spec, ("csv", "key", "url", "timeout", "sensitive"), what
+                )
             if "csv" in spec:
-                spec = self.checked(spec, ("csv", "key"), what)
+                spec = self.checked(spec, ("csv", "key", "sensitive"), what)
                 source = self.read_csv_source(str(source_id), spec, what)
             elif "url" in spec:
-                spec = self.checked(spec, ("url", "timeout"), what)
+                spec = self.checked(spec, ("url", "timeout", "sensitive"), what)
                 source = self.read_url_source(str(source_id), spec, what)
             else:
                 self.p.add(
@@ -167,7 +172,35 @@ class SettingsReader(FieldReader):
             )
             return None
         self.csv_fields[source_id] = frozenset(fields)
-        return CsvSource(id=source_id, path=str(full), key=key or "")
+        sensitive = self.sensitive_fields(spec, what, fields)
+        return CsvSource(
+            id=source_id, path=str(full), key=key or "", sensitive=sensitive
+        )
+
+    def sensitive_fields(
+        self, spec: LineDict, what: str, fields: list[str] | None
+    ) -> frozenset[str]:
+        """``sensitive``: the fields of a source never spoken, stored or logged."""
+        raw = spec.get("sensitive")
+        if raw is None:
+            return frozenset()
+        if isinstance(raw, str):
+            raw = [raw]
+        if not isinstance(raw, list) or not all(isinstance(f, str) for f in raw):
+            self.p.add(
+                spec.line_of("sensitive"),
+                f"sensitive of {what} must be a list of field names",
+            )
+            return frozenset()
+        if fields is not None:
+            for name in raw:
+                if name not in fields:
+                    self.p.add(
+                        spec.line_of("sensitive"),
+                        f"sensitive field '{name}' of {what} is not a column of its "
+                        f"file{suggest(name, fields)}",
+                    )
+        return frozenset(raw)
 
     def read_url_source(
         self, source_id: str, spec: LineDict, what: str
@@ -179,7 +212,12 @@ class SettingsReader(FieldReader):
         if not url.startswith(("http://", "https://")):
             self.p.add(spec.line_of("url"), f"url of {what} must start with http(s)://")
             return None
-        return UrlSource(id=source_id, url=url, timeout_s=timeout or 2.0)
+        return UrlSource(
+            id=source_id,
+            url=url,
+            timeout_s=timeout or 2.0,
+            sensitive=self.sensitive_fields(spec, what, None),
+        )
 
     def read_queues(self) -> dict[str, Queue]:
         raw = self.mapping(self.doc, "queues", "the menu")
@@ -264,50 +302,3 @@ class SettingsReader(FieldReader):
                 continue
             plan.append((at, count))
         return tuple(sorted(plan)) or ((dt.time(0), 1),)
-
-    # -- nodes ---------------------------------------------------------------
-
-
-def _parse_days(text: str) -> list[int] | None:
-    text = text.strip().lower()
-    if text in ("daily", "every day", "mon-sun"):
-        return list(range(7))
-    days: list[int] = []
-    for part in text.split(","):
-        part = part.strip()
-        if "-" in part:
-            first, _, last = part.partition("-")
-            if first.strip() not in DAYS or last.strip() not in DAYS:
-                return None
-            a, b = DAYS.index(first.strip()), DAYS.index(last.strip())
-            days.extend((a + i) % 7 for i in range((b - a) % 7 + 1))
-        elif part in DAYS:
-            days.append(DAYS.index(part))
-        else:
-            return None
-    return days
-
-
-def _parse_hhmm(text: str) -> dt.time | None:
-    match = _HHMM.fullmatch(text.strip())
-    if not match:
-        return None
-    hour, minute = int(match.group(1)), int(match.group(2))
-    if hour == 24:
-        return dt.time.max if minute == 0 else None
-    return dt.time(hour, minute)
-
-
-def _parse_ranges(value: Any) -> tuple[tuple[dt.time, dt.time], ...] | None:
-    if not isinstance(value, str):
-        return None
-    if value.strip().lower() == "closed":
-        return ()
-    ranges = []
-    for part in value.split(","):
-        start_text, sep, end_text = part.partition("-")
-        start, end = _parse_hhmm(start_text), _parse_hhmm(end_text)
-        if not sep or start is None or end is None or start == end:
-            return None
-        ranges.append((start, end))
-    return tuple(ranges)

@@ -21,6 +21,7 @@ The pure core never imports this package; the web layer and ``ivr report`` do.
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -33,7 +34,7 @@ from ivr.store import lines
 from ivr.store.database import Database
 from ivr.store.lines import Work
 from ivr.store.ops import apply_ops
-from ivr.store.schema import agents, callbacks, calls, events, waiters
+from ivr.store.schema import agents, callbacks, calls, events, states, waiters
 from ivr.store.writer import Writer
 
 __all__ = ["CALL_PATH_TIMEOUT_S", "Store", "Work"]
@@ -77,8 +78,10 @@ class Store:
             prepare=self.ensure_schema,
             sync=sync,
         )
-        self._on_shift: tuple[float, dict[Pair, int]] | None = None
-        self._ahead: dict[tuple[str, str, int], tuple[float, int]] = {}
+        self._on_shift: tuple[float, dict[Pair, int], dict[Pair, int]] | None = None
+        self._ahead: dict[
+            tuple[str, ...] | tuple[str, str, int], tuple[float, int]
+        ] = {}
         try:
             self.ensure_schema()
         except Exception as error:  # the store may come up later
@@ -376,6 +379,7 @@ class Store:
     def claim_next(self, agent: str, pairs: Sequence[Pair]) -> Work | None:
         """The agent's next caller or callback (see ``lines.claim_next``)."""
         self.flush()  # this process's enqueues first, so none is passed over
+        self._on_shift = None  # the agent is busy now
         with self._write_tx() as conn:
             return lines.claim_next(conn, agent, pairs, self.clock())
 
@@ -401,6 +405,7 @@ class Store:
 
     def finish(self, *, agent: str, work: str, dial_status: str) -> str | None:
         """The agent's Dial ended (see ``lines.finish``)."""
+        self._on_shift = None  # the agent is free again
         with self._write_tx() as conn:
             return lines.finish(
                 conn, agent=agent, work=work, dial_status=dial_status, now=self.clock()
@@ -420,23 +425,59 @@ class Store:
         An empty map means nobody has been on the agent line (or the store is
         down): the queues' day plans are all there is to go by.
         """
+        return self._shift()[0]
+
+    def ready(self) -> dict[Pair, int]:
+        """Agents on shift and free now (at the agent line's prompt), per (menu,
+        queue) they serve; read and cached with ``on_shift``."""
+        return self._shift()[1]
+
+    def _shift(self) -> tuple[dict[Pair, int], dict[Pair, int]]:
         cached = self._on_shift
-        now = time.monotonic()
-        if cached is not None and now - cached[0] < ON_SHIFT_CACHE_S:
-            return cached[1]
+        # On the store's clock: the app's, simulated in tests and ``ivr test``.
+        now = self.clock()
+        if cached is not None and 0 <= now - cached[0] < ON_SHIFT_CACHE_S:
+            return cached[1], cached[2]
         counts: dict[Pair, int] = {}
+        ready: dict[Pair, int] = {}
         try:
             with self._read_tx(CALL_PATH_TIMEOUT_S) as conn:
                 rows = conn.execute(
-                    sa.select(agents.c.serves).where(agents.c.status != "off")
-                ).scalars()
-                for serves in rows:
+                    sa.select(agents.c.serves, agents.c.status).where(
+                        agents.c.status != "off"
+                    )
+                )
+                for serves, status in rows:
                     for menu, queue in serves or ():
                         counts[(menu, queue)] = counts.get((menu, queue), 0) + 1
+                        if status == "ready":
+                            ready[(menu, queue)] = ready.get((menu, queue), 0) + 1
         except Exception:
             log.debug("store: agents on shift not readable", exc_info=True)
-        self._on_shift = (now, counts)
-        return counts
+        self._on_shift = (now, counts, ready)
+        return counts, ready
+
+    def keep_state(self, token: str) -> str:
+        """Keep a sealed state too long for a URL; return the short id for it.
+
+        Written at once (the next request may come to another worker), bounded
+        like every write on a caller's path; raises if the store cannot take it.
+        """
+        state_id = secrets.token_urlsafe(12)
+        now = self.clock()
+        with self._write_tx(CALL_PATH_TIMEOUT_S) as conn:
+            conn.execute(sa.insert(states).values(id=state_id, token=token, at=now))
+            # Now and then, clear the states of calls long over.
+            if secrets.randbelow(100) == 0:
+                conn.execute(sa.delete(states).where(states.c.at < now - 86400))
+        return state_id
+
+    def kept_state(self, state_id: str) -> str | None:
+        """The sealed state kept under ``state_id`` (None if there is none)."""
+        with self._read_tx(CALL_PATH_TIMEOUT_S) as conn:
+            return conn.execute(
+                sa.select(states.c.token).where(states.c.id == state_id)
+            ).scalar_one_or_none()
 
     def ahead_of(self, menu: str, queue: str, priority: int) -> int:
         """Callers holding in ``queue`` at a higher priority than ``priority``.
@@ -445,10 +486,10 @@ class Store:
         (its own Twilio queue); these are ahead of them too. Cached a few
         seconds and bounded by a short time-out (0 when the store cannot say).
         """
-        key = (menu, queue, priority)
-        now = time.monotonic()
+        key: tuple[object, ...] = ("ahead", menu, queue, priority)
+        now = self.clock()
         cached = self._ahead.get(key)
-        if cached is not None and now - cached[0] < ON_SHIFT_CACHE_S:
+        if cached is not None and 0 <= now - cached[0] < ON_SHIFT_CACHE_S:
             return cached[1]
         count = 0
         try:
@@ -456,6 +497,29 @@ class Store:
                 count = lines.ahead_of(conn, menu, queue, priority, self.clock())
         except Exception:
             log.debug("store: callers ahead not readable", exc_info=True)
+        self._ahead[key] = (now, count)
+        return count
+
+    def higher_joined(
+        self, menu: str, queue: str, priority: int, window_s: float
+    ) -> int:
+        """Callers who joined ``queue`` at a priority above ``priority`` in the
+        last ``window_s``: the rate at which they overtake the others.
+
+        Cached a few seconds and bounded like ``ahead_of`` (0 when the store
+        cannot say).
+        """
+        key: tuple[object, ...] = ("joined", menu, queue, priority)
+        now = self.clock()
+        cached = self._ahead.get(key)
+        if cached is not None and 0 <= now - cached[0] < ON_SHIFT_CACHE_S:
+            return cached[1]
+        count = 0
+        try:
+            with self._read_tx(CALL_PATH_TIMEOUT_S) as conn:
+                count = lines.joined_above(conn, menu, queue, priority, now - window_s)
+        except Exception:
+            log.debug("store: recent priority callers not readable", exc_info=True)
         self._ahead[key] = (now, count)
         return count
 

@@ -39,6 +39,7 @@ __all__ = [
     "claim_next",
     "finish",
     "insert",
+    "joined_above",
     "waiting_counts",
 ]
 
@@ -418,4 +419,23 @@ def callback_left_queue(conn: Connection, call_sid: str, now: float) -> None:
         sa.update(callbacks)
         .where(callbacks.c.call_sid == call_sid, callbacks.c.status == "asked")
         .values(status="pending", updated_at=now)
+    )
+
+
+def joined_above(
+    conn: Connection, menu: str, queue: str, priority: int, since: float
+) -> int:
+    """Callers who joined ``queue`` of ``menu`` above ``priority`` after ``since``
+    (however their wait ended: they went ahead of whoever was holding)."""
+    return int(
+        conn.execute(
+            sa.select(sa.func.count())
+            .select_from(waiters)
+            .where(
+                waiters.c.menu == menu,
+                waiters.c.queue == queue,
+                waiters.c.priority > priority,
+                waiters.c.enqueued_at > since,
+            )
+        ).scalar_one()
     )

@@ -28,6 +28,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -166,4 +167,16 @@ calls = Table(
     Column("fold", Json),  # what the next event needs besides (records.derive)
     Index("calls_call", "call_sid", unique=True),
     Index("calls_when", "started_at"),
+)
+
+# A call's sealed state too long for a URL (a lookup that returned long text a
+# later prompt reads), kept here behind a short token; rows older than a day
+# (no call lasts that long) are cleared.
+states = Table(
+    "states",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("token", Text, nullable=False),
+    Column("at", Float, nullable=False),
+    Index("states_at", "at"),
 )

@@ -31,6 +31,11 @@ __all__ = ["Finding", "FuzzReport", "fuzz_menu", "reproduce_command"]
 _JUNK_SPEECH = (
     "",
     "嗯",
+    "不要退款，我要人工",
+    "按2",
+    "第二个",
+    "the second one",
+    "I want to speak to a human",
     "hello?",
     "asdf qwerty",
     "<&>\"'",
@@ -145,6 +150,7 @@ class _RandomCaller:
                 for o in n.options
                 for w in o.speech
             }
+            | set(menu.person.speech if menu.person else ())
         )
         self.digits = digits
 

@@ -13,6 +13,7 @@ seconds, so the app sees waits grow, the line close, callbacks come due.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import secrets
@@ -34,8 +35,8 @@ from ivr.caller import (
     Switchboard,
     WsgiTransport,
 )
-from ivr.loader import load_menu
-from ivr.menu import Menu
+from ivr.loader import MenuError, load_menu, menu_file_beside
+from ivr.menu import GotoMenuNode, Menu
 from ivr.roster import ROSTER_FILE
 
 __all__ = ["DEFAULT_CALLER", "MenuLine", "parse_clock"]
@@ -86,8 +87,13 @@ class MenuLine:
             "SECRET_KEY": secrets.token_urlsafe(32),
             "DATABASE": ":memory:",
             "KEEP_LAST_GOOD": False,
-            # The menu, and the agent line of its folder if it has a roster.
-            "MENUS": [str(menu_path), *map(str, self._roster())],
+            # The menu, the menus it goes on in (goto_menu), and the agent
+            # line of its folder if it has a roster.
+            "MENUS": [
+                str(menu_path),
+                *map(str, self._others()),
+                *map(str, self._roster()),
+            ],
             "RECORDINGS": None if recordings_dir is None else str(recordings_dir),
             "CLOCK": self._clock,
             "EXPOSE_TRACE": True,
@@ -100,6 +106,26 @@ class MenuLine:
         self.url = "http://localhost/voice"
         self._watch = _FaultWatch()
         self._watched = _WatchedTransport(self.app, self._watch)
+
+    def _others(self) -> list[Path]:
+        """The files of the menus this one goes on in (``goto_menu``), beside it,
+        and those they go on in."""
+        found: list[Path] = []
+        todo = [self.menu]
+        seen = {self.menu.id}
+        while todo:
+            menu = todo.pop()
+            for node in menu.nodes.values():
+                if not isinstance(node, GotoMenuNode) or node.menu in seen:
+                    continue
+                seen.add(node.menu)
+                path = menu_file_beside(Path(menu.path), node.menu)
+                if path is None:
+                    continue  # the app's own check says so
+                found.append(path)
+                with contextlib.suppress(MenuError):  # reported when the app loads
+                    todo.append(load_menu(path, self.recordings_dir))
+        return found
 
     def _roster(self) -> list[Path]:
         roster = Path(self.menu_path).with_name(ROSTER_FILE)

@@ -46,7 +46,9 @@ EXPECT_KEYS = (
     "dial_status",
     "variables",
     "visits",
+    "records",
 )
+RECORD_KINDS = ("feedback", "request")
 CALL_KEYS = (
     "name",
     "at",
@@ -574,6 +576,8 @@ class _Reader:
                     )
         if "variables" in expect and not isinstance(expect["variables"], dict):
             self.problem(expect.line_of("variables"), "variables must be a map")
+        if "records" in expect:
+            self.records(expect)
         if check_visits and self.nodes and isinstance(expect.get("visits"), list):
             for node in expect["visits"]:
                 if str(node) not in self.nodes:
@@ -585,6 +589,29 @@ class _Reader:
                         f"have{hint}",
                     )
         return Expect(dict(expect), lines)
+
+    def records(self, expect: LineDict) -> None:
+        """``records: [{feedback: TOPIC, order_id: "..."}, {request: NAME}]``."""
+        items = expect["records"]
+        line = expect.line_of("records")
+        if not isinstance(items, list):
+            self.problem(line, f"records must be a list, got {items!r}")
+            return
+        for item in items:
+            kinds = [k for k in RECORD_KINDS if isinstance(item, dict) and k in item]
+            if len(kinds) != 1:
+                self.problem(
+                    line,
+                    "each of records is a map with 'feedback: TOPIC' or 'request: "
+                    f"NAME', and the facts it holds, got {item!r}",
+                )
+                continue
+            for name, value in item.items():
+                if not isinstance(value, str):
+                    self.problem(
+                        line,
+                        f"{name} of records must be quoted text, got {value!r}",
+                    )
 
     def one_of(self, raw: LineDict, key: str, allowed: Sequence[str]) -> None:
         if key not in raw or raw[key] in allowed:

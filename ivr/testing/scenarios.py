@@ -42,7 +42,8 @@ from typing import Any
 from ivr.agentline import MOVES
 from ivr.caller import CallResult, Ring
 from ivr.loader import find_menu_files
-from ivr.menu import Menu, MenuNode
+from ivr.menu import AskNode, Menu, MenuNode
+from ivr.speech import PERSON
 from ivr.testing.menuline import MenuLine, parse_clock
 from ivr.testing.scenario_file import (
     CALLS_SUFFIX,
@@ -73,7 +74,13 @@ _SHOWN_TEXTS = 6  # of what was heard instead, in a failure line
 
 @dataclass
 class Coverage:
-    """Which nodes and menu options of a menu the calls reached."""
+    """Which nodes, menu options and person doors of a menu the calls reached.
+
+    A person door (the menu's ``person`` key and words, at a menu or ask without
+    an option on that key) counts as taken when a call asked for a person there.
+    What a call did in another menu it went on in (``goto_menu``) counts for
+    that menu, not this one.
+    """
 
     menu: Menu
     nodes: set[str] = field(default_factory=set)
@@ -87,6 +94,8 @@ class Coverage:
         for trace in result.traces:
             if "agent_line" in trace:
                 self.moves.add(str(trace["agent_line"]))
+            if trace.get("menu", self.menu.id) != self.menu.id:
+                continue
             self.nodes.update(trace.get("nodes") or ())
             choice = trace.get("choice")
             if choice:
@@ -106,12 +115,27 @@ class Coverage:
             if (node.id, option.key) not in self.options
         ]
 
+    @property
+    def missed_person_doors(self) -> list[str]:
+        """Menus and asks where no call asked for a person (by key or words)."""
+        return [
+            node.id
+            for node in self.menu.nodes.values()
+            if isinstance(node, MenuNode | AskNode)
+            and node.person
+            and (node.id, PERSON) not in self.options
+        ]
+
     def lines(self) -> list[str]:
         """Human-readable gaps, one line each (empty when all is covered)."""
         out = [f"node '{n}' is reached by no scenario" for n in self.missed_nodes]
         out += [
             f"option '{key}' of node '{node}' is chosen by no scenario"
             for node, key in self.missed_options
+        ]
+        out += [
+            f"no scenario asks for a person at node '{node}'"
+            for node in self.missed_person_doors
         ]
         out += [
             f"agent line: {MOVES[move]} ('{move}') happens in no scenario"
@@ -180,6 +204,15 @@ def _check(
                 f"expected variable {name} = '{value}', got "
                 f"{'unset' if got is None else repr(str(got))}",
             )
+    recorded = [e for trace in result.traces for e in trace.get("events") or ()]
+    for wanted_record in wanted.get("records") or ():
+        if not any(_matches(wanted_record, event) for event in recorded):
+            made = "; ".join(_shown_event(e) for e in recorded) or "nothing"
+            fail(
+                "records",
+                f"expected a record {_shown_event(_as_event(wanted_record))}, "
+                f"got {made}",
+            )
     visited = [n for trace in result.traces for n in trace.get("nodes") or ()]
     for node in wanted.get("visits") or ():
         if node not in visited:
@@ -189,6 +222,35 @@ def _check(
                 f"{' > '.join(visited) or 'no nodes'}",
             )
     return failures
+
+
+def _as_event(wanted: dict[str, Any]) -> dict[str, Any]:
+    """A ``records`` item (``{feedback: TOPIC, fact: value}``) as an event."""
+    kind = "feedback" if "feedback" in wanted else "request"
+    facts = [{"name": k, "value": str(v)} for k, v in wanted.items() if k != kind]
+    key = "topic" if kind == "feedback" else "request"
+    return {"event": kind, key: str(wanted[kind]), "facts": facts}
+
+
+def _matches(wanted: dict[str, Any], event: dict[str, Any]) -> bool:
+    """Whether the app recorded ``event`` as the scenario's ``records`` item says:
+    a feedback of that topic (a request of that name) holding those facts."""
+    expected = _as_event(wanted)
+    if event.get("event") != expected["event"]:
+        return False
+    key = "topic" if expected["event"] == "feedback" else "request"
+    if event.get(key) != expected[key]:
+        return False
+    facts = {f.get("name"): f.get("value") for f in event.get("facts") or ()}
+    return all(facts.get(f["name"]) == f["value"] for f in expected["facts"])
+
+
+def _shown_event(event: dict[str, Any]) -> str:
+    key = "topic" if event.get("event") == "feedback" else "request"
+    facts = "".join(
+        f", {f.get('name')}={f.get('value')}" for f in event.get("facts") or ()
+    )
+    return f"{event.get('event')} '{event.get(key)}'{facts}"
 
 
 def _check_hears(texts: Iterable[Any], heard: list[str], fail: Any) -> None:

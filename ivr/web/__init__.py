@@ -23,9 +23,10 @@ from flask import Flask
 from flask.sessions import SessionInterface
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from ivr.estimate import RATE_WINDOW_S
 from ivr.loader import MenuError
 from ivr.lookup import Lookups
-from ivr.menu import Menu
+from ivr.menu import Menu, QueueNode
 from ivr.roster import Roster
 from ivr.store import Store
 from ivr.twiml_cache import TwimlCache
@@ -114,6 +115,27 @@ class Runtime:
         if not counts:
             return None
         return counts.get((menu.id, queue), 0)
+
+    def overtaking(self, menu: Menu, queue: str, priority: int) -> float | None:
+        """The rate (a second) at which callers of a higher priority have joined
+        ``queue`` lately, or None when no queue node of it has a higher one."""
+        higher = any(
+            isinstance(node, QueueNode)
+            and node.queue == queue
+            and node.priority > priority
+            for node in menu.nodes.values()
+        )
+        if not higher:
+            return None
+        joined = self.store.higher_joined(menu.id, queue, priority, RATE_WINDOW_S)
+        return joined / RATE_WINDOW_S
+
+    def ready(self, menu: Menu, queue: str) -> int:
+        """Agents free at the agent line's prompt now who serve ``queue``: the
+        first callers in line will be taken as soon as they press 1."""
+        if self.roster is None:
+            return 0
+        return self.store.ready().get((menu.id, queue), 0)
 
     def menu_for(self, to: str | None, menu_id: str | None = None) -> Menu:
         """The menu a call reaches: by ``?menu=``, by the number called, or default."""

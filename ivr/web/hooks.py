@@ -31,6 +31,12 @@ __all__ = ["MAX_BODY_BYTES", "Hook", "empty", "hold", "webhook", "xml", "xml_tex
 
 log = logging.getLogger(__name__)
 
+# A sealed state longer than this is kept in the store and the URL carries
+# ``KEPT`` and its id instead: action URLs must stay well under the 4,094 bytes of
+# a request line that gunicorn (and Twilio, roughly) accept.
+MAX_TOKEN_CHARS = 1500
+KEPT = "~"
+
 # Twilio's forms are a few kilobytes (a long SpeechResult included); anything
 # much bigger is not Twilio, and reading it whole would cost a worker its memory.
 MAX_BODY_BYTES = 64 * 1024
@@ -91,7 +97,15 @@ class Hook:
 
         ``BadState`` if forged, altered, too old or sealed for another call.
         """
-        state = self.runtime.sealer.open(self.token, self.values)
+        token = self.token
+        if token.startswith(KEPT):  # too long for a URL: kept in the store
+            try:
+                token = self.runtime.store.kept_state(token[len(KEPT) :]) or ""
+            except Exception as error:
+                raise BadState(
+                    "the call state kept in the store is unreadable"
+                ) from error
+        state = self.runtime.sealer.open(token, self.values)
         menu = self.runtime.menus.get(state.menu)
         if menu is None:
             raise BadState(f"menu '{state.menu}' is not loaded")
@@ -127,8 +141,23 @@ class Hook:
         token = self._sealed.get(key)
         if token is None:
             token = quote(self.runtime.sealer.seal(state, binding), safe="")
+            if len(token) > MAX_TOKEN_CHARS:
+                token = self._kept(token)
             self._sealed[key] = token
         return f"{self.prefix}/{path}?s={token}"
+
+    def _kept(self, token: str) -> str:
+        """A state too long for a URL, kept in the store behind a short id.
+
+        If the store cannot take it, the long URL it is: a server may refuse it
+        (414), which the in-process caller reports, but a short state never
+        depends on the store.
+        """
+        try:
+            return KEPT + self.runtime.store.keep_state(token)
+        except Exception:
+            log.warning("store: a long call state could not be kept; sent whole")
+            return token
 
     def _url(self, path: str, state: CallState) -> str:
         return self.url(path, state)
@@ -152,6 +181,10 @@ class Hook:
 
     def recorded(self, state: CallState) -> str:
         return self._url("recorded", state)
+
+    def enter(self, menu: str) -> str:
+        """The call goes on in another menu, at its start (``goto_menu``)."""
+        return f"{self.prefix}?menu={quote(menu, safe='')}"
 
     def recording(self, name: str) -> str:
         """Absolute, as ``<Play>`` needs; the folder's URL is built once."""
@@ -181,8 +214,13 @@ class Hook:
                 **step_facts(menu, step),  # what the call record needs
             },
         )
-        if step.callback:
-            self.record("callback", menu=menu.id, detail={"number": self.get("From")})
+        for event in step.events:  # complaints, requests: for ``ivr report``
+            self.record(
+                event.name,
+                menu=menu.id,
+                node=event.node,
+                detail=dict(event.detail),
+            )
         if isinstance(step.action, Enqueue):
             self.runtime.store.enqueued(self.waiter(menu, step.state, step.action))
         response = xml_text(self.runtime.twiml.step(step, menu, self))
@@ -193,6 +231,10 @@ class Hook:
                 "choice": {"node": choice[0], "key": choice[1]} if choice else None,
                 "variables": _masked(menu, dict(step.state.variables)),
             }
+            if step.events:  # complaints and requests, for scenario tests
+                trace["events"] = [
+                    {"event": e.name, "node": e.node, **e.detail} for e in step.events
+                ]
             response.headers["X-IVR-Trace"] = json.dumps(trace, ensure_ascii=True)
         return response
 

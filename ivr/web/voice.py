@@ -16,7 +16,7 @@ from twilio.twiml.voice_response import VoiceResponse
 from ivr import agentline, engine, humanpath
 from ivr.agentline import usable_number
 from ivr.engine import Reply
-from ivr.menu import MASK, AskNode
+from ivr.menu import MASK, AskNode, VoicemailNode
 from ivr.phrases import phrase
 from ivr.twiml import render_leave, render_say
 from ivr.web.hooks import Hook, empty, hold, webhook, xml, xml_text
@@ -76,6 +76,8 @@ def wait(hook: Hook) -> Response:
         waited,
         ctx,
         on_shift=runtime.on_shift(menu, row["queue"]),
+        ready=runtime.ready(menu, row["queue"]),
+        higher_per_s=runtime.overtaking(menu, row["queue"], row["priority"]),
     )
     hook.callback_query = {"p": str(position)}
     hook.record(
@@ -110,7 +112,7 @@ def callback(hook: Hook) -> Response:
         estimate = humanpath.estimated_wait_s(
             menu,
             queue.id,
-            position,
+            position - hook.runtime.ready(menu, queue.id),
             ctx.now,
             on_shift=hook.runtime.on_shift(menu, queue.id),
         )
@@ -229,14 +231,28 @@ def dial_done(hook: Hook) -> Response:
 @bp.route("/recorded", methods=["GET", "POST"])
 @webhook
 def recorded(hook: Hook) -> Response:
-    """A voicemail was recorded (or the caller said nothing)."""
+    """A voicemail or feedback was recorded (or the caller said nothing).
+
+    A feedback node's step carries the ``feedback`` event (topic, facts, the
+    recording), which ``Hook.answer`` writes; this webhook's own event is
+    ``voicemail`` for a voicemail and ``recorded`` for feedback.
+    """
     menu, state = hook.state()
     detail = {
         "url": hook.get("RecordingUrl"),
         "duration_s": hook.get("RecordingDuration"),
     }
-    step = engine.after_record(menu, state, hook.context())
-    return hook.answer(menu, step, "voicemail", detail)
+    duration = hook.number("RecordingDuration", -1.0)
+    step = engine.after_record(
+        menu,
+        state,
+        hook.context(),
+        recording_url=detail["url"] or None,
+        duration_s=duration if duration >= 0 else None,
+    )
+    node = menu.nodes.get(state.node)
+    event = "voicemail" if isinstance(node, VoicemailNode) else "recorded"
+    return hook.answer(menu, step, event, detail)
 
 
 @bp.route("/status", methods=["GET", "POST"])
