@@ -60,6 +60,10 @@ _ASCII = str.maketrans("٠١٢٣٤٥٦٧٨٩", "0123456789")
 _DIGITS = "٩٩٩"  # then the blank's number in Arabic-Indic digits
 _BLANK = re.compile("([\ue000\ue002])([0-9]{3})\ue001|٩٩٩([٠-٩]{3})")
 _UNCACHEABLE = object()
+# Fields a cached document does not show: the Task's (never cached) and the
+# figure a wait round's text already says.
+_TASK_ONLY = frozenset({"topic", "facts"})
+_SAID_ONLY = frozenset({"estimated_wait_s"})
 
 
 def escape_text(text: str) -> str:
@@ -127,6 +131,41 @@ class _Masked:
 
     def prompts(self, prompts: tuple[Prompt, ...]) -> tuple[Prompt, ...]:
         return tuple(self.prompt(prompt) for prompt in prompts)
+
+    # The same, cheaper, for the key: the texts noted in the same order, and in
+    # their place only which blanks they make (what ``prompt`` would write).
+
+    def shape(self, prompt: Prompt) -> tuple:
+        """``prompt`` as the key holds it: its fields, its text by its blanks."""
+        text = prompt.text
+        if text:
+            _, voice = spoken_in(self.menu, prompt.language, prompt.voice)
+            parts = digit_runs(text) if speaks_ssml(voice) else []
+            if parts:
+                kinds = []
+                for index, part in enumerate(parts):
+                    if part:
+                        self.texts.append(part)
+                        kinds.append(index % 2)
+                text = tuple(kinds)  # text, digits, text...: the say-as between
+            else:
+                self.texts.append(text)
+                text = ()
+        return (text, *(v for k, v in vars(prompt).items() if k != "text"))
+
+    def fields(self, thing: Any, left_out: frozenset[str]) -> tuple:
+        """An action or a wait round as the key holds it: its type and fields,
+        prompts by ``shape``, without the fields the document does not show."""
+        values: list[Any] = [type(thing)]
+        for name, value in vars(thing).items():
+            if name in left_out:
+                continue
+            if isinstance(value, Prompt):
+                value = self.shape(value)
+            elif name == "prompts":
+                value = tuple(map(self.shape, value))
+            values.append(value)
+        return tuple(values)
 
 
 class _CannotStamp(Exception):
@@ -219,38 +258,59 @@ class TwimlCache:
         if isinstance(action, Enqueue) and action.workflow_sid:
             return str(render_step(step, menu, urls))  # the Task's JSON: facts
         masked = _Masked(menu)
-        prompts = masked.prompts(step.prompts)
-        if isinstance(action, Gather):
-            action = dataclasses.replace(action, prompt=masked.prompt(action.prompt))
-        elif isinstance(action, Enqueue):  # topic and facts are for the Task only
-            action = dataclasses.replace(action, topic="", facts=())
-        key = ("step", menu.id, menu.language, menu.voice, prompts, action)
+        key = (
+            "step",
+            menu.id,
+            menu.language,
+            menu.voice,
+            tuple(map(masked.shape, step.prompts)),
+            masked.fields(action, _TASK_ONLY),
+        )
+
+        def build_blank(blanks: _UrlBlanks) -> Any:
+            again = _Masked(menu)  # the same texts, now as markers
+            prompts = again.prompts(step.prompts)
+            blank_action = action
+            if isinstance(action, Gather):
+                blank_action = dataclasses.replace(
+                    action, prompt=again.prompt(action.prompt)
+                )
+            blank = dataclasses.replace(step, prompts=prompts, action=blank_action)
+            return render_step(blank, menu, blanks)
+
         return self._render(
             key,
             masked.texts,
             step.state,
             urls,
             lambda: render_step(step, menu, urls),
-            lambda blanks: render_step(
-                dataclasses.replace(step, prompts=prompts, action=action), menu, blanks
-            ),
+            build_blank,
         )
 
     def wait(self, wait: WaitStep, state: CallState, menu: Menu, urls: Urls) -> str:
         """``str(render_wait(wait, state, menu, urls))``."""
         masked = _Masked(menu)
-        round_ = dataclasses.replace(
-            wait, prompts=masked.prompts(wait.prompts), estimated_wait_s=None
+        key = (
+            "wait",
+            menu.id,
+            menu.language,
+            menu.voice,
+            masked.fields(wait, _SAID_ONLY),
+            *hold_music(state, menu),
         )
-        hold = hold_music(state, menu)
-        key = ("wait", menu.id, menu.language, menu.voice, round_, *hold)
+
+        def build_blank(blanks: _UrlBlanks) -> Any:
+            again = _Masked(menu)
+            blank = dataclasses.replace(wait, prompts=again.prompts(wait.prompts))
+            return render_wait(blank, state, menu, blanks)
+
         return self._render(
             key,
             masked.texts,
             state,
             urls,
             lambda: render_wait(wait, state, menu, urls),
-            lambda blanks: render_wait(round_, state, menu, blanks),
+            build_blank,
         )
 
     def _render(

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import random
 import urllib.parse
+from urllib.parse import parse_qsl
 
 import pytest
 from conftest import TOKEN, make_app
 from twilio.request_validator import RequestValidator
 from werkzeug.datastructures import MultiDict
 
+from ivr.web.hooks import parse_form
 from ivr.web.security import Signatures
 
 HOSTS = ["ivr.example.com", "ivr.example.com:443", "ivr.example.com:80",
@@ -137,3 +139,15 @@ def test_the_app_accepts_what_request_validator_accepts(
         assert response.status_code == (200 if accepted else 403), signature
         answers.append(accepted)
     assert True in answers and False in answers
+
+
+# -- one pass over the form ---------------------------------------------------------
+
+
+def test_the_form_reads_as_parse_qsl_reads_it():
+    rng = random.Random(9)
+    pieces = ["CallSid", "=", "&", "&&", "+", "%20", "%E4%BD%A0", "%zz", "%", "a",
+              "退", "Digits=1", "=x", "SpeechResult=%E9%80%80+%E6%AC%BE", ";", "é"]  # fmt: skip
+    for _ in range(3000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randrange(12)))
+        assert parse_form(text) == parse_qsl(text, keep_blank_values=True), text

@@ -13,7 +13,7 @@ import json
 import logging
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import parse_qsl, quote
+from urllib.parse import quote, unquote
 
 from flask import Request, Response, abort, current_app, request, url_for
 from twilio.twiml.voice_response import VoiceResponse
@@ -27,7 +27,10 @@ from ivr.web import Runtime
 from ivr.web.sealing import BadState, Binding
 from ivr.web.security import signed_url
 
-__all__ = ["MAX_BODY_BYTES", "Hook", "empty", "hold", "webhook", "xml", "xml_text"]
+__all__ = [
+    "MAX_BODY_BYTES", "Hook", "empty", "hold", "parse_form", "webhook", "xml",
+    "xml_text",
+]  # fmt: skip
 
 log = logging.getLogger(__name__)
 
@@ -58,12 +61,12 @@ class Hook:
         environ = req.environ
         # Twilio posts a flat urlencoded form; the standard library reads it at
         # half the cost of werkzeug's general form parser.
-        query = dict(parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True))
+        query = dict(parse_form(environ.get("QUERY_STRING", "")))
         self.pairs: list[tuple[str, str]] = []  # the POST fields, as received
         # On GET and HEAD the signature covers the URL alone: a body would let
         # anyone holding a signed URL change what it says.
         if environ.get("REQUEST_METHOD") == "POST" and _is_form(environ):
-            self.pairs = parse_qsl(_body(req), keep_blank_values=True)
+            self.pairs = parse_form(_body(req))
         self.form = dict(self.pairs)
         self.values = {**query, **self.form}
         self.token = query.get("s", "")
@@ -341,6 +344,23 @@ def xml(twiml: VoiceResponse) -> Response:
 def xml_text(document: str) -> Response:
     """A TwiML document already rendered (``ivr.twiml_cache``) as the response."""
     return Response(document, mimetype="text/xml")
+
+
+def parse_form(text: str) -> list[tuple[str, str]]:
+    """The fields of a urlencoded form or query, in order: what
+    ``urllib.parse.parse_qsl(text, keep_blank_values=True)`` gives, at a third of
+    its cost (most of Twilio's names and values need no unquoting)."""
+    pairs = []
+    for field in text.split("&"):
+        if not field:
+            continue
+        name, _, value = field.partition("=")
+        if "+" in name or "%" in name:
+            name = unquote(name.replace("+", " "))
+        if "+" in value or "%" in value:
+            value = unquote(value.replace("+", " "))
+        pairs.append((name, value))
+    return pairs
 
 
 def _is_form(environ: dict[str, Any]) -> bool:

@@ -18,13 +18,14 @@ call as ``ParentCallSid``; seal those with ``Binding("DequeingCallSid", agent)``
 or ``Binding("ParentCallSid", agent)``.
 
 The token (URL-safe base64, no padding) is a 6-byte header (format version, the
-bound field, the second it was sealed), a random 12-byte nonce, then the state as
-compact JSON encrypted with AES-GCM and its 16-byte tag. The bound value is not
-in the token: it is authenticated as associated data, with the header and the
-token's kind, so the tag only checks out when the request carries the value it
-was sealed for. The key is derived from the secret once per UTC day of sealing
-(a day's tokens stay far below the 2^32 messages a key may seal with random
-nonces) and kept; a token opens with the key of its own day. Tokens of another
+bound field, the second it was sealed), a 12-byte nonce that never repeats (a
+random prefix per process and a counter), then the state as compact JSON
+encrypted with AES-GCM and its 16-byte tag. The bound value is not in the
+token: it is authenticated as associated data, with the header and the token's
+kind, so the tag only checks out when the request carries the value it was
+sealed for. The key is derived from the secret once per UTC day of sealing and
+kept (one key, reused for every token of the day, not derived per token); a
+token opens with the key of its own day. Tokens of another
 format (the Fernet tokens of earlier versions) are refused like forged ones: a
 call in progress during a deploy hears the fallback once, then goes on.
 """
@@ -35,9 +36,11 @@ import base64
 import binascii
 import hashlib
 import hmac
+import itertools
 import json
 import os
 import struct
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -62,6 +65,40 @@ _HEADER = struct.Struct(">BBI")  # version, bound field, second sealed
 _NONCE_BYTES, _TAG_BYTES = 12, 16
 _DAY_S = 86400
 _STATE = "state"  # the kind of a call state's token (the agent line has others)
+
+
+class _Nonces:
+    """AES-GCM nonces that never repeat, without a system call per token.
+
+    A nonce is a random 64-bit prefix, drawn once per process (again in a forked
+    child, and after 2^32 nonces), then a 32-bit counter: unique within the
+    process by the counter, across processes and machines sharing the key by
+    the prefix (two of them drawing the same 64 bits is a 2^-64 chance).
+    GCM needs nonces unique, not unpredictable.
+    """
+
+    LIMIT = 1 << 32
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.fresh()
+
+    def fresh(self) -> None:
+        self._state = (os.urandom(_NONCE_BYTES - 4), itertools.count())
+
+    def next(self) -> bytes:
+        while True:
+            state = self._state  # prefix and counter read together
+            n = next(state[1])
+            if n < self.LIMIT:
+                return state[0] + n.to_bytes(4, "big")
+            with self._lock:
+                if self._state is state:
+                    self.fresh()
+
+
+_NONCES = _Nonces()
+os.register_at_fork(after_in_child=_NONCES.fresh)
 
 
 class BadState(Exception):
@@ -130,7 +167,7 @@ class Sealer:
             )
         now = int(self._clock())
         header = _HEADER.pack(VERSION, code, now)
-        nonce = os.urandom(_NONCE_BYTES)
+        nonce = _NONCES.next()
         raw = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
         bound = b"%s%s\x00%s" % (header, kind.encode(), binding.value.encode())
         sealed = self._key(now // _DAY_S).encrypt(nonce, raw, bound)
