@@ -9,8 +9,9 @@ at which callers of a higher priority have been joining (those who joined in
 the ``RATE_WINDOW_S`` before, as the store's waiter records tell the live
 line), the estimate is the live one (``ivr.estimate``) and the words are the
 live ones (``ivr.phrases.spoken_forecast``: a range for a caller who can be
-overtaken). For callers later answered, what they were told is set against the
-wait they actually had left.
+overtaken, or whose wait is too spread for one figure to be likely right).
+For callers later answered, what they were told is set against the wait they
+actually had left.
 
 This is a pass over the records after the simulation, not part of it: the
 simulator's loop stays as fast as it was, and any engine that writes the same
@@ -27,7 +28,7 @@ from functools import lru_cache
 import numpy as np
 
 from ivr.estimate import RATE_WINDOW_S, Estimator
-from ivr.phrases import spoken_forecast, spoken_wait
+from ivr.phrases import SURE, TOLERANCE, TOLERANCE_S, spoken_forecast
 from ivr.simulation import (
     ABANDONED,
     CALLBACK,
@@ -43,6 +44,7 @@ __all__ = [
     "higher_rates",
     "score",
     "spoken_ranges",
+    "tolerated_ranges",
     "within_tolerance",
 ]
 
@@ -50,8 +52,6 @@ SCORE_KEYS = (
     "announcements", "within_tolerance", "mean_error_s", "hung_up_announced",
     "callback_offers", "callback_needless", "callback_missed", "callbacks_taken",
 )  # fmt: skip
-TOLERANCE = 0.25  # of the actual remaining wait ...
-TOLERANCE_S = 60.0  # ... or this, whichever is looser
 
 
 @dataclass
@@ -188,6 +188,17 @@ def spoken_ranges(
     return low, high
 
 
+def tolerated_ranges(
+    low_s: np.ndarray, high_s: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``ivr.phrases.tolerated`` of many said ranges: the actual waits each
+    is right about."""
+    low = np.minimum(low_s - TOLERANCE_S, low_s / (1.0 + TOLERANCE))
+    return np.maximum(low, 0.0), np.maximum(
+        high_s + TOLERANCE_S, high_s / (1.0 - TOLERANCE)
+    )
+
+
 def _positions_compiled(
     records: Records, holds: np.ndarray, leave: np.ndarray, caller: np.ndarray,
     when: np.ndarray,
@@ -227,8 +238,10 @@ def announce(
     Every caller who holds hears one on joining and every ``announce_every_s``
     while still holding; those heard by callers later answered live are kept.
     ``window_s``: how far back arrivals of higher priority are counted.
-    ``compiled``: positions and estimates by ``ivr.kernels`` (the same values
-    as the pure-Python ``_positions`` and ``Estimator.waits_s``).
+    ``compiled``: positions, estimates and the chance one figure is right by
+    ``ivr.kernels`` (the same values as the pure-Python ``_positions``,
+    ``Estimator.waits_s`` and ``WaitForecast.chance``, where the pure path
+    forecasts every announcement one at a time).
     """
     if not announce_every_s > 0:
         raise ValueError(f"announce_every must be > 0 s, got {announce_every_s!r}")
@@ -264,12 +277,25 @@ def announce(
     on_duty = counts[here] > 0
     # Nobody on duty: the caller hears when service starts, not a wait.
     told = np.nonzero(plain & on_duty & np.isfinite(estimate))[0]
-    if compiled:
+    spread = told
+    if compiled and type(estimator) is Estimator:
+        # The figure, where one stretch of fixed staffing answers the wait and
+        # the chance it is right is read off that one gamma variable (compiled,
+        # as ``WaitForecast.chance`` reckons it); the others one at a time as
+        # the live line does it (``spoken_forecast``).
         low[told], high[told] = spoken_ranges(estimate[told], setup.max_wait_s)
-    else:
-        for i, value in zip(told.tolist(), estimate[told].tolist(), strict=True):
-            words = spoken_wait(value, setup.max_wait_s)
-            low[i], high[i] = words.low_s, words.high_s
+        mean, variance = estimator.table_moments(position[told], when[told])
+        simple = np.isfinite(variance)
+        bottom, top = tolerated_ranges(low[told][simple], high[told][simple])
+        chance = np.zeros(len(told))
+        chance[simple] = kernel_estimate.chances(
+            mean[simple], variance[simple], bottom, top
+        )
+        spread = told[chance < SURE]
+    for i in spread.tolist():
+        forecast = estimator.forecast(int(position[i]), float(when[i]))
+        words = spoken_forecast(forecast, setup.max_wait_s)
+        low[i], high[i] = words.low_s, words.high_s
     # Callers who can be overtaken: the forecast, its range said (a few of
     # all announcements, one at a time).
     callback = estimate.copy()
@@ -280,7 +306,7 @@ def announce(
         estimate[i] = low[i] = high[i] = forecast.mean_s
         callback[i] = forecast.callback_s
         if on_duty[i] and math.isfinite(forecast.low_s):
-            words = spoken_forecast(forecast.mean_s, setup.max_wait_s, forecast.likely)
+            words = spoken_forecast(forecast, setup.max_wait_s)
             low[i], high[i] = words.low_s, words.high_s
     hung_up = holds & (outcome == ABANDONED)
     return Announcements(

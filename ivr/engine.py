@@ -36,6 +36,7 @@ from ivr.menu import (
     RequestNode,
     RouteNode,
     TransferNode,
+    UrlSource,
     VoicemailNode,
 )
 from ivr.phrases import dates_phrase, phrase
@@ -212,7 +213,10 @@ class Step:
     for the person door); ``events`` what the platform must hear of.
     ``gave_up`` names the menu or ask whose retries ran out on this step (the
     caller then goes to its ``on_fail``, or the menu hangs up: a *menu hang-up*
-    in the call records).
+    in the call records). ``failed`` is the lookup that took its ``error`` path
+    on this step and why (the source was down, too slow, or its answer lacked a
+    field a prompt on the way says); a step that hangs up after either is a
+    menu hang-up too (see ``ivr.outcomes``).
     """
 
     prompts: tuple[Prompt, ...]
@@ -223,6 +227,7 @@ class Step:
     callback: bool = False  # the caller asked to be called back
     gave_up: str | None = None
     events: tuple[Event, ...] = ()
+    failed: tuple[str, str] | None = None
 
 
 # -- the human path's hand-over ------------------------------------------------------
@@ -348,6 +353,35 @@ def match_speech(
 # -- walking the menu --------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Found:
+    """A lookup of this step that found a record, and the walk as it stood.
+
+    A record can lack a field the menu says after it (a URL service that
+    leaves ``eta`` out, a CSV row with an empty cell): the caller would hear
+    "arrives ." with a gap. A prompt on the way to the caller's next move that
+    would say such a field sends the walk back here and down the lookup's
+    ``error`` path instead, as if the source had failed.
+    """
+
+    node: LookupNode
+    source: DataSource
+    record: Mapping[str, str]
+    prompts: int
+    nodes: int
+    events: int
+    variables: dict[str, str]
+
+
+class _Gap(Exception):
+    """A prompt would say ``name``, which the lookup ``found`` left empty."""
+
+    def __init__(self, found: _Found, name: str) -> None:
+        super().__init__(name)
+        self.found = found
+        self.name = name
+
+
 class Walk:
     """Accumulates one step while passing through nodes that need no caller.
 
@@ -361,12 +395,36 @@ class Walk:
         self.prompts: list[Prompt] = []
         self.nodes: list[str] = []
         self.events: list[Event] = []
+        self.failed: tuple[str, str] | None = None  # (lookup node, why)
+        self._found: list[_Found] = []  # lookups of this step that found a record
 
     def say(self, prompt: Prompt | str | None) -> None:
         if isinstance(prompt, str):
             prompt = Prompt(text=prompt)
         if prompt:
-            self.prompts.append(_filled(prompt, self.variables))
+            self.prompts.append(self._fill(prompt))
+
+    def _fill(self, prompt: Prompt) -> Prompt:
+        """``prompt`` with the call's variables, unless a lookup of this step
+        left one it says out (see ``_Found``)."""
+        if self._found and prompt.text and "{" in prompt.text:
+            for name in _VARIABLE.findall(prompt.text):
+                if not str(self.variables.get(name, "")).strip():
+                    found = self._supplier(name)
+                    if found is not None:
+                        raise _Gap(found, name)
+        return _filled(prompt, self.variables)
+
+    def _supplier(self, name: str) -> _Found | None:
+        """The latest lookup of this step that should have given ``name``: one
+        whose record has it (empty), or a URL source (its fields are not known
+        ahead) when the call had no ``name`` before it."""
+        for found in reversed(self._found):
+            if name in found.record or (
+                isinstance(found.source, UrlSource) and name not in found.variables
+            ):
+                return found
+        return None
 
     def step(
         self, action: Action, node: str, attempt: int = 0, **extra: object
@@ -381,6 +439,8 @@ class Walk:
         state = CallState(self.menu.id, node, attempt, variables, since)
         if self.events:
             extra.setdefault("events", tuple(self.events))
+        if self.failed is not None:
+            extra.setdefault("failed", self.failed)
         return Step(tuple(self.prompts), action, state, tuple(self.nodes), **extra)
 
     def enter(self, node_id: str, **extra: object) -> Step:
@@ -388,7 +448,10 @@ class Walk:
         for _ in range(MAX_HOPS):
             node = self.menu.nodes[node_id]
             self.nodes.append(node_id)
-            following = self.pass_through(node)
+            try:
+                following = self.pass_through(node)
+            except _Gap as gap:
+                following = self._rewind(gap)
             if isinstance(following, Step):
                 return replace(following, **extra) if extra else following
             node_id = following
@@ -435,8 +498,29 @@ class Walk:
             return self.step(Hangup(), node.id)
         raise EngineError(f"node '{node.id}' is of unknown kind {node.kind!r}")
 
+    def _rewind(self, gap: _Gap) -> str:
+        """Back to the lookup whose record left ``gap.name`` out: its ``error``
+        path, as if the source had failed, and nothing said since."""
+        found = gap.found
+        at = next(i for i, each in enumerate(self._found) if each is found)
+        del self._found[at:]
+        del self.prompts[found.prompts :]
+        del self.nodes[found.nodes :]
+        del self.events[found.events :]
+        self.variables = found.variables
+        node = found.node
+        if gap.name in found.record:
+            why = f"{found.source.id}: the answer's '{gap.name}' is empty"
+        else:
+            why = f"{found.source.id}: the answer has no '{gap.name}'"
+        self.failed = (node.id, f"{why}, which a prompt says")
+        target = node.error or self.menu.human_path
+        if target is None:  # the loader refuses such menus; be safe anyway
+            raise EngineError(f"lookup '{node.id}' failed: {why}")
+        return target
+
     def gather(self, node: MenuNode | AskNode, attempt: int = 0) -> Step:
-        prompt = _filled(node.prompt, self.variables)
+        prompt = self._fill(node.prompt)
         person = self.menu.person
         person_words = person.speech if person is not None else ()
         if isinstance(node, MenuNode):
@@ -461,13 +545,26 @@ class Walk:
         try:
             record = self.ctx.lookup(source, key, self.variables)
         except LookupFailed as error:
+            self.failed = (node.id, str(error))
             target = node.error or self.menu.human_path
             if target is None:  # the loader refuses such menus; be safe anyway
                 raise EngineError(f"lookup '{node.id}' failed: {error}") from error
             return target
         if record is None:
             return node.missing
-        self.variables.update({str(k): str(v) for k, v in record.items()})
+        fields = {str(k): str(v) for k, v in record.items()}
+        self._found.append(
+            _Found(
+                node,
+                source,
+                fields,
+                len(self.prompts),
+                len(self.nodes),
+                len(self.events),
+                dict(self.variables),
+            )
+        )
+        self.variables.update(fields)
         return node.found
 
     def route(self, node: RouteNode) -> str:

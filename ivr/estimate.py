@@ -26,8 +26,10 @@ Between two changes the wait is a sum of exponentials; taken as a gamma
 variable with its mean and variance, it tells how likely the caller is to be
 answered before the change (or to be among those a rise answers at once) and
 how long the others still have to go, which carries on past the change. The
-same pieces give the chance of being answered by any time, so the median and
-the range the wait likely falls in (``WaitForecast``).
+same pieces give the chance of being answered by any time, so the median, the
+range the wait likely falls in, and how likely any figure said is to be right
+(``WaitForecast.chance``): with a few long calls ahead the next may end in
+seconds or in ten minutes, and one figure would often be wrong.
 
 A caller below a queue's top priority can be **overtaken**: callers of a higher
 priority keep joining (``higher_per_s``, the rate seen lately:
@@ -35,7 +37,8 @@ priority keep joining (``higher_per_s``, the rate seen lately:
 (``_Overtaken``: down as agents answer and callers ahead hang up, up as
 priority callers join ahead); only the capacity the higher levels leave serves
 them, ``k / (c/h − λ)`` without patience. Their wait is so spread that they
-are told its likely range rather than one figure (``WaitForecast.likely``).
+are told its likely range rather than one figure (``WaitForecast.low_s`` to
+``high_s``).
 
 Times are seconds on one clock: ``plan`` is ((from second, agents), ...) on it,
 ``now_s`` is on it too. ``day_plan`` turns a menu queue's day plan (times of
@@ -49,7 +52,7 @@ import bisect
 import datetime as dt
 import math
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from statistics import NormalDist
 from typing import TYPE_CHECKING
@@ -72,7 +75,7 @@ __all__ = [
 Plan = Sequence[tuple[float, int]]
 
 RATE_WINDOW_S = 900.0  # callers of a higher priority counted over the last 15 min
-LIKELY = (0.1, 0.9)  # the range a caller who can be overtaken is told: 80% likely
+LIKELY = (0.1, 0.9)  # the range told when one figure would not do: 80% likely
 _HORIZON_S = 8 * 86400.0  # beyond a week and a day the caller is told no figure
 _DAY_S = 86400.0
 
@@ -374,11 +377,14 @@ def expected_wait_s(
 class WaitForecast:
     """The wait of a caller in a queue: its mean, median and likely range.
 
-    ``low_s`` and ``high_s`` are the 10th and 90th percentiles (``LIKELY``).
-    ``overtaken`` says callers of a higher priority are joining ahead: the
-    wait is then too uncertain for one figure, so the caller is told the
-    range (``likely``), and a callback is worth offering when they will more
-    likely than not wait past ``callback_after`` (``callback_s``: the
+    ``low_s`` and ``high_s`` are the 10th and 90th percentiles (``LIKELY``);
+    ``pieces`` how the chance of being answered spreads over time, so
+    ``chance`` tells how likely any figure said is to be right
+    (``ivr.phrases.spoken_forecast`` says one figure only when it is likely
+    enough, else the range). ``overtaken`` says callers of a higher priority
+    are joining ahead: the wait is then too uncertain for one figure, so the
+    caller is told the range, and a callback is worth offering when they will
+    more likely than not wait past ``callback_after`` (``callback_s``: the
     median, where a long tail would otherwise pull the mean past it).
     """
 
@@ -387,11 +393,14 @@ class WaitForecast:
     median_s: float
     high_s: float
     overtaken: bool = False
+    pieces: tuple[_Piece, ...] = field(default=(), repr=False, compare=False)
 
-    @property
-    def likely(self) -> tuple[float, float] | None:
-        """The range to tell the caller, or ``None`` when the mean is said."""
-        return (self.low_s, self.high_s) if self.overtaken else None
+    def chance(self, low_s: float, high_s: float) -> float:
+        """How likely the wait is to fall between ``low_s`` and ``high_s``,
+        as the forecast spreads it (without ``pieces``: all of it at the mean)."""
+        if not self.pieces:
+            return float(low_s <= self.mean_s <= high_s)
+        return max(_cdf(self.pieces, high_s) - _cdf(self.pieces, low_s), 0.0)
 
     @property
     def callback_s(self) -> float:
@@ -566,6 +575,7 @@ class Estimator:
             float(_quantile(pieces, 0.5)),
             float(_quantile(pieces, high)),
             bool(lam),
+            tuple(pieces),
         )
 
     def waits_s(self, positions: np.ndarray, times_s: np.ndarray) -> np.ndarray:
@@ -574,8 +584,24 @@ class Estimator:
         import numpy as np
 
         positions = np.maximum(np.asarray(positions, dtype=np.int64), 1)
+        out, _ = self.table_moments(positions, times_s)
+        for i in np.nonzero(np.isnan(out))[0].tolist():
+            out[i] = self.wait_s(int(positions[i]), float(times_s[i]))
+        return out
+
+    def table_moments(
+        self, positions: np.ndarray, times_s: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and variance of the wait of many (whole) positions and times
+        where one stretch of fixed staffing answers it (nobody overtaking):
+        read from the table by staffing, as ``wait_s`` does there; NaN where
+        the wait must be played forward through the plan."""
+        import numpy as np
+
+        positions = np.maximum(np.asarray(positions, dtype=np.int64), 1)
         times_s = np.asarray(times_s, dtype=float)
         out = np.full(len(positions), np.nan)
+        variance = np.full(len(positions), np.nan)
         here = np.maximum(np.searchsorted(self.starts, times_s, side="right") - 1, 0)
         plain = np.asarray(self._last_drop)[here] <= times_s - self.lookback_s
         counts = np.array([count for _, count in self.plan])[here]
@@ -586,12 +612,11 @@ class Estimator:
             pick = np.nonzero(plain & (counts == count))[0]
             mean, var = self._table(int(count), int(positions[pick].max()))
             m = mean[positions[pick] - 1]
-            spread = np.sqrt(var[positions[pick] - 1])
-            sure = m + 12.0 * spread < nxt[pick] - times_s[pick]
+            v = var[positions[pick] - 1]
+            sure = m + 12.0 * np.sqrt(v) < nxt[pick] - times_s[pick]
             out[pick[sure]] = m[sure]
-        for i in np.nonzero(np.isnan(out))[0].tolist():
-            out[i] = self.wait_s(int(positions[i]), float(times_s[i]))
-        return out
+            variance[pick[sure]] = v[sure]
+        return out, variance
 
     def _table(self, agents: int, size: int) -> tuple[np.ndarray, np.ndarray]:
         """W and its variance for positions 1..size with ``agents`` all busy."""
@@ -858,6 +883,27 @@ def _quantile(pieces: Sequence[_Piece], p: float) -> float:
             )
         reached += share
     return math.inf
+
+
+def _cdf(pieces: Sequence[_Piece], t: float) -> float:
+    """The chance of being answered within ``t`` (the inverse of ``_quantile``)."""
+    reached = 0.0
+    for piece in pieces:
+        if piece.start_s > t:
+            break
+        if piece.mean is None:
+            reached += piece.mass
+            continue
+        into = min(t - piece.start_s, piece.span)
+        if piece.var <= 0 or piece.mean <= 0:
+            inside = float(piece.mean <= into)
+        elif math.isinf(into):
+            inside = 1.0
+        else:
+            shape = piece.mean * piece.mean / piece.var
+            inside = _gamma_p(shape, into * shape / piece.mean)
+        reached += piece.mass * min(inside, piece.done)
+    return min(reached, 1.0)
 
 
 def _gamma_quantile_of(mean: float, var: float, p: float) -> float:

@@ -154,7 +154,8 @@ def queue_wait(
     The caller hears their position and the estimated wait as people say it
     (``ivr.phrases.spoken_forecast``: the range their wait likely falls in
     when callers of a higher priority are joining, ``higher_per_s`` a second
-    as in ``estimated_wait_s``); with nobody on duty, when service starts.
+    as in ``estimated_wait_s``, or when one figure would too often be wrong);
+    with nobody on duty, when service starts.
     A callback is offered when the same forecast passes ``callback_after``
     (``WaitForecast.callback_s``). ``on_shift``: agents on shift now by the
     agent line, if it knows; ``ready`` of them are free at its prompt, and
@@ -189,7 +190,7 @@ def queue_wait(
         else:
             text += service_start_phrase(lang, start, _local(menu, ctx.now))
     elif told:
-        words = spoken_forecast(forecast.mean_s, queue.max_wait_s, forecast.likely)
+        words = spoken_forecast(forecast, queue.max_wait_s)
         text += wait_phrase(lang, words)
     offer = (
         queue.callback_after_s is not None

@@ -16,7 +16,10 @@ The outcomes, one per call (``OUTCOMES``):
 
 - ``self_service``: ended in the menu, by the menu's goodbye or by the caller
   after an answer;
-- ``menu_hangup``: the menu hung up after the caller's retries ran out;
+- ``menu_hangup``: the menu hung up on a failure path before any answer: the
+  step that hung up began with the caller's retries running out
+  (``Step.gave_up``) or a lookup taking its error door (``Step.failed``), and
+  no earlier step answered the caller;
 - ``caller_hangup``: the caller hung up in the menu before any answer;
 - ``answered`` (by an agent, with the wait) and ``abandoned`` (hung up while
   holding, with the wait);
@@ -74,14 +77,17 @@ def step_facts(menu: Menu, step: Step) -> dict[str, Any]:
     """What ``step`` tells the call record, as event detail (only what is set).
 
     ``answer``: the step passed an answer node; ``gave_up``: the node whose
-    retries ran out; ``queue``, ``topic``: the queue the caller joins, or whose
-    node they passed while the line was closed.
+    retries ran out; ``lookup_failed``: the lookup that took its error path;
+    ``queue``, ``topic``: the queue the caller joins, or whose node they passed
+    while the line was closed.
     """
     facts: dict[str, Any] = {}
     if answer_nodes(menu).intersection(step.nodes):
         facts["answer"] = True
     if step.gave_up:
         facts["gave_up"] = step.gave_up
+    if step.failed:
+        facts["lookup_failed"] = step.failed[0]
     if isinstance(step.action, Enqueue):
         facts["queue"] = step.action.queue
         facts["topic"] = step.action.topic

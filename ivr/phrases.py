@@ -8,6 +8,12 @@ A wait is said the way a person would say it (``spoken_wait``): "less than a
 minute", then the nearest minute, coarser steps as the wait grows (5 minutes
 past 10, 10 past 30, half hours past an hour), and "more than N minutes" once
 the estimate passes the queue's ``max_wait``. Nothing is rounded up by habit.
+
+One figure is said only when the forecast makes it likely to be right: within
+``TOLERANCE`` (25%) or ``TOLERANCE_S`` (60 s) of the wait, whichever is looser,
+at least ``SURE`` (9 times in 10) of the time. A wait too spread for that (a few
+long calls ahead, callers of a higher priority joining ahead) is said as the
+range it likely falls in (``spoken_forecast``).
 """
 
 from __future__ import annotations
@@ -15,8 +21,15 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ivr.estimate import WaitForecast
 
 __all__ = [
+    "SURE",
+    "TOLERANCE",
+    "TOLERANCE_S",
     "SpokenWait",
     "dates_phrase",
     "duration_phrase",
@@ -26,9 +39,14 @@ __all__ = [
     "spoken_forecast",
     "spoken_range",
     "spoken_wait",
+    "tolerated",
     "wait_phrase",
     "when_phrase",
 ]
+
+TOLERANCE = 0.25  # a wait said is right within 25% of the actual wait ...
+TOLERANCE_S = 60.0  # ... or within 60 s, whichever is looser
+SURE = 0.9  # one figure is said when it is right at least this often
 
 _PHRASES = {
     "zh": {
@@ -41,19 +59,14 @@ _PHRASES = {
         "wait_hours": "预计等待约{hours}小时。",
         "wait_half_hours": "预计等待约{hours}个半小时。",
         "wait_over": "预计等待超过{minutes}分钟。",
-        "wait_range": "优先处理的客户可能先于您接通，预计等待{low}到{high}。",
-        "wait_range_minutes": (
-            "优先处理的客户可能先于您接通，预计等待{low}到{high}分钟。"
-        ),
-        "wait_range_under": "优先处理的客户可能先于您接通，预计等待{high}以内。",
-        "wait_range_open": (
-            "优先处理的客户可能先于您接通，预计等待{low}以上，可能超过{over}分钟。"
-        ),
-        "wait_range_unknown": (
-            "优先处理的客户可能先于您接通，等待时间可能不到1分钟，也可能超过{over}分钟。"
-        ),
-        "wait_range_or_more": "优先处理的客户可能先于您接通，预计等待{low}以上。",
-        "wait_range_none": "优先处理的客户可能先于您接通，等待时间暂时无法估计。",
+        "wait_range_overtaken": "优先处理的客户可能先于您接通，{range}",
+        "wait_range": "预计等待{low}到{high}。",
+        "wait_range_minutes": "预计等待{low}到{high}分钟。",
+        "wait_range_under": "预计等待{high}以内。",
+        "wait_range_open": "预计等待{low}以上，可能超过{over}分钟。",
+        "wait_range_unknown": "等待时间可能不到1分钟，也可能超过{over}分钟。",
+        "wait_range_or_more": "预计等待{low}以上。",
+        "wait_range_none": "等待时间暂时无法估计。",
         "amount_minutes": "{minutes}分钟",
         "amount_hours": "{hours}小时",
         "amount_half_hours": "{hours}个半小时",
@@ -111,34 +124,22 @@ _PHRASES = {
         "wait_hours": "Your estimated wait is about {hours} hours.",
         "wait_half_hours": "Your estimated wait is about {hours} and a half hours.",
         "wait_over": "Your estimated wait is more than {minutes} minutes.",
-        "wait_range": (
-            "Callers with priority may be answered before you, so your wait is "
-            "likely to be {low} to {high}."
+        "wait_range_overtaken": (
+            "Callers with priority may be answered before you, so {range}"
         ),
-        "wait_range_minutes": (
-            "Callers with priority may be answered before you, so your wait is "
-            "likely to be {low} to {high} minutes."
-        ),
-        "wait_range_under": (
-            "Callers with priority may be answered before you, so your wait is "
-            "likely to be under {high}."
-        ),
+        "wait_range": "your wait is likely to be {low} to {high}.",
+        "wait_range_minutes": "your wait is likely to be {low} to {high} minutes.",
+        "wait_range_under": "your wait is likely to be under {high}.",
         "wait_range_open": (
-            "Callers with priority may be answered before you, so your wait is "
-            "likely to be {low} or more, possibly more than {over} minutes."
+            "your wait is likely to be {low} or more, possibly more than {over} "
+            "minutes."
         ),
         "wait_range_unknown": (
-            "Callers with priority may be answered before you, so your wait could "
-            "be anything from less than a minute to more than {over} minutes."
+            "your wait could be anything from less than a minute to more than "
+            "{over} minutes."
         ),
-        "wait_range_or_more": (
-            "Callers with priority may be answered before you, so your wait is "
-            "likely to be {low} or more."
-        ),
-        "wait_range_none": (
-            "Callers with priority may be answered before you, so we cannot tell "
-            "how long your wait will be."
-        ),
+        "wait_range_or_more": "your wait is likely to be {low} or more.",
+        "wait_range_none": "we cannot tell how long your wait will be.",
         "amount_minute": "1 minute",
         "amount_minutes": "{minutes} minutes",
         "amount_hour": "an hour",
@@ -213,11 +214,12 @@ class SpokenWait:
     ``kind`` is ``under_minute`` ("less than a minute": 0 to 60 s), ``about``
     ("about N minutes": exactly ``minutes``), ``over`` ("more than N
     minutes": from ``minutes`` on) or ``range`` ("likely to be N to M
-    minutes", said to a caller whom callers of a higher priority may
-    overtake: from ``minutes``, 0 meaning less than a minute, to
+    minutes": from ``minutes``, 0 meaning less than a minute, to
     ``top_minutes``, or on for ever past the queue's ``max_wait``, which
     ``top_minutes`` then is, 0 without one). ``low_s``/``high_s`` bound what
     was said, so a score can tell whether the caller was told the truth.
+    ``overtaken``: a range said because callers of a higher priority may be
+    answered first, which the caller is told.
     """
 
     kind: str
@@ -225,6 +227,25 @@ class SpokenWait:
     low_s: float
     high_s: float
     top_minutes: int = 0
+    overtaken: bool = False
+
+    def tolerated(self) -> tuple[float, float]:
+        """The actual waits these words are right about (``tolerated``)."""
+        return tolerated(self.low_s, self.high_s)
+
+
+def tolerated(low_s: float, high_s: float) -> tuple[float, float]:
+    """The actual waits for which words covering ``low_s``–``high_s`` are right.
+
+    A wait said is right when it is within ``TOLERANCE`` of the actual wait or
+    ``TOLERANCE_S``, whichever is looser (a range: its nearer end, or inside
+    it). So a wait ``w`` below ``low_s`` is allowed from the lower of
+    ``low_s − 60`` and ``0.8 low_s`` (``low_s − w <= 0.25 w``), and one above
+    ``high_s`` up to the higher of ``high_s + 60`` and ``high_s / 0.75``.
+    """
+    low = min(low_s - TOLERANCE_S, low_s / (1.0 + TOLERANCE))
+    high = max(high_s + TOLERANCE_S, high_s / (1.0 - TOLERANCE))
+    return max(low, 0.0), high
 
 
 def spoken_wait(seconds: float, max_wait_s: float | None = None) -> SpokenWait:
@@ -268,45 +289,63 @@ def wait_phrase(language: str, wait: SpokenWait) -> str:
 
 
 def spoken_range(
-    low_s: float, high_s: float, max_wait_s: float | None = None
+    low_s: float,
+    high_s: float,
+    max_wait_s: float | None = None,
+    *,
+    overtaken: bool = False,
 ) -> SpokenWait:
     """How a range of waits is said: each end in people's steps (``spoken_wait``).
 
-    For a caller whom callers of a higher priority may overtake, one figure
-    would be a promise the line cannot keep: they hear the range their wait
-    likely falls in ("2 to 9 minutes", "under 4 minutes", "5 minutes or more,
-    possibly more than 20 minutes" past the queue's ``max_wait_s``). When both
-    ends come out the same, that one figure is said as ``spoken_wait`` says it.
+    For a wait too spread for one figure, that figure would be a promise the
+    line cannot keep: the caller hears the range their wait likely falls in
+    ("2 to 9 minutes", "under 4 minutes", "5 minutes or more, possibly more
+    than 20 minutes" past the queue's ``max_wait_s``), prefaced, when
+    ``overtaken``, by why (callers with priority may go first). When both ends
+    come out the same, that one figure is said as ``spoken_wait`` says it.
     """
     if max_wait_s is not None and low_s > max_wait_s:
         return spoken_wait(low_s, max_wait_s)
     if math.isinf(low_s):  # no max_wait, and no telling: the wait is open
-        return SpokenWait("range", 0, 0.0, math.inf, 0)
+        return SpokenWait("range", 0, 0.0, math.inf, 0, overtaken)
     low = spoken_wait(low_s)
     bottom = 0 if low.kind == "under_minute" else low.minutes
     if math.isinf(high_s) and max_wait_s is None:
-        return SpokenWait("range", bottom, bottom * 60.0, math.inf, 0)
+        return SpokenWait("range", bottom, bottom * 60.0, math.inf, 0, overtaken)
     high = spoken_wait(high_s, max_wait_s)
     if high.kind == "over":
-        return SpokenWait("range", bottom, bottom * 60.0, math.inf, high.minutes)
+        return SpokenWait(
+            "range", bottom, bottom * 60.0, math.inf, high.minutes, overtaken
+        )
     if high.kind == "under_minute":
         return high
     if bottom >= high.minutes:
         return spoken_wait(high.minutes * 60.0, max_wait_s)
-    return SpokenWait("range", bottom, bottom * 60.0, high.minutes * 60.0, high.minutes)
+    return SpokenWait(
+        "range", bottom, bottom * 60.0, high.minutes * 60.0, high.minutes, overtaken
+    )
 
 
 def spoken_forecast(
-    mean_s: float,
-    max_wait_s: float | None = None,
-    likely: tuple[float, float] | None = None,
+    forecast: WaitForecast, max_wait_s: float | None = None
 ) -> SpokenWait:
     """What the line says of a wait forecast, on the live line and in the
-    simulator alike: the range ``likely`` when there is one (a caller who can
-    be overtaken, ``ivr.estimate.WaitForecast.likely``), else the mean."""
-    if likely is not None:
-        return spoken_range(likely[0], likely[1], max_wait_s)
-    return spoken_wait(mean_s, max_wait_s)
+    simulator alike.
+
+    A caller whom callers of a higher priority may overtake hears the range
+    their wait likely falls in (``forecast.low_s`` to ``high_s``), and why.
+    Anyone else hears one figure, the mean as ``spoken_wait`` says it, when
+    the forecast gives it at least ``SURE`` chances of being right (within
+    the ``tolerated`` waits); a wait too spread for that (a few long calls
+    ahead: the next one may end in seconds or in ten minutes) is said as the
+    likely range instead.
+    """
+    if forecast.overtaken:
+        return spoken_range(forecast.low_s, forecast.high_s, max_wait_s, overtaken=True)
+    figure = spoken_wait(forecast.mean_s, max_wait_s)
+    if forecast.chance(*figure.tolerated()) >= SURE:
+        return figure
+    return spoken_range(forecast.low_s, forecast.high_s, max_wait_s)
 
 
 def _amount(table: dict[str, str], minutes: int) -> str:
@@ -322,6 +361,13 @@ def _amount(table: dict[str, str], minutes: int) -> str:
 
 
 def _range_phrase(table: dict[str, str], wait: SpokenWait) -> str:
+    body = _range_body(table, wait)
+    if wait.overtaken:
+        return table["wait_range_overtaken"].format(range=body)
+    return body[:1].upper() + body[1:]
+
+
+def _range_body(table: dict[str, str], wait: SpokenWait) -> str:
     if math.isinf(wait.high_s):
         low = _amount(table, wait.minutes)
         if not wait.top_minutes:  # no max_wait to name

@@ -287,15 +287,17 @@ def test_agent_presses_9_to_stop_and_hanging_up_ends_the_shift_too(client):
 def test_agents_on_shift_replace_the_day_plan_in_the_estimate(client):
     waiting = caller(client, "0")
     # The plan says 2 agents; nobody has been on the agent line: the plan holds.
-    assert "预计等待约4分钟" in text(hold(waiting, position=3))
+    # (A few calls' ends among one or two agents are too spread for one
+    # figure: the caller hears the range their wait likely falls in.)
+    assert "预计等待1到7分钟" in text(hold(waiting, position=3))
     agent = Call(client, LI_NA, AGENT_LINE)  # one agent on shift, free
     runtime = client.application.extensions["ivr"]
     runtime.store._on_shift = None  # the cache would hold it a few seconds
     # The free agent takes the caller in front at once: the third waits for
     # two calls of that one agent (4 minutes each; those ahead may give up).
-    assert "预计等待约6分钟" in text(hold(waiting, position=3))
+    assert "预计等待1到10分钟" in text(hold(waiting, position=3))
     # The caller in front, with the agent free, is told the truth: a moment.
     assert "预计等待不到1分钟" in text(hold(waiting, position=1))
     agent.press("1")  # now busy with that caller: nobody is free
     runtime.store._on_shift = None
-    assert "预计等待约7分钟" in text(hold(waiting, position=3))
+    assert "预计等待2到15分钟" in text(hold(waiting, position=3))

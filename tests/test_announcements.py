@@ -11,11 +11,18 @@ import pytest
 from click.testing import CliRunner
 
 from ivr import simulation as sim
-from ivr.announcements import Announcements, announce, score, within_tolerance
+from ivr.announcements import (
+    Announcements,
+    announce,
+    score,
+    tolerated_ranges,
+    within_tolerance,
+)
 from ivr.cli import main
 from ivr.day import _queue_setup, simulate_day
 from ivr.estimate import arrival_rate_per_s
 from ivr.loader import load_menu
+from ivr.phrases import tolerated
 from ivr.traffic import load_traffic
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -102,6 +109,25 @@ def test_tolerance_is_25_percent_or_60_seconds_whichever_is_looser():
     assert within_tolerance(said, actual).tolist() == [True, False, True, False]
 
 
+@pytest.mark.parametrize(
+    ("low_s", "high_s"),
+    [(0, 60), (120, 120), (300, 300), (600, 600), (180, 540), (0, 240),
+     (240, math.inf), (1200, math.inf), (45, 45), (0, 0)],
+)  # fmt: skip
+def test_the_waits_words_are_right_about_are_those_the_score_accepts(low_s, high_s):
+    # ``spoken_forecast`` weighs the chance of the waits ``tolerated`` takes as
+    # right; the score must accept exactly those.
+    bottom, top = tolerated(low_s, high_s)
+    actual = np.concatenate([np.linspace(0, 3000, 30001), [bottom, top]])
+    actual = actual[np.isfinite(actual)]
+    said = np.clip(actual, low_s, high_s)
+    assert (
+        within_tolerance(said, actual) == ((actual >= bottom) & (actual <= top))
+    ).all()
+    many = tolerated_ranges(np.array([float(low_s)]), np.array([float(high_s)]))
+    assert (many[0][0], many[1][0]) == (bottom, top)
+
+
 @pytest.fixture(scope="module")
 def peak_day():
     menu = load_menu(PEAK)
@@ -116,6 +142,34 @@ def test_peak_with_a_staff_drop_is_announced_within_tolerance(peak_day):
     assert abs(told["mean_error_s"]) <= 15
     assert told["hung_up_announced"] > 100
     assert result.told["all"]["announcements"] == told["announcements"]
+
+
+SHOP = ROOT / "menus" / "shop.yaml"
+SHOP_TRAFFIC = ROOT / "menus" / "shop.traffic.yaml"
+
+
+def test_the_shops_sale_day_is_announced_within_tolerance_in_every_queue(
+    monkeypatch,
+):
+    # Issue 8's bar on the shop's own sale day, every queue (seeded). In
+    # `accounts` three callers in four are verified priority callers with a
+    # few 7-minute calls ahead among 20 agents: one figure said to everyone
+    # nobody overtakes falls well short there; the likely range where one
+    # figure is not likely right (SURE) keeps it above 95%.
+    menu, plan = load_menu(SHOP), load_traffic(SHOP_TRAFFIC)
+    result = simulate_day(menu, plan, seed=1, replications=3)
+    for queue, told in result.told.items():
+        assert told["announcements"] > 300, queue
+        assert told["within_tolerance"] >= 0.95, queue  # accounts: 97.5%
+        assert abs(told["mean_error_s"]) <= 15, queue
+    import ivr.announcements
+    import ivr.phrases
+
+    for module in (ivr.phrases, ivr.announcements):
+        monkeypatch.setattr(module, "SURE", 0.0)  # one figure, always
+    always = simulate_day(menu, plan, seed=1, replications=3).told
+    assert always["accounts"]["within_tolerance"] <= 0.9  # measured: 85%
+    assert always["orders"]["within_tolerance"] >= 0.95
 
 
 def test_the_old_formula_scores_worse_on_the_same_seeded_run():
@@ -185,7 +239,9 @@ def test_callers_who_can_be_overtaken_are_told_a_range_that_holds():
     # Seeded runs; announcements after the first half hour (the window has
     # filled). Counting callers of priority 1 who joined in the last 15
     # minutes, the low level's announcements are within tolerance; ignoring
-    # them (a window too short to see any) they are far too short, as before.
+    # them (a window too short to see any) they are far too short, as before
+    # (less often out of tolerance than when one figure was always said: a
+    # wait too spread for one is said as a range, overtaken or not).
     scores = {"counted": [], "ignored": []}
     for seed in (1, 2, 3):
         setup, records = two_levels(seed)
@@ -207,8 +263,8 @@ def test_callers_who_can_be_overtaken_are_told_a_range_that_holds():
     assert len(counted_ok) > 400
     assert counted_ok.mean() >= 0.95  # measured: 99%, -0 s
     assert abs(counted_error.mean()) <= 15
-    assert ignored_ok.mean() <= 0.7
-    assert ignored_error.mean() <= -25  # measured: 66%, -45 s
+    assert ignored_ok.mean() <= 0.88
+    assert ignored_error.mean() <= -25  # measured: 83%, -32 s
 
 
 def test_higher_rates_are_the_live_helpers_rate_at_each_announcement():

@@ -107,8 +107,8 @@ MALFORMED = [
     ),
     (
         "<Response><Dial><Phone>+1500</Phone></Dial></Response>",
-        "<Phone> inside <Dial>: only <Client>, <Conference>, <Number>, <Queue>, "
-        "<Sim>, <Sip> may be nested",
+        "<Phone> inside <Dial>: only <Application>, <Client>, <Conference>, "
+        "<Number>, <Queue>, <Sim>, <Sip>, <WhatsApp> may be nested",
     ),
     (
         '<Response><Record maxLength="0"/></Response>',
@@ -187,19 +187,22 @@ def test_ssml_inside_say_is_accepted():
     assert result.heard == ["Hi there"]
 
 
-def test_play_of_a_missing_recording_is_an_error():
+def test_play_of_a_missing_recording_is_a_warning_and_the_call_goes_on():
     def app(environ, start_response):
         if environ["PATH_INFO"] == "/recordings/hi.wav":
             start_response("404 NOT FOUND", [("Content-Type", "text/html")])
             return [b"not found"]
         start_response("200 OK", [("Content-Type", "text/xml")])
-        return [b"<Response><Play>/recordings/hi.wav</Play></Response>"]
+        return [b"<Response><Play>/recordings/hi.wav</Play><Say>after</Say></Response>"]
 
     result = Caller(WsgiTransport(app), URL).call([])
-    assert result.error == (
+    assert result.error is None
+    assert result.outcome == "self_service"
+    assert result.heard == ["after"]
+    assert result.warnings == [
         "<Play> https://example.test/recordings/hi.wav: GET answered HTTP 404; "
-        "Twilio cannot play it"
-    )
+        "Twilio cannot play it and goes on"
+    ]
 
 
 def test_twiml_over_64_kb_is_refused():
@@ -224,13 +227,19 @@ def test_a_long_hold_is_not_mistaken_for_a_loop():
     assert result.heard.count("hold") == 100
 
 
-def test_a_real_twilio_verb_the_caller_does_not_simulate_is_named_as_such():
-    result = call("<Response><Connect><Stream url='wss://x'/></Connect></Response>")
-    assert result.error == (
-        f"POST {URL}: <Connect> is a Twilio verb this caller does not simulate; "
-        "a menu call uses only <Dial>, <Enqueue>, <Gather>, <Hangup>, <Leave>, "
-        "<Pause>, <Play>, <Record>, <Redirect>, <Reject>, <Say>"
+def test_a_real_twilio_verb_the_caller_does_not_simulate_is_a_note_not_an_error():
+    result = call(
+        "<Response><Connect><Stream url='wss://x'/></Connect><Say>after</Say>"
+        "</Response>"
     )
+    assert result.error is None
+    assert result.transcript[0] == {
+        "verb": "Connect",
+        "note": "not simulated: taken as ended at once; the call goes on with "
+        "the next verb",
+        "nouns": ["Stream"],
+    }
+    assert result.heard == ["after"]
 
 
 def test_in_process_play_of_audio_on_another_host_is_not_fetched_from_the_app():

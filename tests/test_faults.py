@@ -4,6 +4,7 @@ and dead data sources, menus edited while calls go on.
 
 from __future__ import annotations
 
+import re
 import signal
 import threading
 import time
@@ -376,7 +377,16 @@ def test_sighup_reloads_the_menus_of_ivr_serve(tmp_path, menus):
         until(lambda: said_at(base, "+15550000002") == "Welcome to B")
         for _ in range(4):  # both new workers serve A's last good version
             assert said_at(base, "+15550000001") == "Welcome to A"
+        for _ in range(4):  # a forged state, refused by whichever worker
+            served_post(base, "/voice/input?s=forged", "CA" + "6" * 32, Digits="1")
     log = servers[0].log
+    # The app's own lines are in gunicorn's log, time-stamped like its own.
+    assert re.search(
+        r"^\[[0-9-]+ [0-9:]+ [+-]\d{4}\] \[\d+\] \[WARNING\] "
+        r"refused a call state on /voice/input",
+        log,
+        re.M,
+    ), log
     assert "menus/a.yaml: has problems: its last good version is served" in log
     assert log.count("menus reloaded: 2 served") == 2
 

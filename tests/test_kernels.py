@@ -113,6 +113,28 @@ def test_compiled_estimate_is_the_live_estimate_to_the_last_bit():
     assert checked > 3000
 
 
+def test_compiled_chances_are_the_forecasts_to_the_last_bit():
+    # Where one stretch of fixed staffing answers the wait, the chance a
+    # figure is right, as ``WaitForecast.chance`` reckons it for the live line.
+    rng = np.random.default_rng(5)
+    checked = 0
+    for agents, patience in ((10, None), (20, 300.0), (60, 180.0), (3, 1800.0)):
+        estimate = Estimator(((0.0, agents),), 240.0, patience)
+        positions = rng.integers(1, 200, 300)
+        times = rng.uniform(0, 1000, 300)
+        mean, variance = estimate.table_moments(positions, times)
+        lows = np.where(rng.random(300) < 0.3, 0.0, rng.uniform(0, 1.5, 300) * mean)
+        highs = np.where(rng.random(300) < 0.2, math.inf, lows + mean)
+        got = kernel_estimate.chances(mean, variance, lows, highs)
+        want = [
+            estimate.forecast(int(k), float(t)).chance(lo, hi)
+            for k, t, lo, hi in zip(positions, times, lows, highs, strict=True)
+        ]
+        np.testing.assert_array_equal(got, want)
+        checked += int(((got > 0.01) & (got < 0.99)).sum())
+    assert checked > 300
+
+
 def test_compiled_positions_are_the_reference_sweep():
     rng = np.random.default_rng(6)
     arrivals = sim.arrival_times([900, 1400], 900.0, rng)

@@ -162,8 +162,8 @@ def test_scenario_file_mistakes_are_all_reported_with_their_lines(hotline):
         f'{shown}:3: press 123 must be quoted, e.g. press: "123" (YAML reads '
         "0-led digits as a number)",
         f"{shown}:4: unknown expectation 'heard' (did you mean 'hears'?)",
-        f"{shown}:4: outcome 'queued' is not one of self_service, queue, "
-        "transfer, voicemail, caller_hangup, error",
+        f"{shown}:4: outcome 'queued' is not one of self_service, menu_hangup, "
+        "queue, transfer, voicemail, caller_hangup, error",
         f"{shown}:5: two calls are named 'one'",
         f"{shown}:6: unknown key 'inptus' (did you mean 'inputs'?)",
         f"{shown}:8: clock must look like '2026-11-27 23:30', got 'tomorrow'",

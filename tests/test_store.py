@@ -8,6 +8,7 @@ one); each test gets a database of its own.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing as mp
 import os
 import signal
@@ -19,6 +20,7 @@ import uuid
 import pytest
 from conftest import TwilioPost, action_of, make_app, twiml
 
+import ivr.store
 from ivr.store import Store
 
 POSTGRES = os.environ.get("IVR_TEST_POSTGRES_URL")
@@ -165,6 +167,31 @@ def test_writes_wait_out_a_locked_database_and_are_all_written(tmp_path):
     assert store.flush(timeout_s=20)
     assert [e["detail"]["i"] for e in store.events(sid)] == list(range(300))
     assert journal[0].stat().st_size == 0  # filed: the carbon copies are cleared
+
+
+def test_callbacks_asked_in_an_outage_are_kept_and_logged_sparingly(
+    tmp_path, caplog, monkeypatch
+):
+    monkeypatch.setattr(ivr.store, "CALL_PATH_TIMEOUT_S", 0.05)  # a quick test
+    path = tmp_path / "calls.sqlite3"
+    store = Store(path, spool_dir=tmp_path / "spool")
+    store.flush()
+    blocker = sqlite3.connect(path, timeout=0)
+    blocker.execute("BEGIN EXCLUSIVE")  # the store is locked for a while
+    with caplog.at_level(logging.WARNING, logger="ivr.store"):
+        for i in range(20):
+            ask(store, callback(f"CA-{i}", since=1000.0 + i))
+    blocker.rollback()
+    blocker.close()
+    assert store.flush(timeout_s=20)
+    rows = store.callbacks()
+    assert sorted(r["call_sid"] for r in rows) == sorted(f"CA-{i}" for i in range(20))
+    assert {r["status"] for r in rows} == {"pending"}
+    said = [r.getMessage() for r in caplog.records if r.name == "ivr.store"]
+    # A line for each kind of fault (asked, left the queue) and the writer's
+    # two (stopped, resumed): not one per caller.
+    assert len(said) <= 4, said
+    assert any("callback request queued for later" in line for line in said)
 
 
 def _write_then_die(path: str, spool: str, sid: str) -> None:

@@ -280,9 +280,10 @@ class _Call(Handover):
         if self.reached:
             self.result.outcome = self.reached[-1]
         elif ended_by == "caller":
-            self.result.outcome = "caller_hangup"
+            answered = any(trace.get("answer") for trace in self.result.traces)
+            self.result.outcome = "self_service" if answered else "caller_hangup"
         else:
-            self.result.outcome = "self_service"
+            self.result.outcome = _menu_outcome(self.result.traces)
         return self.result
 
     def _event(self, entry: dict[str, Any]) -> None:
@@ -379,9 +380,15 @@ class _Call(Handover):
         trace = answer.headers.get("x-ivr-trace")
         if trace:
             try:
-                self.result.traces.append(json.loads(trace))
+                traced = json.loads(trace)
             except ValueError:
                 raise WebhookError(f"{shown}: X-IVR-Trace is not JSON") from None
+            self.result.traces.append(traced)
+            failed = traced.get("lookup_failed")
+            if failed:  # say why the caller was sent down the error path
+                self._event(
+                    {"verb": "Lookup", "node": failed["node"], "failed": failed["why"]}
+                )
         try:
             verbs = parse_twiml(answer.body, wait=where == "wait")
             _check_context(verbs, where)
@@ -459,24 +466,38 @@ class _Call(Handover):
         entry: dict[str, Any] = {"verb": "Play", "url": target}
         if loop != 1:
             entry["loop"] = loop
-        self._event(entry)
         length = self._audio_s.get(target)
         if length is None and self.c.fetch_audio and self._reachable(target):
-            answer, _ = self._send("GET", target, {})
-            if answer.status != 200:
-                raise WebhookError(
-                    f"<Play> {target}: GET answered HTTP {answer.status}; Twilio "
-                    "cannot play it"
-                )
-            kind = answer.content_type
-            if not kind.startswith("audio/"):
-                raise WebhookError(
-                    f"<Play> {target}: answered Content-Type '{kind}', not audio"
-                )
-            length = _wav_length_s(answer.body)
-            if length is not None:  # like Twilio, fetch a file once a call
-                self._audio_s[target] = length
+            length, warning = self._fetch_audio(target)
+            if warning:
+                # Twilio logs a failed fetch (a warning in the call's debugger)
+                # and goes on with the next verb: the caller hears nothing.
+                entry["warning"] = warning
+                self._event(entry)
+                return
+        self._event(entry)
         self._spend((length or 5.0) * loop)
+
+    def _fetch_audio(self, target: str) -> tuple[float | None, str | None]:
+        """Fetch a <Play> URL as Twilio does: its length, or why it cannot play."""
+        try:
+            answer, _ = self._send("GET", target, {})
+        except WebhookError as error:
+            return None, f"cannot fetch the audio ({error}); Twilio skips it"
+        if answer.status != 200:
+            return None, (
+                f"GET answered HTTP {answer.status}; Twilio cannot play it and goes on"
+            )
+        kind = answer.content_type
+        if not kind.startswith("audio/"):
+            return None, (
+                f"answered Content-Type '{kind}', not audio; Twilio cannot play it "
+                "and goes on"
+            )
+        length = _wav_length_s(answer.body)
+        if length is not None:  # like Twilio, fetch a file once a call
+            self._audio_s[target] = length
+        return length, None
 
     def _reachable(self, url: str) -> bool:
         """Whether the transport can fetch ``url``: an in-process app serves only
@@ -548,6 +569,35 @@ class _Call(Handover):
     def _verb_reject(self, verb: Verb, url: str, where: str) -> None:
         self._event({"verb": "Reject", "reason": verb.get("reason", "rejected")})
         raise Ended("app")
+
+    def _verb_sms(
+        self, verb: Verb, url: str, where: str
+    ) -> tuple[list[Verb], str] | None:
+        """<Sms> (deprecated): Twilio texts and goes on, or asks its action."""
+        to = verb.get("to") or self.c.from_number
+        self._event({"verb": "Sms", "to": to, "text": verb.text})
+        if not verb.get("action"):
+            return None
+        params = {"SmsSid": new_sid("SM"), "SmsStatus": "sending"}
+        method = verb.get("method", "POST") or "POST"
+        return self._fetch(
+            method, self._resolve(url, verb.get("action")), params, where=where
+        )
+
+    def _skip(self, verb: Verb, url: str, where: str) -> None:
+        """A real TwiML verb the caller does not simulate: a note, then go on.
+
+        ``<Start>``/``<Stop>`` run beside the call on Twilio too, so the call
+        goes on at once; ``<Connect>``, ``<Pay>``, ``<Refer>`` and ``<Echo>``
+        are taken as over at once, without their action.
+        """
+        entry: dict[str, Any] = {"verb": verb.name, "note": _SKIPPED[verb.name]}
+        if verb.children:
+            entry["nouns"] = [child.name for child in verb.children]
+        self._event(entry)
+
+    _verb_start = _verb_stop = _verb_connect = _skip
+    _verb_pay = _verb_refer = _verb_echo = _skip
 
     def _verb_leave(self, verb: Verb, url: str, where: str) -> object:
         self._event({"verb": "Leave"})
@@ -631,7 +681,7 @@ class _Call(Handover):
             if numbers:
                 return self._dial_numbers(verb, numbers, url)
         # Alone (or a Client, Sip, Conference): it ends as the caller says.
-        numbers_text = [n.text for n in verb.children] or [verb.text]
+        numbers_text = [n.text or n.name for n in verb.children] or [verb.text]
         status = self.c.dial_status
         self._event(
             {"verb": "Dial", "number": ", ".join(numbers_text), "status": status}
@@ -674,6 +724,31 @@ class _Call(Handover):
         return self._fetch(
             method, self._resolve(url, verb.get("action")), params, where=where
         )
+
+
+def _menu_outcome(traces: list[dict[str, Any]]) -> str:
+    """How a call the app ended went: ``menu_hangup`` when our app traced a
+    failure (retries used up, a lookup failed) on the step that hung up and no
+    answer before it, else ``self_service`` (a foreign webhook traces nothing).
+    The same rule as the call records (``ivr.store.records``)."""
+    steps = [trace for trace in traces if "nodes" in trace]
+    if not steps or not (steps[-1].get("gave_up") or steps[-1].get("lookup_failed")):
+        return "self_service"
+    answered = any(step.get("answer") for step in steps[:-1])
+    return "self_service" if answered else "menu_hangup"
+
+
+_SKIPPED = {
+    "Start": "not simulated: Twilio starts it beside the call, which goes on",
+    "Stop": "not simulated: Twilio stops what a <Start> began; the call goes on",
+    "Connect": "not simulated: taken as ended at once; the call goes on with "
+    "the next verb",
+    "Pay": "not simulated: the caller pays nothing; the call goes on with the "
+    "next verb",
+    "Refer": "not simulated (a SIP call's transfer); the call goes on with the "
+    "next verb",
+    "Echo": "not simulated (Twilio's echo test); the call goes on",
+}
 
 
 def _collect(keys: str, num_digits: int | None, finish: str) -> tuple[str, str]:

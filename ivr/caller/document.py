@@ -16,7 +16,19 @@ import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
-__all__ = ["VERBS", "WAIT_VERBS", "TwimlError", "Verb", "parse_twiml"]
+from ivr.caller.twiml_spec import (
+    BOOLEANS,
+    CHOICES,
+    ELEMENTS,
+    NOT_VOICE,
+    SIMULATED,
+    SKIPPED,
+    SSML_ATTRIBUTES,
+    VALUE_CHECKED,
+    WAIT_VERBS,
+)
+
+__all__ = ["SIMULATED", "SKIPPED", "WAIT_VERBS", "TwimlError", "Verb", "parse_twiml"]
 
 
 class TwimlError(Exception):
@@ -39,123 +51,12 @@ class Verb:
         return self.attrs.get(attr, default)
 
 
-# Attributes Twilio documents for each verb (and nouns inside <Dial>).
-_COMMON_CALLBACK = {"statusCallback", "statusCallbackMethod", "statusCallbackEvent"}
-ATTRIBUTES: dict[str, set[str]] = {
-    "Response": set(),
-    "Say": {"voice", "language", "loop"},
-    "Play": {"loop", "digits"},
-    "Pause": {"length"},
-    "Gather": {
-        "action",
-        "actionOnEmptyResult",
-        "enhanced",
-        "finishOnKey",
-        "hints",
-        "input",
-        "language",
-        "method",
-        "numDigits",
-        "partialResultCallback",
-        "partialResultCallbackMethod",
-        "profanityFilter",
-        "speechModel",
-        "speechTimeout",
-        "timeout",
-        "debug",
-        "dtmfDetection",
-    },
-    "Redirect": {"method"},
-    "Enqueue": {"action", "method", "waitUrl", "waitUrlMethod", "workflowSid"},
-    "Leave": set(),
-    "Dial": {
-        "action",
-        "answerOnBridge",
-        "callerId",
-        "callReason",
-        "hangupOnStar",
-        "method",
-        "record",
-        "recordingStatusCallback",
-        "recordingStatusCallbackMethod",
-        "recordingStatusCallbackEvent",
-        "recordingTrack",
-        "referUrl",
-        "referMethod",
-        "ringTone",
-        "timeLimit",
-        "timeout",
-        "trim",
-        "sequential",
-        "events",
-    },
-    "Record": {
-        "action",
-        "method",
-        "timeout",
-        "finishOnKey",
-        "maxLength",
-        "playBeep",
-        "trim",
-        "recordingStatusCallback",
-        "recordingStatusCallbackMethod",
-        "recordingStatusCallbackEvent",
-        "recordingChannels",
-        "storageUrl",
-        "storageUrlMethod",
-        "transcribe",
-        "transcribeCallback",
-    },
-    "Hangup": set(),
-    "Reject": {"reason"},
-    # Nouns of <Dial>.
-    "Number": {"sendDigits", "url", "method", "byoc"} | _COMMON_CALLBACK,
-    "Client": {"url", "method"} | _COMMON_CALLBACK,
-    "Sip": {"username", "password", "url", "method"} | _COMMON_CALLBACK,
-    "Conference": {
-        "muted",
-        "beep",
-        "startConferenceOnEnter",
-        "endConferenceOnExit",
-        "waitUrl",
-        "waitMethod",
-        "maxParticipants",
-        "record",
-        "region",
-        "trim",
-        "coach",
-        "participantLabel",
-        "jitterBufferSize",
-        "eventCallbackUrl",
-        "recordingStatusCallback",
-        "recordingStatusCallbackMethod",
-        "recordingStatusCallbackEvent",
-    }
-    | _COMMON_CALLBACK,
-    "Queue": {"url", "method", "reservationSid", "postWorkActivitySid"},
-    "Sim": set(),
-    "Task": {"priority", "timeout"},
-}
-
-VERBS = frozenset(
-    {"Say", "Play", "Pause", "Gather", "Redirect", "Enqueue", "Leave", "Dial"}
-    | {"Record", "Hangup", "Reject"}
-)
-# Real TwiML verbs outside what a phone menu needs (media streams, payments...).
-UNSUPPORTED_VERBS = frozenset(
-    {"Connect", "Echo", "Pay", "Prompt", "Refer", "Sms", "Start", "Stop", "Stream"}
-)
-# Verbs Twilio runs in the document of an <Enqueue waitUrl>.
-WAIT_VERBS = frozenset(
-    {"Play", "Say", "Pause", "Hangup", "Redirect", "Leave", "Gather"}
-)
-GATHER_CHILDREN = frozenset({"Say", "Play", "Pause"})
-DIAL_NOUNS = frozenset({"Number", "Client", "Sip", "Conference", "Queue", "Sim"})
-# SSML tags Twilio reads inside <Say> (Amazon Polly / Google voices).
-SSML_TAGS = frozenset(
-    {"break", "emphasis", "lang", "p", "phoneme", "prosody", "s", "say-as", "sub"}
-    | {"w", "amazon:domain", "amazon:effect"}
-)
+DIAL_NOUNS = frozenset(ELEMENTS["Dial"].children)
+# Where each element may nest (to say where a misplaced noun belongs).
+_PARENTS: dict[str, set[str]] = {}
+for _key, _element in ELEMENTS.items():
+    for _tag in _element.children:
+        _PARENTS.setdefault(_tag, set()).add(_key)
 
 _LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 _KEYS = set("0123456789#*")
@@ -202,7 +103,7 @@ def parse_twiml(body: str | bytes, *, wait: bool = False) -> list[Verb]:
         raise TwimlError(f"answer is not XML ({error}): {snippet!r}") from None
     if root.tag != "Response":
         raise TwimlError(f"root element is <{_tag(root)}>, TwiML needs <Response>")
-    _check_attributes(root)
+    _check_attributes(root, "Response")
     _check_stray_text(root.text, "<Response>")
     verbs = []
     for element in root:
@@ -219,9 +120,9 @@ def _check_stray_text(text: str | None, where: str) -> None:
         )
 
 
-def _check_attributes(element: ET.Element) -> None:
+def _check_attributes(element: ET.Element, key: str) -> None:
     name = _tag(element)
-    allowed = ATTRIBUTES.get(name, set())
+    allowed = ELEMENTS[key].attributes
     for attr in element.attrib:
         if attr not in allowed:
             hint = _closest(attr, allowed)
@@ -233,17 +134,38 @@ def _check_attributes(element: ET.Element) -> None:
             raise TwimlError(f"<{name}> takes no attributes, got '{attr}'")
 
 
-def _parse_verb(element: ET.Element, *, wait: bool, parent: str = "") -> Verb:
-    name = _tag(element)
-    if name in UNSUPPORTED_VERBS:
-        raise TwimlError(
-            f"<{name}> is a Twilio verb this caller does not simulate; a menu "
-            "call uses only " + ", ".join(f"<{v}>" for v in sorted(VERBS))
+def _misplaced(name: str, parent: str) -> TwimlError:
+    """The error for ``<name>`` where ``parent`` does not take it."""
+    if name in NOT_VOICE:
+        return TwimlError(NOT_VOICE[name])
+    homes = sorted(_PARENTS.get(name, set()) - {"Response"})
+    if parent == "Response":
+        if homes and name not in ELEMENTS["Response"].children:
+            where = " or ".join(f"<{h.split('.')[0]}>" for h in homes)
+            return TwimlError(f"<{name}> is not a verb: it belongs inside {where}")
+        return TwimlError(
+            f"unknown verb <{name}>{_closest(name, ELEMENTS['Response'].children)}"
         )
-    if name not in VERBS:
-        choices = VERBS | DIAL_NOUNS if not parent else VERBS
-        raise TwimlError(f"unknown verb <{name}>{_closest(name, choices)}")
-    if wait and not parent and name not in WAIT_VERBS:
+    if parent == "Gather":
+        return TwimlError(
+            f"<{name}> inside <Gather>: only <Say>, <Play> and <Pause> may be "
+            "nested in <Gather>"
+        )
+    allowed = ELEMENTS[parent].children
+    shown = parent.split(".")[-1]  # "Refer.Sip" is <Sip> inside <Refer>
+    if not allowed:
+        return TwimlError(
+            f"<{name}> inside <{shown}>: <{shown}> takes no nested elements"
+        )
+    names = ", ".join(f"<{n}>" for n in sorted(allowed))
+    return TwimlError(f"<{name}> inside <{shown}>: only {names} may be nested")
+
+
+def _parse_verb(element: ET.Element, *, wait: bool) -> Verb:
+    name = _tag(element)
+    if name not in ELEMENTS["Response"].children:
+        raise _misplaced(name, "Response")
+    if wait and name not in WAIT_VERBS:
         allowed = ", ".join(f"<{v}>" for v in sorted(WAIT_VERBS))
         raise TwimlError(
             f"<{name}> is not allowed in a waitUrl document (only {allowed})"
@@ -252,50 +174,14 @@ def _parse_verb(element: ET.Element, *, wait: bool, parent: str = "") -> Verb:
         raise TwimlError(
             "<Leave> outside a waitUrl document: there is no queue to leave"
         )
-    _check_attributes(element)
-    _check_values(name, element.attrib)
-    children: list[Verb] = []
-    if name == "Gather":
-        for child in element:
-            child_name = _tag(child)
-            if child_name not in GATHER_CHILDREN:
-                raise TwimlError(
-                    f"<{child_name}> inside <Gather>: only <Say>, <Play> and <Pause> "
-                    "may be nested in <Gather>"
-                )
-            children.append(_parse_verb(child, wait=wait, parent="Gather"))
-            _check_stray_text(child.tail, "<Gather>")
-        _check_stray_text(element.text, "<Gather>")
-    elif name == "Say":
-        _check_ssml(element)
-    elif name == "Dial":
-        for child in element:
-            children.append(_parse_noun(child))
-        if not children and not (element.text or "").strip():
-            raise TwimlError("<Dial> has no number, client, sip, conference or queue")
-        if children:
-            _check_stray_text(element.text, "<Dial> next to nouns")
-    elif name == "Enqueue":
-        for child in element:
-            if _tag(child) != "Task":
-                raise TwimlError(
-                    f"<{_tag(child)}> inside <Enqueue>: only <Task> may be nested"
-                )
-            _check_attributes(child)
-            children.append(
-                Verb("Task", dict(child.attrib), (child.text or "").strip())
-            )
-        if not (element.text or "").strip() and "workflowSid" not in element.attrib:
+    verb = _parse_element(element, name)
+    if name == "Dial" and not verb.children and not verb.text:
+        raise TwimlError("<Dial> has no number, client, sip, conference or queue")
+    if name == "Enqueue":
+        if not verb.text and "workflowSid" not in verb.attrs:
             raise TwimlError("<Enqueue> names no queue and has no workflowSid")
-        if len((element.text or "").strip()) > 64:
+        if len(verb.text) > 64:
             raise TwimlError("<Enqueue> queue name is longer than 64 characters")
-    else:
-        for child in element:
-            raise TwimlError(
-                f"<{_tag(child)}> inside <{name}>: <{name}> takes no nested elements"
-            )
-    text = "".join(element.itertext()) if name == "Say" else (element.text or "")
-    verb = Verb(name, dict(element.attrib), text.strip(), tuple(children))
     if name == "Redirect" and not verb.text:
         raise TwimlError("<Redirect> has no URL")
     if name == "Play" and not verb.text and "digits" not in verb.attrs:
@@ -305,31 +191,61 @@ def _parse_verb(element: ET.Element, *, wait: bool, parent: str = "") -> Verb:
     return verb
 
 
+def _parse_element(element: ET.Element, key: str) -> Verb:
+    """Check ``element`` (known as ``key`` in ``ELEMENTS``) and what nests in it."""
+    name = _tag(element)
+    spec = ELEMENTS[key]
+    _check_attributes(element, key)
+    if key in VALUE_CHECKED:
+        _check_values(key, element.attrib)
+    children: list[Verb] = []
+    if key == "Say":
+        _check_ssml(element)
+        text = "".join(element.itertext())
+    else:
+        for child in element:
+            child_name = _tag(child)
+            child_key = spec.children.get(child_name)
+            if child_key is None:
+                raise _misplaced(child_name, key)
+            children.append(_parse_element(child, child_key))
+            _check_stray_text(child.tail, f"<{name}>")
+        text = element.text or ""
+        if children:
+            _check_stray_text(text, f"<{name}> next to nested elements")
+        elif not spec.text:
+            _check_stray_text(text, f"<{name}>")
+    verb = Verb(name, dict(element.attrib), text.strip(), tuple(children))
+    if key in ELEMENTS["Dial"].children and not verb.text and not children:
+        raise TwimlError(f"<{name}> inside <Dial> is empty")
+    return verb
+
+
 def _check_ssml(element: ET.Element) -> None:
     for child in element.iter():
         if child is element:
             continue
         tag = _tag(child)
-        if tag in VERBS or tag in DIAL_NOUNS:
+        if tag in ELEMENTS["Response"].children or tag in DIAL_NOUNS:
             raise TwimlError(f"<{tag}> inside <Say>: verbs cannot be nested in <Say>")
-        if tag not in SSML_TAGS:
+        if tag not in SSML_ATTRIBUTES:
             raise TwimlError(
                 f"<{tag}> inside <Say> is neither a verb nor an SSML tag"
-                f"{_closest(tag, SSML_TAGS)}"
+                f"{_closest(tag, set(SSML_ATTRIBUTES))}"
             )
+        allowed = SSML_ATTRIBUTES[tag]
+        if allowed is None:
+            continue
+        for attr in child.attrib:
+            shown = attr.replace(_XML_NS, "xml:")
+            if shown not in allowed:
+                raise TwimlError(
+                    f"<{tag}> inside <Say> has unknown attribute '{shown}'"
+                    f"{_closest(shown, allowed)}"
+                )
 
 
-def _parse_noun(element: ET.Element) -> Verb:
-    name = _tag(element)
-    if name not in DIAL_NOUNS:
-        allowed = ", ".join(f"<{n}>" for n in sorted(DIAL_NOUNS))
-        raise TwimlError(f"<{name}> inside <Dial>: only {allowed} may be nested")
-    _check_attributes(element)
-    _check_values(name, element.attrib)
-    text = (element.text or "").strip()
-    if not text:
-        raise TwimlError(f"<{name}> inside <Dial> is empty")
-    return Verb(name, dict(element.attrib), text)
+_XML_NS = "{http://www.w3.org/XML/1998/namespace}"
 
 
 def _integer(name: str, attr: str, value: str, *, minimum: int) -> None:
@@ -381,15 +297,18 @@ def _check_values(name: str, attrs: dict[str, str]) -> None:
                     f'<{name} language="{value}">: language must be a BCP-47 tag '
                     "such as 'en-US' or 'zh-CN'"
                 )
-        elif attr in ("actionOnEmptyResult", "playBeep", "hangupOnStar", "enhanced"):
+        elif attr in BOOLEANS.get(name, ()):
             if value not in ("true", "false"):
                 raise TwimlError(
                     f'<{name} {attr}="{value}">: {attr} must be true or false'
                 )
-        elif attr == "reason" and value not in ("rejected", "busy"):
-            raise TwimlError(
-                f'<Reject reason="{value}">: reason must be rejected or busy'
-            )
+        elif (name, attr) in CHOICES:
+            choices = sorted(CHOICES[(name, attr)])
+            if value not in choices:
+                raise TwimlError(
+                    f'<{name} {attr}="{value}">: {attr} must be one of '
+                    + ", ".join(choices)
+                )
         elif attr == "digits" and not re.fullmatch(r"[0-9#*wW]+", value):
             raise TwimlError(
                 f'<Play digits="{value}">: digits takes 0-9, #, * and w (pause)'

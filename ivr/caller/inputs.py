@@ -25,7 +25,15 @@ __all__ = [
     "describe_input",
 ]
 
-OUTCOMES = ("self_service", "queue", "transfer", "voicemail", "caller_hangup", "error")
+OUTCOMES = (
+    "self_service",
+    "menu_hangup",
+    "queue",
+    "transfer",
+    "voicemail",
+    "caller_hangup",
+    "error",
+)
 
 
 @dataclass(frozen=True)
@@ -94,12 +102,14 @@ class CallResult:
     """How a call went: the outcome, what was heard, and what the app traced.
 
     ``outcome`` is one of :data:`OUTCOMES`: ``self_service`` when the app ended
-    the call with no person reached, ``queue``/``transfer``/``voicemail`` for the
-    last human path reached, ``caller_hangup`` when the caller's inputs ran out
-    (or they hung up) first, ``error`` when Twilio would have failed the call.
-    A ``<Dial>`` that reached a person (a number, or a caller taken from a queue
-    on a switchboard) counts as ``transfer``, for the dialling call and for the
-    leg it reached.
+    the call with no person reached, ``menu_hangup`` when it did so on a
+    failure path (the app traced that the caller's retries ran out, or a lookup
+    failed, on the step that hung up: see ``ivr.outcomes``),
+    ``queue``/``transfer``/``voicemail`` for the last human path reached,
+    ``caller_hangup`` when the caller's inputs ran out (or they hung up) first,
+    ``error`` when Twilio would have failed the call. A ``<Dial>`` that reached
+    a person (a number, or a caller taken from a queue on a switchboard) counts
+    as ``transfer``, for the dialling call and for the leg it reached.
     """
 
     outcome: str = "self_service"
@@ -116,6 +126,17 @@ class CallResult:
     def heard(self) -> list[str]:
         """Every text said to the caller, in order."""
         return [e["text"] for e in self.transcript if e["verb"] == "Say"]
+
+    @property
+    def warnings(self) -> list[str]:
+        """What Twilio would log and go on from: audio a ``<Play>`` could not
+        fetch, a lookup the app could not use (from its trace)."""
+        found = [
+            f"<{e['verb']}> {e.get('url', '')}: {e['warning']}".replace(" :", ":")
+            for e in self.transcript
+            if "warning" in e
+        ]
+        return found
 
     @property
     def dial_statuses(self) -> list[str]:
@@ -154,4 +175,6 @@ class CallResult:
             data["dial_status"] = self.dial_status
         if self.error:
             data["error"] = self.error
+        if self.warnings:
+            data["warnings"] = self.warnings
         return data

@@ -40,6 +40,19 @@ def _reload_menus(app) -> Callable[[object], None]:
     return on_reload
 
 
+def _share_error_log(arbiter) -> None:
+    """Gunicorn's ``when_ready`` hook: the app's own log lines (``ivr.*``: the
+    store in an outage, a refused call state, a menu reloaded) go where
+    gunicorn's do, with its time stamps, in the master and every worker forked
+    after this."""
+    import logging
+
+    ours = logging.getLogger("ivr")
+    ours.handlers = list(arbiter.log.error_log.handlers)
+    ours.setLevel(logging.INFO)
+    ours.propagate = False
+
+
 def _gunicorn_app(app, options: dict):
     from gunicorn.app.base import BaseApplication
 
@@ -159,5 +172,6 @@ def command(menus: str, host: str, port: int, workers: int, threads: int,
         "graceful_timeout": 10,
         "child_exit": _worker_gone,
         "on_reload": _reload_menus(app),
+        "when_ready": _share_error_log,
     }
     _gunicorn_app(app, options).run()

@@ -22,7 +22,7 @@ import numpy as np
 
 from ivr.kernels import jit
 
-__all__ = ["estimator_of", "new_tables", "wait_s", "waits_s"]
+__all__ = ["chances", "estimator_of", "new_tables", "wait_s", "waits_s"]
 
 HORIZON_S = 8 * 86400.0  # as ivr.estimate._HORIZON_S
 _LANCZOS_G = 6.024680040776729583740234375
@@ -449,4 +449,30 @@ def waits_s(est, positions, times):
     out = np.empty(len(positions))
     for i in range(len(positions)):
         out[i] = wait_s(est, tables, float(max(positions[i], 1)), times[i])
+    return out
+
+
+@jit
+def _chance_within(shape, mean, t):
+    """``ivr.estimate._cdf`` of one gamma piece from now (mass 1, no end)."""
+    if t < 0.0:
+        return 0.0
+    inside = 1.0 if math.isinf(t) else _gamma_p(shape, t * shape / mean)
+    return _min(0.0 + 1.0 * _min(inside, 1.0), 1.0)
+
+
+@jit
+def chances(means, variances, lows, highs):
+    """``WaitForecast.chance(lows[i], highs[i])`` of waits that one stretch of
+    fixed staffing answers (``Estimator.table_moments``: a gamma variable of
+    that mean and variance), for ``ivr.phrases.spoken_forecast``'s choice."""
+    out = np.empty(len(means))
+    for i in range(len(means)):
+        mean = means[i]
+        shape = mean * mean / variances[i]
+        out[i] = _max(
+            _chance_within(shape, mean, highs[i])
+            - _chance_within(shape, mean, lows[i]),
+            0.0,
+        )
     return out

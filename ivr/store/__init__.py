@@ -45,6 +45,37 @@ CALL_PATH_TIMEOUT_S = 1.0  # the longest a caller's webhook waits on the store
 SCHEMA_RETRY_S = 5.0  # a store that could not be migrated is tried again after
 ON_SHIFT_CACHE_S = 5.0
 Pair = tuple[str, str]
+SAID_EVERY_S = 60.0  # a fault on the call path is logged at most this often
+
+
+class _Sparing:
+    """Log a recurring fault once, then count it: a handful of lines an outage.
+
+    In an outage every caller's webhook meets the same fault; the first is
+    logged (with its traceback), the next ones only counted, and the count is
+    said with the first line after ``SAID_EVERY_S``.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last: dict[str, float] = {}
+        self._more: dict[str, int] = {}
+
+    def warning(
+        self, key: str, message: str, *args: object, trace: bool = False
+    ) -> None:
+        now = time.monotonic()
+        with self._lock:
+            last = self._last.get(key)
+            if last is not None and now - last < SAID_EVERY_S:
+                self._more[key] = self._more.get(key, 0) + 1
+                return
+            self._last[key] = now
+            more = self._more.pop(key, 0)
+        if more:
+            message += " (and %d more like it since the last such line)"
+            args = (*args, more)
+        log.warning(message, *args, exc_info=trace)
 
 
 class Store:
@@ -78,6 +109,7 @@ class Store:
             prepare=self.ensure_schema,
             sync=sync,
         )
+        self._sparing = _Sparing()
         self._on_shift: tuple[float, dict[Pair, int], dict[Pair, int]] | None = None
         self._ahead: dict[
             tuple[str, ...] | tuple[str, str, int], tuple[float, int]
@@ -282,7 +314,9 @@ class Store:
             with self._write_tx(CALL_PATH_TIMEOUT_S) as conn:
                 lines.add_callback(conn, row)
         except Exception:
-            log.warning("store: callback request queued for later", exc_info=True)
+            self._sparing.warning(
+                "callback", "store: callback request queued for later", trace=True
+            )
             self.writer.put({"op": "callback", "row": row})
 
     def callback_left_queue(self, call_sid: str) -> None:
@@ -297,7 +331,9 @@ class Store:
             with self._write_tx(CALL_PATH_TIMEOUT_S) as conn:
                 lines.callback_left_queue(conn, call_sid, now)
         except Exception:
-            log.warning("store: callback of %s is put in line shortly", call_sid)
+            self._sparing.warning(
+                "left", "store: callback of %s is put in line shortly", call_sid
+            )
             self.writer.put({"op": "callback_left", "call_sid": call_sid, "at": now})
 
     def callback_for(self, call_sid: str) -> dict[str, Any] | None:
@@ -400,7 +436,9 @@ class Store:
                 lines.bridge(conn, **args)
         except Exception:
             # The caller is connected all the same; the record follows later.
-            log.warning("store: who answered %s is written later", call_sid)
+            self._sparing.warning(
+                "bridge", "store: who answered %s is written later", call_sid
+            )
             self.writer.put({"op": "bridge", "args": args})
 
     def finish(self, *, agent: str, work: str, dial_status: str) -> str | None:

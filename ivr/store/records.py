@@ -136,8 +136,14 @@ def _add(rec: dict[str, Any], fold: dict[str, Any], entry: Mapping[str, Any]) ->
         rec["caller"] = detail.get("from")
         rec["called"] = detail.get("to")
     if "action" in detail:  # a step of the menu: a webhook that answered one
-        fold["last_step"] = {"event": event, "action": detail["action"],
-                             "gave_up": detail.get("gave_up"), "at": at}  # fmt: skip
+        fold["last_step"] = {
+            "event": event,
+            "action": detail["action"],
+            "gave_up": detail.get("gave_up"),
+            "failed": detail.get("lookup_failed"),
+            "served_before": rec["served"],
+            "at": at,
+        }
         rec["path"].extend(detail.get("nodes") or ())
         if detail.get("choice"):
             rec["choices"].append(list(detail["choice"]))
@@ -228,7 +234,10 @@ def _outcome(
         return "error"
     action = last_step["action"] if last_step else None
     if action == "hangup":
-        return "menu_hangup" if last_step and last_step["gave_up"] else "self_service"
+        # Given up on before any answer; a caller answered first was served.
+        failure = last_step["gave_up"] or last_step.get("failed")
+        served = last_step.get("served_before")
+        return "menu_hangup" if failure and not served else "self_service"
     if action == "enqueue":
         return "abandoned"  # hung up holding; the queue's action never came
     return "self_service" if rec["served"] else "caller_hangup"

@@ -226,7 +226,7 @@ def fuzz_menu(
         report.calls += 1
         report.outcomes[result.outcome] += 1
         report.coverage.add(result)
-        if result.outcome == "error":
+        if result.outcome == "error" or result.warnings:
             command = reproduce_command(
                 str(menu_path),
                 result.inputs,
@@ -238,6 +238,10 @@ def fuzz_menu(
                 ahead=ahead,
             )
             report.findings.append(
-                Finding(result.error or "error", command, list(result.inputs))
+                Finding(
+                    result.error or "; ".join(result.warnings),
+                    command,
+                    list(result.inputs),
+                )
             )
     return report

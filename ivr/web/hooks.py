@@ -205,6 +205,7 @@ class Hook:
     def answer(self, menu: Menu, step: Step, event: str, detail: dict) -> Response:
         """Log the webhook as one event, then answer the step's TwiML."""
         choice = step.choice
+        facts = step_facts(menu, step)
         self.record(
             event,
             menu=menu.id,
@@ -214,7 +215,7 @@ class Hook:
                 "nodes": list(step.nodes),
                 "choice": list(choice) if choice else None,
                 "action": type(step.action).__name__.lower(),
-                **step_facts(menu, step),  # what the call record needs
+                **facts,  # what the call record needs
             },
         )
         for event in step.events:  # complaints, requests: for ``ivr report``
@@ -234,6 +235,12 @@ class Hook:
                 "choice": {"node": choice[0], "key": choice[1]} if choice else None,
                 "variables": _masked(menu, dict(step.state.variables)),
             }
+            if facts.get("answer"):  # the call's outcome, for ivr call and ivr test
+                trace["answer"] = True
+            if step.gave_up:
+                trace["gave_up"] = step.gave_up
+            if step.failed:
+                trace["lookup_failed"] = {"node": step.failed[0], "why": step.failed[1]}
             if step.events:  # complaints and requests, for scenario tests
                 trace["events"] = [
                     {"event": e.name, "node": e.node, **e.detail} for e in step.events
