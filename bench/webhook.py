@@ -1,10 +1,14 @@
 """Requests per second of ivr's webhooks against a bare Flask route, same server.
 
-Starts `ivr serve` (gunicorn, signatures checked) on the default menus and a bare
-Flask app returning a constant TwiML string under the same gunicorn settings, then
-drives each with the same keep-alive load from client processes, alternating
-rounds to share the machine's noise, and prints requests per second and the ratio.
-Not a test: run it by hand, `python bench/webhook.py [--seconds 5]`.
+Starts `ivr serve` (gunicorn, signatures checked, call log and metrics on) on the
+default menus and a bare Flask app returning a constant TwiML string under the
+same gunicorn settings, then drives each with the same keep-alive load from
+client processes, alternating rounds to share the machine's noise, and prints
+requests per second and the ratio of each round to the bare route's beside it.
+Each request is a step of one of 1,000 calls: `/voice` starts a call, the gather
+action presses 1 at the first menu with that call's own sealed state.
+Not a test: run it by hand, `python bench/webhook.py [--seconds 5]`; the least
+flattering setup is `--workers 1 --threads 1 --clients 1` (one request at a time).
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ from twilio.request_validator import RequestValidator
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "bench-token"
+CALLS = 1000
+Request = tuple[str, bytes, dict[str, str]]  # path, body, headers
 
 
 def free_port() -> int:
@@ -47,36 +53,64 @@ def wait_up(port: int) -> None:
     raise SystemExit(f"server on port {port} did not start")
 
 
-def signed(
-    port: int, path: str, fields: dict[str, str]
-) -> tuple[bytes, dict[str, str]]:
+def signed(port: int, path: str, fields: dict[str, str]) -> Request:
     url = f"http://127.0.0.1:{port}{path}"
     signature = RequestValidator(TOKEN).compute_signature(url, fields)
     headers = {
         "Content-Type": "application/x-www-form-urlencoded",
         "X-Twilio-Signature": signature,
     }
-    return urllib.parse.urlencode(fields).encode(), headers
+    return path, urllib.parse.urlencode(fields).encode(), headers
 
 
-def calls(
-    port: int, path: str, fields: dict[str, str], count: int = 1000
-) -> list[tuple[bytes, dict[str, str]]]:
-    """Signed requests of ``count`` different calls (CallSids): each request is
-    one step of some call, as on a line, not the thousandth step of one."""
-    return [
-        signed(port, path, {**fields, "CallSid": f"CA{n:032d}"}) for n in range(count)
-    ]
+def post(port: int, request: Request) -> str:
+    path, body, headers = request
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request("POST", path, body=body, headers=headers)
+    answer = conn.getresponse().read().decode()
+    conn.close()
+    return answer
 
 
-def client(
-    port: int, path: str, requests: list, offset: int, seconds: float, out
-) -> None:
+def call_fields(n: int) -> dict[str, str]:
+    return {
+        "CallSid": f"CA{n:032d}",
+        "AccountSid": "AC" + "0" * 32,
+        "From": "+8613800000000",
+        "To": "+861000000000",
+        "CallStatus": "in-progress",
+        "Direction": "inbound",
+        "ApiVersion": "2010-04-01",
+    }
+
+
+def starts(port: int) -> list[Request]:
+    """``/voice`` of ``CALLS`` different calls: each request is one step of some
+    call, as on a line, not the thousandth step of one."""
+    return [signed(port, "/voice", call_fields(n)) for n in range(CALLS)]
+
+
+def gathers(port: int) -> list[Request]:
+    """Key 1 pressed at the first menu by ``CALLS`` calls, each posting the
+    gather action of its own ``/voice`` answer (call state is bound to its call:
+    another call's URL gets the apology and the human path instead)."""
+    requests = []
+    for n, start in enumerate(starts(port)):
+        answer = post(port, start)
+        action = unescape(re.search(r'<Gather action="([^"]+)"', answer).group(1))
+        requests.append(signed(port, action, {**call_fields(n), "Digits": "1"}))
+    # The step after the key (the order number's question), not the fallback.
+    if "<Enqueue" in post(port, requests[0]):
+        raise SystemExit("the gather action was refused: the bench is broken")
+    return requests
+
+
+def client(port: int, requests: list[Request], offset: int, seconds: float, out):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     done = 0
     end = time.perf_counter() + seconds
     while time.perf_counter() < end:
-        body, headers = requests[(offset + done) % len(requests)]
+        path, body, headers = requests[(offset + done) % len(requests)]
         conn.request("POST", path, body=body, headers=headers)
         response = conn.getresponse()
         response.read()
@@ -86,13 +120,11 @@ def client(
     out.put(done)
 
 
-def measure(
-    port: int, path: str, requests: list, seconds: float, clients: int
-) -> float:
+def measure(port: int, requests: list[Request], seconds: float, clients: int) -> float:
     out: mp.Queue = mp.Queue()
     spread = len(requests) // clients
     procs = [
-        mp.Process(target=client, args=(port, path, requests, i * spread, seconds, out))
+        mp.Process(target=client, args=(port, requests, i * spread, seconds, out))
         for i in range(clients)
     ]
     for p in procs:
@@ -109,6 +141,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--menus", default=str(ROOT / "menus"))
     args = parser.parse_args()
     menus = str(Path(args.menus).resolve())
@@ -118,12 +151,12 @@ def main() -> None:
     env = dict(
         os.environ, TWILIO_AUTH_TOKEN=TOKEN, IVR_DATABASE=f"{store}/bench.sqlite3"
     )
-    common = ["--workers", str(args.workers), "--threads", "4"]
+    common = ["--workers", str(args.workers), "--threads", str(args.threads)]
     servers = [
         subprocess.Popen(
             [sys.executable, "-m", "ivr", "serve", "--menus", menus,
              "--port", str(ivr_port), "--no-access-log", *common],
-            cwd="/tmp", env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            cwd=store, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         ),
         subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--chdir", str(ROOT / "bench"),
@@ -134,51 +167,36 @@ def main() -> None:
     try:
         wait_up(ivr_port)
         wait_up(bare_port)
-        call = {
-            "CallSid": "CA" + "0" * 32,
-            "AccountSid": "AC" + "0" * 32,
-            "From": "+8613800000000",
-            "To": "+861000000000",
-            "CallStatus": "in-progress",
-            "Direction": "inbound",
-            "ApiVersion": "2010-04-01",
-        }
-        body, headers = signed(ivr_port, "/voice", call)
-        conn = http.client.HTTPConnection("127.0.0.1", ivr_port)
-        conn.request("POST", "/voice", body=body, headers=headers)
-        first = conn.getresponse().read().decode()
-        action = unescape(re.search(r'<Gather action="([^"]+)"', first).group(1))
-        pressed = dict(call, Digits="1")
         targets = {
-            "ivr /voice (start)": (ivr_port, "/voice", calls(ivr_port, "/voice", call)),
-            "ivr gather action": (ivr_port, action, calls(ivr_port, action, pressed)),
+            "ivr /voice (start)": (ivr_port, starts(ivr_port)),
+            "ivr gather action": (ivr_port, gathers(ivr_port)),
             "bare Flask route": (
                 bare_port,
-                "/voice",
-                [signed(bare_port, "/voice", call)],
+                [signed(bare_port, "/voice", call_fields(0))],
             ),
         }
-        for port, path, requests in targets.values():  # warm up
-            measure(port, path, requests, 0.5, args.clients)
+        for port, requests in targets.values():  # warm up
+            measure(port, requests, 0.5, args.clients)
+        load = os.getloadavg()[0]
         rates: dict[str, list[float]] = {name: [] for name in targets}
         for _ in range(args.rounds):
-            for name, (port, path, requests) in targets.items():
-                rates[name].append(
-                    measure(port, path, requests, args.seconds, args.clients)
-                )
+            for name, (port, requests) in targets.items():
+                rates[name].append(measure(port, requests, args.seconds, args.clients))
         bare = rates["bare Flask route"]
         print(
-            f"{args.workers} gunicorn workers x 4 threads, {args.clients} keep-alive "
-            f"clients, {args.rounds} rounds of {args.seconds:g}s, signatures checked"
+            f"{args.workers} gunicorn worker(s) x {args.threads} thread(s), "
+            f"{args.clients} keep-alive client(s), {args.rounds} rounds of "
+            f"{args.seconds:g}s, signatures checked; load average {load:.1f} before, "
+            f"{os.getloadavg()[0]:.1f} after"
         )
         for name, values in rates.items():
             # Each round's ratio against the bare route measured right beside it.
-            ratios = sorted(v / b for v, b in zip(values, bare, strict=True))
+            ratios = [v / b for v, b in zip(values, bare, strict=True)]
             mean = sum(values) / len(values)
-            spread = f"rounds {ratios[0]:.2f}-{ratios[-1]:.2f}"
             print(
-                f"  {name:22s} {mean:8.0f} req/s   ratio to bare: median "
-                f"{statistics.median(ratios):.2f} ({spread})"
+                f"  {name:20s} {mean:7.0f} req/s  ratio to bare: median "
+                f"{statistics.median(ratios):.2f} (rounds "
+                f"{', '.join(f'{r:.2f}' for r in ratios)})"
             )
     finally:
         for server in servers:

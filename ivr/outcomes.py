@@ -16,9 +16,10 @@ The outcomes, one per call (``OUTCOMES``):
 
 - ``self_service``: ended in the menu, by the menu's goodbye or by the caller
   after an answer;
-- ``menu_hangup``: the menu hung up on a failure path: the step that hung up
-  began with the caller's retries running out (``Step.gave_up``) or a lookup
-  taking its error door (``Step.failed``), whatever came before;
+- ``menu_hangup``: the menu hung up on a failure path before any answer: the
+  step that hung up began with the caller's retries running out
+  (``Step.gave_up``) or a lookup taking its error door (``Step.failed``), and
+  no earlier step answered the caller;
 - ``caller_hangup``: the caller hung up in the menu before any answer;
 - ``answered`` (by an agent, with the wait) and ``abandoned`` (hung up while
   holding, with the wait);

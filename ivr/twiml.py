@@ -36,11 +36,15 @@ from ivr.phrases import phrase
 
 __all__ = [
     "Urls",
+    "digit_runs",
+    "hold_music",
     "render_apology",
     "render_leave",
     "render_say",
     "render_step",
     "render_wait",
+    "speaks_ssml",
+    "spoken_in",
 ]
 
 # Voices that read SSML: long digit runs (order numbers) are read digit by digit.
@@ -61,21 +65,44 @@ class Urls(Protocol):
     def enter(self, menu: str) -> str: ...
 
 
+def spoken_in(
+    menu: Menu, language: str | None = None, voice: str | None = None
+) -> tuple[str, str | None]:
+    """The language and voice a text is said in: the menu's, or those of a
+    message in another language than the menu's (``Prompt.language``)."""
+    if language is None:
+        return menu.language, voice or menu.voice
+    return language, voice
+
+
+def speaks_ssml(voice: str | None) -> bool:
+    """Whether ``voice`` reads SSML (Polly and Google voices)."""
+    return bool(voice and voice.startswith(_SSML_VOICES))
+
+
+def digit_runs(text: str) -> list[str]:
+    """``text`` split around its runs of five or more digits, which an SSML voice
+    reads digit by digit: the runs at odd places, the text between at even ones
+    (empty where two meet the ends); no parts when there is no run."""
+    parts = _DIGIT_RUN.split(text)
+    return parts if len(parts) > 1 else []
+
+
 def _say(
     parent, text: str, menu: Menu, language: str | None = None, voice: str | None = None
 ) -> None:
     """Say ``text`` in the menu's voice, or in ``language`` and ``voice`` when a
     message is in another language than the menu's."""
-    if language is None:
-        language, voice = menu.language, voice or menu.voice
+    language, voice = spoken_in(menu, language, voice)
     # A Polly or Google voice speaks one language (Polly.Zhiyu is cmn-CN, not
     # zh-CN): name the voice alone rather than risk a pair Twilio refuses.
-    ssml_voice = bool(voice and voice.startswith(_SSML_VOICES))
+    ssml_voice = speaks_ssml(voice)
     language = None if ssml_voice else language
-    if ssml_voice and _DIGIT_RUN.search(text):
+    parts = digit_runs(text) if ssml_voice else []
+    if parts:
         say = parent.say(voice=voice)
-        for part in _DIGIT_RUN.split(text):
-            if _DIGIT_RUN.fullmatch(part):
+        for index, part in enumerate(parts):
+            if index % 2:
                 say.say_as(part, interpret_as="digits")
             elif part:
                 say.append(part)
@@ -182,8 +209,7 @@ def render_wait(
         )
         _say(gather, phrase(menu.language, "callback_offer"), menu)
     if wait.hold_s > 0:
-        hold = _hold_music(state, menu)
-        length = _length_s(menu.recordings_dir, hold) if hold else None
+        hold, length = hold_music(state, menu)
         if hold and length:
             # As many plays of the music as fill the time to the next round.
             loops = max(1, round(wait.hold_s / length))
@@ -193,11 +219,13 @@ def render_wait(
     return response
 
 
-def _hold_music(state: CallState, menu: Menu) -> str | None:
-    """The hold music of the queue of node ``state.node``, else the menu's."""
+def hold_music(state: CallState, menu: Menu) -> tuple[str | None, float | None]:
+    """The hold music of the queue of node ``state.node``, else the menu's, and
+    how long it plays (None: an MP3, or no music)."""
     node = menu.nodes.get(state.node)
     queue = menu.queues.get(getattr(node, "queue", ""))
-    return (queue.hold if queue else None) or menu.hold
+    hold = (queue.hold if queue else None) or menu.hold
+    return hold, _length_s(menu.recordings_dir, hold) if hold else None
 
 
 @functools.lru_cache(maxsize=64)

@@ -48,14 +48,14 @@ def test_same_seed_makes_the_same_calls(hotline):
 def test_fuzz_reports_invalid_twiml_with_a_command_that_replays_it(
     hotline, monkeypatch
 ):
-    import ivr.web.voice
+    import ivr.twiml_cache
 
     def bad_wait(*args, **kwargs):
         response = VoiceResponse()
         response.dial("+15005550006")  # Twilio refuses <Dial> in a waitUrl
         return response
 
-    monkeypatch.setattr(ivr.web.voice, "render_wait", bad_wait)
+    monkeypatch.setattr(ivr.twiml_cache, "render_wait", bad_wait)
     result = CliRunner().invoke(ivr_test, ["menus", "--fuzz", "60", "--seed", "1"])
     assert result.exit_code == 1
     errors = [line for line in result.output.splitlines() if "ended in error" in line]

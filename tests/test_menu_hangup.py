@@ -45,7 +45,8 @@ queues:
 nodes:
   main:
     say: Orders 1, parcels 2, hours 3, a person 0, to end press 9.
-    options: {{"1": order_ask, "2": parcel_ask, "3": hours, "9": bye, "0": agent}}
+    options: {{"1": order_ask, "2": parcel_ask, "3": hours, "4": hours_more,
+              "9": bye, "0": agent}}
     retries: 1
     on_fail: bye
   order_ask:
@@ -79,6 +80,14 @@ nodes:
   hours:
     say: We are open from 8 to 8.
     next: bye
+  hours_more:
+    say: We are open from 8 to 8.
+    next: more
+  more:
+    say: Orders 1.
+    options: {{"1": order_ask}}
+    retries: 1
+    on_fail: bye
   not_found:
     hangup: We found nothing under that number. Goodbye.
   sorry:
@@ -122,7 +131,10 @@ def menu(tmp_path_factory) -> Path:
 def ivr_call(menu: Path, *inputs: str) -> dict:
     args = ["call", str(menu), "--json"]
     for item in inputs:
-        args += ["--silence"] if item == "" else ["--press", item]
+        if item == "hangup":
+            args += ["--hangup"]
+        else:
+            args += ["--silence"] if item == "" else ["--press", item]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     return json.loads(result.output)
@@ -141,6 +153,17 @@ def test_the_menu_hanging_up_after_retries_is_menu_hangup(menu):
 @pytest.mark.parametrize("key", ["3", "9"])
 def test_a_goodbye_the_caller_chose_is_self_service(menu, key):
     assert ivr_call(menu, key)["outcome"] == "self_service"
+
+
+def test_a_caller_answered_before_the_menu_gave_up_was_served(menu):
+    # The opening hours, then silence at "anything else?" until the goodbye:
+    # served, like a caller who hangs up after the answer (the call records
+    # count both the same way).
+    data = ivr_call(menu, "4", "", "")
+    assert "We are open from 8 to 8." in said(data)
+    assert data["outcome"] == "self_service"
+    assert ivr_call(menu, "4", "hangup")["outcome"] == "self_service"
+    assert ivr_call(menu, "hangup")["outcome"] == "caller_hangup"
 
 
 def test_a_complete_answer_is_said_whole(menu):
@@ -243,6 +266,7 @@ def test_call_records_keep_menu_hangups_apart(menu, tmp_path):
         "+8613900000302": [Press("1"), Press("1002#")],
         "+8613900000303": [Press("3")],
         "+8613900000304": [Press("1"), Press("1001#")],
+        "+8613900000305": [Press("4"), Silence(), Silence()],  # answered first
     }
     for number, inputs in scripts.items():
         caller = Caller(
@@ -259,5 +283,5 @@ def test_call_records_keep_menu_hangups_apart(menu, tmp_path):
     outcomes = json.loads(result.output)["outcomes"]
     assert {name: row["calls"] for name, row in outcomes.items()} == {
         "menu_hangup": 2,
-        "self_service": 2,
+        "self_service": 3,
     }

@@ -292,7 +292,8 @@ class _Call(Handover):
         if self.reached:
             self.result.outcome = self.reached[-1]
         elif ended_by == "caller":
-            self.result.outcome = "caller_hangup"
+            answered = any(trace.get("answer") for trace in self.result.traces)
+            self.result.outcome = "self_service" if answered else "caller_hangup"
         else:
             self.result.outcome = _menu_outcome(self.result.traces)
         return self.result
@@ -753,12 +754,14 @@ class _Call(Handover):
 
 def _menu_outcome(traces: list[dict[str, Any]]) -> str:
     """How a call the app ended went: ``menu_hangup`` when our app traced a
-    failure (retries used up, a lookup failed) on the step that hung up, else
-    ``self_service`` (a foreign webhook traces nothing)."""
+    failure (retries used up, a lookup failed) on the step that hung up and no
+    answer before it, else ``self_service`` (a foreign webhook traces nothing).
+    The same rule as the call records (``ivr.store.records``)."""
     steps = [trace for trace in traces if "nodes" in trace]
-    if steps and (steps[-1].get("gave_up") or steps[-1].get("lookup_failed")):
-        return "menu_hangup"
-    return "self_service"
+    if not steps or not (steps[-1].get("gave_up") or steps[-1].get("lookup_failed")):
+        return "self_service"
+    answered = any(step.get("answer") for step in steps[:-1])
+    return "self_service" if answered else "menu_hangup"
 
 
 _SKIPPED = {

@@ -141,6 +141,7 @@ def _add(rec: dict[str, Any], fold: dict[str, Any], entry: Mapping[str, Any]) ->
             "action": detail["action"],
             "gave_up": detail.get("gave_up"),
             "failed": detail.get("lookup_failed"),
+            "served_before": rec["served"],
             "at": at,
         }
         rec["path"].extend(detail.get("nodes") or ())
@@ -233,8 +234,10 @@ def _outcome(
         return "error"
     action = last_step["action"] if last_step else None
     if action == "hangup":
-        failure = last_step and (last_step["gave_up"] or last_step.get("failed"))
-        return "menu_hangup" if failure else "self_service"
+        # Given up on before any answer; a caller answered first was served.
+        failure = last_step["gave_up"] or last_step.get("failed")
+        served = last_step.get("served_before")
+        return "menu_hangup" if failure and not served else "self_service"
     if action == "enqueue":
         return "abandoned"  # hung up holding; the queue's action never came
     return "self_service" if rec["served"] else "caller_hangup"

@@ -29,8 +29,10 @@ from ivr.lookup import Lookups
 from ivr.menu import Menu, QueueNode
 from ivr.roster import Roster
 from ivr.store import Store
+from ivr.twiml_cache import TwimlCache
 from ivr.web.menuset import LastGood, MenuSet, load_menu_set
 from ivr.web.sealing import MIN_SECRET_CHARS, Sealer
+from ivr.web.security import Signatures
 
 __all__ = ["ConfigError", "Runtime", "create_app"]
 
@@ -44,6 +46,9 @@ class Runtime:
 
     The menus are one ``MenuSet``, replaced whole by ``reload`` (on ``SIGHUP``, or
     when the console sees a file change): a request reads the old set or the new.
+    What a webhook would otherwise work out again each time is kept here: the
+    signature check's prepared token, and the TwiML documents already rendered
+    (``ivr.twiml_cache``, keyed by what they are made of, menus included).
     """
 
     def __init__(self, app: Flask, menus: MenuSet) -> None:
@@ -68,6 +73,8 @@ class Runtime:
             sync=bool(config.get("STORE_SYNC")),
         )
         self.token: str | None = config.get("TWILIO_AUTH_TOKEN") or None
+        self.signatures = Signatures(self.token) if self.token else None
+        self.twiml = TwimlCache()
         self.public_url: str | None = config.get("PUBLIC_URL") or None
         self.expose_trace = bool(config.get("EXPOSE_TRACE"))
         self._recordings = config["RECORDINGS"]

@@ -13,21 +13,24 @@ import json
 import logging
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import parse_qsl, quote
+from urllib.parse import quote, unquote
 
-from flask import Response, abort, current_app, request, url_for
+from flask import Request, Response, abort, current_app, request, url_for
 from twilio.twiml.voice_response import VoiceResponse
 
 from ivr import engine
 from ivr.engine import CallContext, CallState, Enqueue, Step
 from ivr.menu import MASK, Menu, QueueNode
 from ivr.outcomes import step_facts
-from ivr.twiml import render_apology, render_step
+from ivr.twiml import render_apology
 from ivr.web import Runtime
 from ivr.web.sealing import BadState, Binding
-from ivr.web.security import signed_url, valid_signature
+from ivr.web.security import signed_url
 
-__all__ = ["MAX_BODY_BYTES", "Hook", "empty", "hold", "webhook", "xml"]
+__all__ = [
+    "MAX_BODY_BYTES", "Hook", "empty", "hold", "parse_form", "webhook", "xml",
+    "xml_text",
+]  # fmt: skip
 
 log = logging.getLogger(__name__)
 
@@ -47,32 +50,30 @@ HOLD_S = 30
 class Hook:
     """One webhook request: what Twilio sent, and the app's URLs for the answer.
 
-    Reads the request once (Flask's request proxies are not free on a path that
-    runs for every step of every call) and seals each call state once however
-    many URLs of the answer carry it.
+    Reads the request once, straight from its WSGI environ (Flask's request
+    proxies are not free on a path that runs for every step of every call),
+    and seals each call state once however many URLs of the answer carry it.
     """
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
+        self.request = req = request._get_current_object()  # type: ignore[attr-defined]
+        environ = req.environ
         # Twilio posts a flat urlencoded form; the standard library reads it at
         # half the cost of werkzeug's general form parser.
-        query = dict(
-            parse_qsl(request.query_string.decode("latin-1"), keep_blank_values=True)
-        )
-        self.form: dict[str, str] = {}
+        query = dict(parse_form(environ.get("QUERY_STRING", "")))
+        self.pairs: list[tuple[str, str]] = []  # the POST fields, as received
         # On GET and HEAD the signature covers the URL alone: a body would let
         # anyone holding a signed URL change what it says.
-        if (
-            request.method == "POST"
-            and request.mimetype == "application/x-www-form-urlencoded"
-        ):
-            self.form = dict(parse_qsl(_body(), keep_blank_values=True))
+        if environ.get("REQUEST_METHOD") == "POST" and _is_form(environ):
+            self.pairs = parse_form(_body(req))
+        self.form = dict(self.pairs)
         self.values = {**query, **self.form}
         self.token = query.get("s", "")
         self.menu_id = query.get("menu")
-        self.path = request.path
+        self.path = req.path
         base = runtime.public_url.rstrip("/") if runtime.public_url else ""
-        self.root = base + request.script_root
+        self.root = base + req.script_root
         self.prefix = self.root + "/voice"
         self._recordings = ""
         self._sealed: dict[tuple[int, Binding], str] = {}
@@ -191,13 +192,12 @@ class Hook:
     def recording(self, name: str) -> str:
         """Absolute, as ``<Play>`` needs; the folder's URL is built once."""
         if not self._recordings:
+            req = self.request
             if self.runtime.public_url:
-                folder = self.runtime.public_url.rstrip("/") + url_for(
-                    "pages.recording", name="-"
-                )
+                base = self.runtime.public_url.rstrip("/")
             else:
-                folder = url_for("pages.recording", name="-", _external=True)
-            self._recordings = folder[:-1]
+                base = f"{req.scheme}://{req.host}"
+            self._recordings = base + req.script_root + _recordings_path()
         return self._recordings + quote(name)
 
     # -- answers -------------------------------------------------------------------
@@ -205,6 +205,7 @@ class Hook:
     def answer(self, menu: Menu, step: Step, event: str, detail: dict) -> Response:
         """Log the webhook as one event, then answer the step's TwiML."""
         choice = step.choice
+        facts = step_facts(menu, step)
         self.record(
             event,
             menu=menu.id,
@@ -214,7 +215,7 @@ class Hook:
                 "nodes": list(step.nodes),
                 "choice": list(choice) if choice else None,
                 "action": type(step.action).__name__.lower(),
-                **step_facts(menu, step),  # what the call record needs
+                **facts,  # what the call record needs
             },
         )
         for event in step.events:  # complaints, requests: for ``ivr report``
@@ -226,7 +227,7 @@ class Hook:
             )
         if isinstance(step.action, Enqueue):
             self.runtime.store.enqueued(self.waiter(menu, step.state, step.action))
-        response = xml(render_step(step, menu, self))
+        response = xml_text(self.runtime.twiml.step(step, menu, self))
         if self.runtime.expose_trace:
             trace = {
                 "menu": menu.id,
@@ -234,7 +235,9 @@ class Hook:
                 "choice": {"node": choice[0], "key": choice[1]} if choice else None,
                 "variables": _masked(menu, dict(step.state.variables)),
             }
-            if step.gave_up:  # the call's outcome, for ivr call and ivr test
+            if facts.get("answer"):  # the call's outcome, for ivr call and ivr test
+                trace["answer"] = True
+            if step.gave_up:
                 trace["gave_up"] = step.gave_up
             if step.failed:
                 trace["lookup_failed"] = {"node": step.failed[0], "why": step.failed[1]}
@@ -307,7 +310,7 @@ class Hook:
                         "action": type(step.action).__name__.lower(),
                         **step_facts(menu, step)},
             )  # fmt: skip
-            return xml(render_step(step, menu, self))
+            return xml_text(runtime.twiml.step(step, menu, self))
         except Exception:
             log.exception("fallback failed too")
             self.record("fault", menu=menu.id, detail={"path": self.path})
@@ -342,21 +345,56 @@ def empty(hook: Hook) -> Response:
 
 
 def xml(twiml: VoiceResponse) -> Response:
-    return Response(str(twiml), mimetype="text/xml")
+    return xml_text(str(twiml))
 
 
-def _body() -> str:
+def xml_text(document: str) -> Response:
+    """A TwiML document already rendered (``ivr.twiml_cache``) as the response."""
+    return Response(document, mimetype="text/xml")
+
+
+def parse_form(text: str) -> list[tuple[str, str]]:
+    """The fields of a urlencoded form or query, in order: what
+    ``urllib.parse.parse_qsl(text, keep_blank_values=True)`` gives, at a third of
+    its cost (most of Twilio's names and values need no unquoting)."""
+    pairs = []
+    for field in text.split("&"):
+        if not field:
+            continue
+        name, _, value = field.partition("=")
+        if "+" in name or "%" in name:
+            name = unquote(name.replace("+", " "))
+        if "+" in value or "%" in value:
+            value = unquote(value.replace("+", " "))
+        pairs.append((name, value))
+    return pairs
+
+
+def _is_form(environ: dict[str, Any]) -> bool:
+    kind = environ.get("CONTENT_TYPE", "")
+    return kind.partition(";")[0].strip().lower() == "application/x-www-form-urlencoded"
+
+
+@functools.cache
+def _recordings_path() -> str:
+    """The recordings' route, below the app's root: ``/recordings/``."""
+    return url_for("pages.recording", name="-")[: -len("-")].removeprefix(
+        request.script_root
+    )
+
+
+def _body(req: Request) -> str:
     """The request body, refused with 413 beyond ``MAX_BODY_BYTES``.
 
     A declared length over the cap is refused before a byte is read; a chunked
     body is read up to the cap and no further.
     """
-    length = request.content_length
+    length = req.content_length
     if length is not None and length > MAX_BODY_BYTES:
         abort(413)
     # One byte more than allowed tells a chunked body over the cap from one at it.
-    request.max_content_length = MAX_BODY_BYTES + 1
-    body = request.get_data()
+    req.max_content_length = MAX_BODY_BYTES + 1
+    body = req.get_data()
     if len(body) > MAX_BODY_BYTES:
         abort(413)
     return body.decode("utf-8", "replace")
@@ -387,11 +425,11 @@ def webhook(handler: Handler | None = None, *, fallback: Handler | None = None) 
     def wrapped() -> Response:
         runtime: Runtime = current_app.extensions["ivr"]
         hook = Hook(runtime)
-        if runtime.token and not valid_signature(
-            signed_url(request, runtime.public_url),
-            hook.form,
-            request.headers.get("X-Twilio-Signature", ""),
-            runtime.token,
+        signatures = runtime.signatures
+        if signatures is not None and not signatures.valid(
+            signed_url(hook.request, runtime.public_url),
+            hook.pairs,
+            hook.request.environ.get("HTTP_X_TWILIO_SIGNATURE", ""),
         ):
             abort(403)
         try:

@@ -21,7 +21,7 @@ from ivr.engine import LookupFailed
 
 __all__ = [
     "LATENCY", "LOOKUPS", "WEBHOOKS", "DefaultFigures", "StoreFigures",
-    "count_lookups", "watch_writer",
+    "count_lookups", "watch_writer", "webhook_answered", "writer_figures",
 ]  # fmt: skip
 
 WEBHOOKS = Counter(
@@ -90,31 +90,61 @@ class StoreFigures:
 
 
 _seen: dict[int, tuple[int, int, int]] = {}
-_watching: set[tuple[int, int]] = set()
+_watching: set[int] = set()  # ids of the writers this process watches
 _watch_lock = threading.Lock()
 
 
 def watch_writer(writer: Any) -> None:
     """Copy this process's writer counts into the metrics now and every second
-    (a thread per worker: a worker that answers nothing still reports)."""
-    _writer_figures(writer)
-    key = (os.getpid(), id(writer))
-    if key in _watching:
+    (a thread per worker: a worker that answers nothing still reports).
+
+    Called on every webhook: once the thread runs it costs a set lookup (the
+    scrape copies the counts of the worker that answers it, ``ops.scrape``).
+    """
+    if id(writer) in _watching:
         return
+    writer_figures(writer)
     with _watch_lock:
-        if key in _watching:
+        if id(writer) in _watching:
             return
-        _watching.add(key)
+        _watching.add(id(writer))
 
     def watch() -> None:
         while True:
             time.sleep(1.0)
-            _writer_figures(writer)
+            writer_figures(writer)
 
     threading.Thread(target=watch, name="ivr-metrics", daemon=True).start()
 
 
-def _writer_figures(writer: Any) -> None:
+def webhook_answered(endpoint: str, status: int, seconds: float | None) -> None:
+    """Count one webhook answer and its latency (the labelled children are
+    looked up once: ``labels`` takes a lock and checks its arguments each time)."""
+    key = (endpoint, status)
+    child = _answered.get(key)
+    if child is None:
+        child = _answered[key] = WEBHOOKS.labels(endpoint, str(status))
+    child.inc()
+    if seconds is not None:
+        latency = _latency.get(endpoint)
+        if latency is None:
+            latency = _latency[endpoint] = LATENCY.labels(endpoint)
+        latency.observe(seconds)
+
+
+_answered: dict[tuple[str, int], Any] = {}
+_latency: dict[str, Any] = {}
+
+
+def _forget_after_fork() -> None:
+    """A forked worker watches its own writer (the parent's thread is not here)."""
+    _watching.clear()
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
+
+
+def writer_figures(writer: Any) -> None:
     """This process's writer counts into the metrics (the deltas since last)."""
     with _watch_lock:
         PENDING.set(writer.pending)

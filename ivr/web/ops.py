@@ -48,7 +48,10 @@ def scrape() -> Response:
         multiprocess.MultiProcessCollector(registry)
     else:  # one process (tests, `flask run`): the default registry holds it all
         registry.register(metrics.DefaultFigures())
-    registry.register(metrics.StoreFigures(current_app.extensions["ivr"]))
+    runtime = current_app.extensions["ivr"]
+    metrics.watch_writer(runtime.store.writer)
+    metrics.writer_figures(runtime.store.writer)  # this worker's, up to now
+    registry.register(metrics.StoreFigures(runtime))
     # Prometheus' text format, or OpenMetrics when the scraper asks for it.
     encode, content_type = choose_encoder(request.headers.get("Accept", ""))
     return Response(encode(registry), content_type=content_type)
@@ -62,11 +65,12 @@ def _started() -> None:
 @bp.after_app_request
 def _answered(response: Response) -> Response:
     if request.blueprint in _WEBHOOK_BLUEPRINTS:
-        endpoint = request.endpoint or "unknown"
-        metrics.WEBHOOKS.labels(endpoint, str(response.status_code)).inc()
         started = g.get("ivr_started")
-        if started is not None:
-            metrics.LATENCY.labels(endpoint).observe(time.perf_counter() - started)
+        metrics.webhook_answered(
+            request.endpoint or "unknown",
+            response.status_code,
+            None if started is None else time.perf_counter() - started,
+        )
         metrics.watch_writer(current_app.extensions["ivr"].store.writer)
     return response
 

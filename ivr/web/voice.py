@@ -18,8 +18,8 @@ from ivr.agentline import usable_number
 from ivr.engine import Reply
 from ivr.menu import MASK, AskNode, VoicemailNode
 from ivr.phrases import phrase
-from ivr.twiml import render_leave, render_say, render_wait
-from ivr.web.hooks import Hook, empty, hold, webhook, xml
+from ivr.twiml import render_leave, render_say
+from ivr.web.hooks import Hook, empty, hold, webhook, xml, xml_text
 
 bp = Blueprint("voice", __name__, url_prefix="/voice")
 log = logging.getLogger(__name__)
@@ -88,7 +88,7 @@ def wait(hook: Hook) -> Response:
                 "estimate_s": step.estimated_wait_s, "offer": step.offer_callback,
                 "said": " ".join(p.text or "" for p in step.prompts) or None},
     )  # fmt: skip
-    return xml(render_wait(step, state, menu, hook))
+    return xml_text(runtime.twiml.wait(step, state, menu, hook))
 
 
 @bp.route("/callback", methods=["GET", "POST"])
