@@ -167,6 +167,7 @@ def _add(rec: dict[str, Any], fold: dict[str, Any], entry: Mapping[str, Any]) ->
                 "at": at,
                 "position": detail.get("position"),
                 "estimate_s": detail.get("estimate_s"),
+                "said_s": detail.get("said_s"),
                 "said": detail.get("said"),
                 "offer": bool(detail.get("offer")),
             }
