@@ -53,6 +53,9 @@ class WaitStep:
     offer_callback: bool = False
     leave: bool = False
     estimated_wait_s: float | None = None
+    # The waits the words said cover (``SpokenWait.low_s``/``high_s``; ``high``
+    # is infinite for "more than N minutes"), for scoring what callers heard.
+    said_s: tuple[float, float] | None = None
 
 
 def estimated_wait_s(
@@ -183,6 +186,7 @@ def queue_wait(
     text = position_phrase(lang, position)
     local = menu.local_time(ctx.now)
     on_duty = queue.agents_at(local) if on_shift is None else on_shift
+    said_s = None
     if on_duty <= 0:
         start = _service_starts(menu, queue, ctx.now) if on_shift is None else None
         if start is None:
@@ -192,6 +196,7 @@ def queue_wait(
     elif told:
         words = spoken_forecast(forecast, queue.max_wait_s)
         text += wait_phrase(lang, words)
+        said_s = (words.low_s, words.high_s)
     offer = (
         queue.callback_after_s is not None
         and told
@@ -203,6 +208,7 @@ def queue_wait(
         hold_s=int(queue.announce_every_s),
         offer_callback=offer,
         estimated_wait_s=estimate,
+        said_s=said_s,
     )
 
 

@@ -28,6 +28,7 @@ from typing import Any
 
 from ivr.menu import Menu, MenuNode
 from ivr.outcomes import HUMAN_OUTCOMES, MENU_OUTCOMES, OUTCOMES
+from ivr.phrases import TOLERANCE, TOLERANCE_S
 
 __all__ = ["build_report", "expected_shares", "mask_number", "percentile", "wilson"]
 
@@ -142,7 +143,12 @@ def _on_shift(
 
 def _told(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """How right the wait announcements heard by callers later answered were:
-    the estimate against the wait they then had (within ±25% or ±60 s)."""
+    what the words said against the wait they then had, scored as ``ivr
+    simulate`` scores them (``ivr.announcements``): the words' waits
+    (``said_s``: "about 3 minutes" is 180 s, "2 to 4 minutes" 120–240 s)
+    against the actual wait, the error the distance to the nearer end (none
+    inside a range), right within ±25% or ±60 s. Records from before the
+    words were kept are scored by the estimate in seconds."""
     errors: list[float] = []
     within = 0
     for row in rows:
@@ -150,12 +156,18 @@ def _told(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
             continue
         answered_at = row["enqueued_at"] + (row["wait_s"] or 0.0)
         for said in row["announcements"] or ():
-            if said.get("estimate_s") is None:
-                continue
             actual = max(answered_at - said["at"], 0.0)
-            error = said["estimate_s"] - actual
+            words = said.get("said_s")
+            if words:
+                low = words[0]
+                high = math.inf if words[1] is None else words[1]
+                error = min(max(actual, low), high) - actual
+            elif said.get("estimate_s") is not None:
+                error = said["estimate_s"] - actual
+            else:
+                continue
             errors.append(error)
-            within += abs(error) <= max(0.25 * actual, 60.0)
+            within += abs(error) <= max(TOLERANCE * actual, TOLERANCE_S)
     return {
         "announcements": len(errors),
         "within_tolerance": within / len(errors) if errors else math.nan,

@@ -63,7 +63,7 @@ _UNCACHEABLE = object()
 # Fields a cached document does not show: the Task's (never cached) and the
 # figure a wait round's text already says.
 _TASK_ONLY = frozenset({"topic", "facts"})
-_SAID_ONLY = frozenset({"estimated_wait_s"})
+_SAID_ONLY = frozenset({"estimated_wait_s", "said_s"})
 
 
 def escape_text(text: str) -> str:

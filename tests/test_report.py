@@ -20,7 +20,7 @@ from conftest import FIXTURES, TOKEN
 
 from ivr.caller import Caller, HangUp, Press, Ring, Silence, Switchboard, WsgiTransport
 from ivr.cli import main
-from ivr.report import percentile
+from ivr.report import _told, percentile
 from ivr.store import Store
 from ivr.store.ops import apply_ops
 from ivr.store.records import derive
@@ -219,6 +219,9 @@ def test_the_records_say_how_each_call_went_and_keep_no_secret(database):
     assert answered["status"] == "completed"
     assert answered["announcements"][0]["position"] == 1
     assert answered["announcements"][0]["offer"] is True  # 4 minutes: over 1m
+    # The waits the words covered are kept, to score what the caller heard.
+    low, high = answered["announcements"][0]["said_s"]
+    assert 0 <= low <= high
     menu_hangup = records[calls["menu_hangup"].call_sid]
     assert menu_hangup["gave_up_at"] == "main" and menu_hangup["last_node"] == "bye"
     assert menu_hangup["inputs"] == 2 and menu_hangup["no_input"] == 2
@@ -359,3 +362,34 @@ def test_the_window_picks_the_calls_that_started_in_it(database):
     assert (night["calls"], list(night["outcomes"])) == (1, ["voicemail"])
     morning = report(database, "--until", "2026-11-25 12:00")
     assert morning["calls"] == 6
+
+
+def _heard(said_s, estimate_s, actual_s):
+    """A caller answered ``actual_s`` after hearing one announcement."""
+    return {
+        "queue_result": "answered", "enqueued_at": 1000.0, "wait_s": actual_s,
+        "announcements": [{"at": 1000.0, "estimate_s": estimate_s,
+                           "said_s": said_s}],
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("said_s", "estimate_s", "actual_s", "within", "error_s"),
+    [
+        ([120.0, 240.0], 180.0, 200.0, True, 0.0),  # inside "2 to 4 minutes"
+        ([120.0, 240.0], 180.0, 300.0, True, -60.0),  # 60 s past its top
+        ([120.0, 240.0], 180.0, 400.0, False, -160.0),
+        ([0.0, 60.0], 20.0, 5.0, True, 0.0),  # "less than a minute"
+        ([600.0, None], 900.0, 2000.0, True, 0.0),  # "more than 10 minutes"
+        ([600.0, None], 900.0, 100.0, False, 500.0),
+        ([180.0, 180.0], 170.0, 400.0, False, -220.0),  # "about 3 minutes"
+        (None, 170.0, 400.0, False, -230.0),  # an older record: the seconds
+    ],
+)
+def test_the_report_scores_the_words_callers_heard(
+    said_s, estimate_s, actual_s, within, error_s
+):
+    told = _told([_heard(said_s, estimate_s, actual_s)])
+    assert told["announcements"] == 1
+    assert told["within_tolerance"] == (1.0 if within else 0.0)
+    assert told["mean_error_s"] == pytest.approx(error_s)

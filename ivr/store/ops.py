@@ -66,10 +66,21 @@ def apply_ops(conn: Connection, ops: Sequence[dict[str, Any]]) -> None:
     records.refresh(conn, logged)
 
 
+_EVENT_INSERTS: dict[str, Any] = {}
+
+
 def _insert_events(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    conn.execute(
-        insert(conn, events).on_conflict_do_nothing(index_elements=["op_id"]), rows
-    )
+    """Insert the events; a replayed one (its ``op_id`` known) is skipped. The
+    statement is built once per dialect (building it costs more than running
+    it on a batch of a few events)."""
+    name = conn.dialect.name
+    statement = _EVENT_INSERTS.get(name)
+    if statement is None:
+        statement = insert(conn, events).on_conflict_do_nothing(
+            index_elements=["op_id"]
+        )
+        _EVENT_INSERTS[name] = statement
+    conn.execute(statement, rows)
 
 
 def _upsert_waiter(conn: Connection, op: dict[str, Any]) -> None:

@@ -167,6 +167,7 @@ def _add(rec: dict[str, Any], fold: dict[str, Any], entry: Mapping[str, Any]) ->
                 "at": at,
                 "position": detail.get("position"),
                 "estimate_s": detail.get("estimate_s"),
+                "said_s": detail.get("said_s"),
                 "said": detail.get("said"),
                 "offer": bool(detail.get("offer")),
             }
@@ -264,6 +265,13 @@ _LOG = sa.select(
 ).where(events.c.call_sid.in_(sa.bindparam("sids", expanding=True)))
 
 
+# Built once: building a statement costs more than running it.
+_CURRENT = sa.select(calls).where(
+    calls.c.call_sid.in_(sa.bindparam("sids", expanding=True))
+)
+_CURRENT_LOCKED = _CURRENT.order_by(calls.c.call_sid).with_for_update()
+
+
 def _upsert(conn: Connection) -> Any:
     """The record's upsert, built once per dialect (building it costs more than
     running it)."""
@@ -295,7 +303,7 @@ def refresh(conn: Connection, new: Iterable[Mapping[str, Any]]) -> None:
     sids = sorted(by_call)
     if not sids:
         return
-    query = sa.select(calls).where(calls.c.call_sid.in_(sids))
+    query = _CURRENT
     if conn.dialect.name == "postgresql":
         placeholder = [
             {"call_sid": sid, "kind": "caller", "started_at": 0.0, "updated_at": 0.0,
@@ -307,8 +315,10 @@ def refresh(conn: Connection, new: Iterable[Mapping[str, Any]]) -> None:
             _insert(conn).on_conflict_do_nothing(index_elements=["call_sid"]),
             placeholder,
         )
-        query = query.order_by(calls.c.call_sid).with_for_update()
-    current = {row["call_sid"]: row for row in conn.execute(query).mappings()}
+        query = _CURRENT_LOCKED
+    current = {
+        row["call_sid"]: row for row in conn.execute(query, {"sids": sids}).mappings()
+    }
     records = []
     again: list[str] = []
     for sid in sids:

@@ -9,6 +9,7 @@ any fault into an apology and the human path.
 from __future__ import annotations
 
 import logging
+import math
 
 from flask import Blueprint, Response
 from twilio.twiml.voice_response import VoiceResponse
@@ -86,9 +87,18 @@ def wait(hook: Hook) -> Response:
         node=state.node,
         detail={"position": position, "waited_s": waited,
                 "estimate_s": step.estimated_wait_s, "offer": step.offer_callback,
+                "said_s": _said_s(step.said_s),
                 "said": " ".join(p.text or "" for p in step.prompts) or None},
     )  # fmt: skip
     return xml_text(runtime.twiml.wait(step, state, menu, hook))
+
+
+def _said_s(said: tuple[float, float] | None) -> list[float | None] | None:
+    """The waits the words covered, as JSON keeps them (no top: ``None``)."""
+    if said is None:
+        return None
+    low, high = said
+    return [low, high if math.isfinite(high) else None]
 
 
 @bp.route("/callback", methods=["GET", "POST"])
