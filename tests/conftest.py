@@ -96,19 +96,22 @@ def client(app):
 
 @contextlib.contextmanager
 def serving(tmp_path, token: str, workers: int = 1, menus: Path = MENUS,
-            processes: list | None = None):  # fmt: skip
+            processes: list | None = None, env: dict | None = None):  # fmt: skip
     """Run `ivr serve` (gunicorn) on a free loopback port; yield its base URL.
 
     ``processes``, if given, receives the server's ``Popen`` (to signal it); once
     the server has stopped, its log is the ``Popen``'s ``log`` attribute.
+    ``env`` adds environment variables (``IVR_CONSOLE_PASSWORD``...).
     """
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
+    extra_env = env
     env = dict(
         os.environ, TWILIO_AUTH_TOKEN=token, IVR_DATABASE=str(tmp_path / "log.db")
     )
     env.pop("IVR_SECRET_KEY", None)  # workers share the one in instance/
+    env.update(extra_env or {})
     process = subprocess.Popen(
         [sys.executable, "-m", "ivr", "serve", "--menus", str(menus), "--port", str(port),
          "--workers", str(workers), "--no-access-log"],

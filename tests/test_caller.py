@@ -280,3 +280,24 @@ def test_closing_a_session_hangs_up_the_waiting_call():
     session.close()
     with pytest.raises(RuntimeError, match="the call has ended"):
         session.send(Press("1"))
+
+
+def test_a_live_caller_asked_while_holding_decides_each_round_alone():
+    app = create_app()
+    asked = []
+
+    def person(gathering):
+        asked.append(gathering)
+        if not gathering.in_queue:
+            return Press("2")  # the menu: support
+        if gathering.input:
+            return Silence()  # the wait document's Gather
+        return HangUp() if sum(not g.input for g in asked) == 2 else Silence()
+
+    caller = make_caller(app, agent_after_rounds=5, asks_while_holding=True)
+    result = caller.call(person)
+    assert result.queue_result == "hangup"
+    assert sum(1 for path, _ in app.config["HITS"] if path == "/wait") == 2
+    assert {"verb": "Hangup", "by": "caller"} in result.transcript
+    path, fields = app.config["HITS"][-1]
+    assert (path, fields["QueueResult"]) == ("/queue-done", "hangup")

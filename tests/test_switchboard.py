@@ -453,3 +453,76 @@ def test_free_running_callers_and_agents_over_http_each_caller_is_bridged_once()
         if p == "/agent-done" and f["DialCallStatus"] == "completed"
     ]
     assert sorted(dialled) == sorted(caller_sids)
+
+
+def test_a_caller_asked_while_holding_hangs_up_between_rounds():
+    line = Line()
+    asked = []
+
+    def person(gathering):
+        asked.append(gathering)
+        if not gathering.in_queue:
+            return Press("2")  # the menu: support
+        if gathering.input:
+            return Silence()  # the wait document's own Gather
+        holding = [g for g in asked if not g.input]
+        return Silence() if len(holding) < 3 else None  # hangs up at the third
+
+    caller = Caller(
+        line.transport,
+        BASE + "/voice",
+        from_number="+15005551001",
+        asks_while_holding=True,
+    )
+    handle = line.board.place(caller, person)
+    line.board.run()
+
+    pauses = [g for g in asked if not g.input]
+    assert len(pauses) == 3
+    assert all(g.in_queue and g.num_digits is None for g in pauses)
+    assert len(line.hits("/wait")) == 3  # a pause after each round
+    assert handle.result.queue_result == "hangup"
+    assert handle.result.outcome == "queue"
+    assert {"verb": "Hangup", "by": "caller"} in handle.result.transcript
+    (done,) = line.hits("/queue-done")
+    assert done["QueueResult"] == "hangup"
+
+
+def test_a_caller_asked_while_holding_is_still_taken_by_an_agent():
+    line = Line()
+    agent = line.agent([Press("1"), Press("9")], at_s=70)
+    pauses = []
+
+    def person(gathering):
+        if not gathering.in_queue:
+            return Press("2")  # the menu: support
+        if not gathering.input:
+            pauses.append(line.board.now_s)
+        return Silence()
+
+    caller = Caller(
+        line.transport,
+        BASE + "/voice",
+        from_number="+15005551001",
+        asks_while_holding=True,
+    )
+    handle = line.board.place(caller, person)
+    line.board.run()
+    assert handle.result.queue_result == "bridged"
+    assert handle.result.bridged_with == [agent.call_sid]
+    assert len(pauses) >= 2  # held on, round after round, until taken
+
+
+def test_a_script_is_never_asked_while_holding():
+    line = Line()
+    line.agent([Press("1"), Press("9")], at_s=70)
+    caller = Caller(
+        line.transport,
+        BASE + "/voice",
+        from_number="+15005551001",
+        asks_while_holding=True,
+    )
+    handle = line.board.place(caller, [Press("2")])
+    line.board.run()
+    assert handle.result.queue_result == "bridged"
+    assert handle.result.inputs == [Press("2")]

@@ -44,6 +44,10 @@ __all__ = ["Caller", "WebhookError"]
 API_VERSION = "2010-04-01"
 XML_TYPES = ("text/xml", "application/xml", "text/html")
 MAX_TWIML_BYTES = 64 * 1024  # Twilio's limit on a TwiML document
+# What a live source is asked between hold rounds: nothing is gathered.
+HOLDING = Gathering(
+    input=(), num_digits=None, finish_on_key="", timeout_s=0, in_queue=True
+)
 
 
 # Where a document runs decides the verbs Twilio allows in it (a waitUrl
@@ -88,6 +92,12 @@ class Caller:
     number's *Call status changes* webhook): ``CallStatus=completed`` and the
     ``CallDuration`` once the call has ended, whoever hung up.
 
+    ``asks_while_holding`` lets a live input source decide, like a person on
+    hold, after each hold round whether to hold on: it is asked with a
+    ``Gathering`` that gathers nothing (``input == ()``, ``in_queue``);
+    ``HangUp`` or ``None`` hangs up, anything else holds on. A script is never
+    asked (it holds until taken or out of patience).
+
     Placed on a :class:`~ivr.caller.switchboard.Switchboard` instead
     (``board.place(caller, inputs)``), the call meets the other calls of the
     account: agents take it from its queue, its ``<Dial>`` reaches queues and
@@ -112,6 +122,7 @@ class Caller:
         max_requests: int = 300,
         max_requests_without_input: int = 40,
         status_callback: str | None = None,
+        asks_while_holding: bool = False,
     ) -> None:
         if agent_after_rounds < 0:
             raise ValueError(
@@ -139,6 +150,7 @@ class Caller:
         self.max_requests = max_requests
         self.max_requests_without_input = max_requests_without_input
         self.status_callback = status_callback
+        self.asks_while_holding = asks_while_holding
 
     def call(
         self,
@@ -398,6 +410,17 @@ class _Call(Handover):
         # query it added for a GET is not part of that base.
         return verbs, url if method == "GET" else sent_url
 
+    def _holds_on(self) -> bool:
+        """Between two hold rounds: whether the person on hold holds on (asked
+        only of a live source, with ``asks_while_holding``)."""
+        if not self.c.asks_while_holding or self.source is None:
+            return True
+        item = self._next_input(HOLDING)
+        if item is None or isinstance(item, HangUp):
+            self._event({"verb": "Hangup", "by": "caller"})
+            return False
+        return True
+
     def _next_input(self, gathering: Gathering) -> Input | None:
         if self.source is not None:
             item = self.source(gathering)
@@ -627,6 +650,9 @@ class _Call(Handover):
             if (
                 self.c.patience_rounds is not None and rounds >= self.c.patience_rounds
             ) or (self.c.patience_s is not None and waited >= self.c.patience_s):
+                result, ended = "hangup", Ended("caller")
+                break
+            if rounds and not self._holds_on():
                 result, ended = "hangup", Ended("caller")
                 break
             rounds += 1

@@ -42,7 +42,8 @@ def _number_of(handle: CallHandle) -> str:
 
 class Handover:
     """The switchboard verbs of ``ivr.caller.call._Call`` (a mixin: it uses the
-    call's ``_event``, ``_fetch``, ``_run``, ``_spend`` and ``_resolve``)."""
+    call's ``_event``, ``_fetch``, ``_run``, ``_spend``, ``_resolve`` and
+    ``_holds_on``)."""
 
     board: Any
     party: Party
@@ -105,6 +106,8 @@ class Handover:
                 patience = self.c.patience_rounds
                 if patience is not None and rounds >= patience:
                     raise GaveUp("patience ran out")
+                if rounds and not self._holds_on():
+                    raise Ended("caller")
                 rounds += 1
                 self.since_input = 0
                 board.pace_round(party, True, member)

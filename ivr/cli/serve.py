@@ -7,10 +7,13 @@ keep no state in a worker, so any worker can take any webhook of any call.
 ``SIGHUP`` to the master reloads the menus there (a file with problems keeps its
 last good version, and its problems are logged), then gunicorn replaces the
 workers with new ones forked from it and lets the old ones finish their requests.
+With the console on, each worker also follows the menu files by itself
+(``ivr.console.follow``): an edit is served within a second or two.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -25,7 +28,10 @@ def _reload_menus(app) -> Callable[[object], None]:
     """Gunicorn's ``on_reload`` hook: reload the menus before new workers fork."""
 
     def on_reload(arbiter) -> None:
-        problems = app.extensions["ivr"].reload()
+        # Through the console's follower when it runs, so that the workers
+        # forked next take these files as already loaded.
+        follower = app.extensions.get("ivr.follower")
+        problems = (follower or app.extensions["ivr"]).reload()
         for problem in problems:
             arbiter.log.warning("%s", problem)
         served = len(app.extensions["ivr"].menus)
@@ -85,6 +91,27 @@ def _metrics_folder() -> None:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
 
 
+def _follow_files(app) -> Callable[[object, object], None]:
+    """Gunicorn's ``post_fork`` hook: each worker follows the menu files on a
+    thread of its own (threads do not survive the fork, so not in the master)."""
+
+    def post_fork(server, worker) -> None:
+        follower = app.extensions.get("ivr.follower")
+        if follower is not None:
+            follower.start()
+
+    return post_fork
+
+
+def _loopback(host: str) -> bool:
+    if host.strip("[]").lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 def _worker_gone(server, worker) -> None:
     """A worker exited: its live gauges (writes pending) no longer count."""
     from prometheus_client import multiprocess
@@ -125,9 +152,15 @@ def _worker_gone(server, worker) -> None:
 )
 @recordings_option
 @click.option("--access-log/--no-access-log", default=True, show_default=True)
+@click.option(
+    "--console/--no-console",
+    default=None,
+    help="The designer's console at /console, following the menu files "
+    "[default: on for a loopback --host, or with IVR_CONSOLE_PASSWORD set].",
+)
 def command(menus: str, host: str, port: int, workers: int, threads: int,
             public_url: str | None, recordings: str | None,
-            access_log: bool) -> None:  # fmt: skip
+            access_log: bool, console: bool | None) -> None:  # fmt: skip
     """Serve the voice webhooks for MENUS (default: menus/) with gunicorn.
 
     Set TWILIO_AUTH_TOKEN to check Twilio's signature on every request.
@@ -135,7 +168,9 @@ def command(menus: str, host: str, port: int, workers: int, threads: int,
     _metrics_folder()
     from ivr.web import ConfigError, create_app
 
-    config = {"MENUS": menus}
+    if console is None:
+        console = _loopback(host) or bool(os.environ.get("IVR_CONSOLE_PASSWORD"))
+    config = {"MENUS": menus, "CONSOLE": console}
     if recordings:
         config["RECORDINGS"] = recordings
     if public_url:
@@ -162,6 +197,9 @@ def command(menus: str, host: str, port: int, workers: int, threads: int,
     click.echo(f"             Call status changes -> {base}/voice/status")
     if not runtime.token:
         click.echo("Note: TWILIO_AUTH_TOKEN is not set, so signatures are not checked.")
+    if console:
+        guard = "password" if app.config["CONSOLE_PASSWORD"] else "this machine only"
+        click.echo(f"Console: http://{host}:{port}/console ({guard})")
     options = {
         "bind": f"{host}:{port}",
         "workers": workers,
@@ -173,5 +211,6 @@ def command(menus: str, host: str, port: int, workers: int, threads: int,
         "child_exit": _worker_gone,
         "on_reload": _reload_menus(app),
         "when_ready": _share_error_log,
+        "post_fork": _follow_files(app),
     }
     _gunicorn_app(app, options).run()

@@ -22,7 +22,7 @@ import urllib.parse
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from ivr.caller import (
@@ -38,6 +38,9 @@ from ivr.caller import (
 from ivr.loader import MenuError, load_menu, menu_file_beside
 from ivr.menu import GotoMenuNode, Menu
 from ivr.roster import ROSTER_FILE
+
+if TYPE_CHECKING:
+    from ivr.web.menuset import MenuSet
 
 __all__ = ["DEFAULT_CALLER", "MenuLine", "parse_clock"]
 
@@ -62,6 +65,9 @@ class MenuLine:
 
     One app serves every call; ``call(at=...)`` moves the clock the app sees,
     which is how a scenario or ``ivr call --at`` lands outside opening hours.
+    Given ``menus`` (a server's ``MenuSet``, as the console gives it), the app
+    serves those menus, last good versions included, instead of reading files;
+    ``menu_path`` picks the one a call rings.
     ``switchboard(at=...)``, ``caller(...)`` and ``run(board)`` make several calls
     meet (see :class:`~ivr.caller.Switchboard`); the app answers every number,
     told apart by the call's ``To`` as on Twilio.
@@ -73,11 +79,16 @@ class MenuLine:
         *,
         auth_token: str | None = None,
         recordings_dir: str | Path | None = None,
+        menus: MenuSet | None = None,
     ):
         self.menu_path = menu_path
         self.auth_token = auth_token
         self.recordings_dir = recordings_dir
-        self.menu: Menu = load_menu(menu_path, recordings_dir)
+        self.menus = menus
+        if menus is None:
+            self.menu: Menu = load_menu(menu_path, recordings_dir)
+        else:  # a server's menus as it serves them (the console's calls)
+            self.menu = menus.by_path()[Path(menu_path).resolve()]
         self.timezone = self.menu.hours.timezone if self.menu.hours else "UTC"
         self._now: dt.datetime | None = None
         self._board: Switchboard | None = None
@@ -88,8 +99,11 @@ class MenuLine:
             "DATABASE": ":memory:",
             "KEEP_LAST_GOOD": False,
             # The menu, the menus it goes on in (goto_menu), and the agent
-            # line of its folder if it has a roster.
-            "MENUS": [
+            # line of its folder if it has a roster (none read with ``menus``:
+            # the server's set has them all).
+            "MENUS": [str(menu_path)]
+            if menus is not None
+            else [
                 str(menu_path),
                 *map(str, self._others()),
                 *map(str, self._roster()),
@@ -98,12 +112,20 @@ class MenuLine:
             "CLOCK": self._clock,
             "EXPOSE_TRACE": True,
             "STORE_SYNC": True,  # the clock is simulated: no write may lag
+            "MENU_SET": menus,
+            # The line is its own: a server's settings in the environment
+            # (its Twilio token, public URL, console) are not the line's.
+            "TWILIO_AUTH_TOKEN": auth_token or None,
+            "PUBLIC_URL": None,
+            "TRUSTED_PROXIES": 0,
+            "DEFAULT_MENU": None,
+            "CONSOLE": False,
         }
-        if auth_token:
-            config["TWILIO_AUTH_TOKEN"] = auth_token
         self.app = self._build_app(config)
         self.transport = WsgiTransport(self.app)
         self.url = "http://localhost/voice"
+        if menus is not None:  # several menus: this one, whatever number it has
+            self.url += f"?menu={urllib.parse.quote(self.menu.id)}"
         self._watch = _FaultWatch()
         self._watched = _WatchedTransport(self.app, self._watch)
 
@@ -150,6 +172,7 @@ class MenuLine:
             self.menu_path,
             auth_token=self.auth_token,
             recordings_dir=self.recordings_dir,
+            menus=self.menus,
         )
 
     @property

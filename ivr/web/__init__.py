@@ -252,13 +252,16 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         CLOCK=None,
         KEEP_LAST_GOOD=True,  # menus' last good versions in instance/menus-good/
         STORE_SYNC=False,  # write in the request (in-process lines, tests)
+        MENU_SET=None,  # menus already loaded (the console's lines share them)
+        CONSOLE=False,  # /console, following the menu files (ivr serve decides)
+        CONSOLE_PASSWORD=None,  # required by /console when set
     )
     app.config.from_prefixed_env("IVR")
     if test_config is not None:
         app.config.update(test_config)
     app.config["SECRET_KEY"] = _secret_key(app)
 
-    menus = load_menu_set(
+    menus = app.config["MENU_SET"] or load_menu_set(
         _menu_paths(app.config),
         app.config["RECORDINGS"],
         default_id=app.config["DEFAULT_MENU"],
@@ -287,4 +290,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(agent.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(ops.bp)
+    if app.config["CONSOLE"]:
+        from ivr.web import console
+
+        console.enable(app)
     return app
