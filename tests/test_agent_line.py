@@ -271,6 +271,27 @@ def test_a_callback_taken_at_max_wait_is_still_a_callback(client):
     assert "回电" in text(done) and done.find("Record") is None  # not the overflow
 
 
+def test_a_callback_not_yet_visible_in_the_store_is_still_a_callback(
+    client, monkeypatch
+):
+    # Under load the request can still wait in a worker's writer when the
+    # caller's Leave lands on another worker: no row yet is not "not asked".
+    runtime = client.application.extensions["ivr"]
+    waiting = caller(client, "0", number="+8613900000007")
+    offer = hold(waiting, position=5, waited=40).find("Gather")
+    waiting.follow(offer.get("action"), Digits="1")
+    monkeypatch.setattr(runtime.store, "callback_for", lambda call_sid: None)
+    done = waiting.follow(
+        waiting.enqueue.get("action"), QueueResult="leave", QueueTime="45"
+    )
+    assert verbs(done)[-1] == "Hangup" and "回电" in text(done)
+    assert done.find("Record") is None  # not the overflow's voicemail
+    [record] = runtime.store.waiters(call_sid=waiting.sid)
+    assert record["status"] == "callback"
+    [row] = runtime.store.callbacks(call_sid=waiting.sid)
+    assert row["status"] == "pending"  # in line once the caller left
+
+
 def test_agent_presses_9_to_stop_and_hanging_up_ends_the_shift_too(client):
     runtime = client.application.extensions["ivr"]
     agent = Call(client, LI_NA, AGENT_LINE)

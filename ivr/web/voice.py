@@ -156,21 +156,27 @@ def queue_done(hook: Hook) -> Response:
     ctx = hook.context()
     asked: bool | None = None
     expected_s: float | None = None
+    row = None
     if result == "leave":
+        # No row is not proof of no callback: under load the request may still
+        # wait in a worker's writer (``Store.ask_callback``). Then, as when the
+        # store cannot be read, humanpath tells by the cause of the leave.
         try:
             row = runtime.store.callback_for(hook.get("CallSid"))
-        except Exception:  # the store cannot say: humanpath infers it
+        except Exception:
             log.warning("store: could not read the callback of a leaving caller")
-        else:
-            asked = row is not None
-            if row is not None:
-                runtime.store.callback_left_queue(hook.get("CallSid"))
-                if row["expected_at"] is not None:
-                    expected_s = max(row["expected_at"] - ctx.now.timestamp(), 0.0)
+        if row is not None:
+            asked = True
+            if row["expected_at"] is not None:
+                expected_s = max(row["expected_at"] - ctx.now.timestamp(), 0.0)
     step = humanpath.after_queue(
         menu, state, result, waited, ctx,
         callback_asked=asked, callback_expected_s=expected_s,
     )  # fmt: skip
+    if step.callback:
+        # In line now; a request not written yet comes due on its own shortly
+        # after it is (``ivr.store.lines.ASKED_TIMEOUT_S``).
+        runtime.store.callback_left_queue(hook.get("CallSid"))
     status = {
         "bridged": "answered",
         "hangup": "abandoned",
