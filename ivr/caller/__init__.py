@@ -25,7 +25,13 @@ from ivr.caller.inputs import (
 )
 from ivr.caller.session import CallSession, Turn
 from ivr.caller.switchboard import CallHandle, Phone, Ring, Switchboard
-from ivr.caller.transport import Answer, HttpTransport, Transport, WsgiTransport
+from ivr.caller.transport import (
+    Answer,
+    HttpTransport,
+    Transport,
+    WsgiTransport,
+    request_fields,
+)
 
 __all__ = [
     "OUTCOMES",
@@ -53,4 +59,5 @@ __all__ = [
     "WsgiTransport",
     "describe_input",
     "parse_twiml",
+    "request_fields",
 ]

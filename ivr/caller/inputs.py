@@ -8,7 +8,7 @@ what was heard on the way (the transcript), and what the app traced.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +23,7 @@ __all__ = [
     "Silence",
     "Speak",
     "describe_input",
+    "traced_variables",
 ]
 
 OUTCOMES = (
@@ -158,10 +159,7 @@ class CallResult:
     @property
     def variables(self) -> dict[str, Any]:
         """Call variables as the app last traced them (needs ``X-IVR-Trace``)."""
-        merged: dict[str, Any] = {}
-        for trace in self.traces:
-            merged.update(trace.get("variables") or {})
-        return merged
+        return traced_variables(self.traces)
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -178,3 +176,11 @@ class CallResult:
         if self.warnings:
             data["warnings"] = self.warnings
         return data
+
+
+def traced_variables(traces: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """A call's variables as our app's ``X-IVR-Trace`` headers last said them."""
+    merged: dict[str, Any] = {}
+    for trace in traces:
+        merged.update(trace.get("variables") or {})
+    return merged

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-__all__ = ["Answer", "HttpTransport", "Transport", "WsgiTransport"]
+__all__ = ["Answer", "HttpTransport", "Transport", "WsgiTransport", "request_fields"]
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,14 @@ class Transport(Protocol):
         params: Mapping[str, str],
         headers: Mapping[str, str],
     ) -> Answer: ...
+
+
+def request_fields(url: str, params: Mapping[str, str]) -> dict[str, str]:
+    """The fields a request to ``url`` with ``params`` carries, as the app reads
+    them: a GET carries Twilio's fields in its query string, a POST in its body
+    (which win over the query's)."""
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)
+    return {**{name: values[0] for name, values in query.items()}, **params}
 
 
 def _with_query(url: str, params: Mapping[str, str]) -> str:

@@ -18,12 +18,22 @@ hears the briefing, is connected, talks a minute and hangs up.
 
 from __future__ import annotations
 
-import urllib.parse
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ivr.caller import Answer, CallResult, Gathering, HangUp, Input, Press, Ring
+from ivr.caller import (
+    Answer,
+    CallResult,
+    Gathering,
+    HangUp,
+    Input,
+    Press,
+    Ring,
+    request_fields,
+)
+from ivr.caller.inputs import traced_variables
 from ivr.console.plan import Plan, PlanError
 from ivr.menu import Menu, QueueNode
 from ivr.roster import Agent
@@ -90,10 +100,7 @@ class Snapshot:
 
     @property
     def variables(self) -> dict[str, Any]:
-        merged: dict[str, Any] = {}
-        for trace in self.traces:
-            merged.update(trace.get("variables") or {})
-        return merged
+        return traced_variables(self.traces)
 
 
 def replay(menus: Any, plan: Plan) -> Snapshot:
@@ -210,8 +217,6 @@ class _Replay:
         raw = answer.headers.get("x-ivr-trace")
         if not raw or who != "caller":
             return
-        import json
-
         try:
             trace = json.loads(raw)
         except ValueError:
@@ -244,11 +249,7 @@ class _Tap:
         headers: Mapping[str, str],
     ) -> Answer:
         answer = self.inner(method, url, params, headers)
-        fields = dict(params)
-        if "CallSid" not in fields:  # a GET carries its fields in the query
-            query = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)
-            fields.update({k: v[0] for k, v in query.items()})
-        self.replay.answered(fields, answer)
+        self.replay.answered(request_fields(url, params), answer)
         return answer
 
 

@@ -111,9 +111,7 @@ class Store:
         )
         self._sparing = _Sparing()
         self._on_shift: tuple[float, dict[Pair, int], dict[Pair, int]] | None = None
-        self._ahead: dict[
-            tuple[str, ...] | tuple[str, str, int], tuple[float, int]
-        ] = {}
+        self._counts: dict[tuple[object, ...], tuple[float, int]] = {}
         try:
             self.ensure_schema()
         except Exception as error:  # the store may come up later
@@ -524,19 +522,11 @@ class Store:
         (its own Twilio queue); these are ahead of them too. Cached a few
         seconds and bounded by a short time-out (0 when the store cannot say).
         """
-        key: tuple[object, ...] = ("ahead", menu, queue, priority)
-        now = self.clock()
-        cached = self._ahead.get(key)
-        if cached is not None and 0 <= now - cached[0] < ON_SHIFT_CACHE_S:
-            return cached[1]
-        count = 0
-        try:
-            with self._read_tx(CALL_PATH_TIMEOUT_S) as conn:
-                count = lines.ahead_of(conn, menu, queue, priority, self.clock())
-        except Exception:
-            log.debug("store: callers ahead not readable", exc_info=True)
-        self._ahead[key] = (now, count)
-        return count
+        return self._counted(
+            ("ahead", menu, queue, priority),
+            lambda conn, now: lines.ahead_of(conn, menu, queue, priority, now),
+            "callers ahead",
+        )
 
     def higher_joined(
         self, menu: str, queue: str, priority: int, window_s: float
@@ -547,18 +537,33 @@ class Store:
         Cached a few seconds and bounded like ``ahead_of`` (0 when the store
         cannot say).
         """
-        key: tuple[object, ...] = ("joined", menu, queue, priority)
+        return self._counted(
+            ("joined", menu, queue, priority),
+            lambda conn, now: lines.joined_above(
+                conn, menu, queue, priority, now - window_s
+            ),
+            "recent priority callers",
+        )
+
+    def _counted(
+        self,
+        key: tuple[object, ...],
+        read: Callable[[Any, float], int],
+        what: str,
+    ) -> int:
+        """A count a caller's webhook needs, cached ``ON_SHIFT_CACHE_S`` and
+        bounded by ``CALL_PATH_TIMEOUT_S`` (0 when the store cannot say)."""
         now = self.clock()
-        cached = self._ahead.get(key)
+        cached = self._counts.get(key)
         if cached is not None and 0 <= now - cached[0] < ON_SHIFT_CACHE_S:
             return cached[1]
         count = 0
         try:
             with self._read_tx(CALL_PATH_TIMEOUT_S) as conn:
-                count = lines.joined_above(conn, menu, queue, priority, now - window_s)
+                count = read(conn, now)
         except Exception:
-            log.debug("store: recent priority callers not readable", exc_info=True)
-        self._ahead[key] = (now, count)
+            log.debug("store: %s not readable", what, exc_info=True)
+        self._counts[key] = (now, count)
         return count
 
     def agent(self, agent: str) -> dict[str, Any] | None:

@@ -398,6 +398,18 @@ def waiting_counts(
 
 def ahead_of(conn: Connection, menu: str, queue: str, priority: int, now: float) -> int:
     """Callers still holding in ``queue`` of ``menu`` above ``priority``."""
+    return _above(
+        conn,
+        menu,
+        queue,
+        priority,
+        waiters.c.status == "waiting",
+        waiters.c.updated_at + waiters.c.stale_after_s > now,
+    )
+
+
+def _above(conn: Connection, menu: str, queue: str, priority: int, *more: Any) -> int:
+    """Waiter records of ``queue`` of ``menu`` above ``priority``, and ``more``."""
     return int(
         conn.execute(
             sa.select(sa.func.count())
@@ -406,8 +418,7 @@ def ahead_of(conn: Connection, menu: str, queue: str, priority: int, now: float)
                 waiters.c.menu == menu,
                 waiters.c.queue == queue,
                 waiters.c.priority > priority,
-                waiters.c.status == "waiting",
-                waiters.c.updated_at + waiters.c.stale_after_s > now,
+                *more,
             )
         ).scalar_one()
     )
@@ -427,15 +438,4 @@ def joined_above(
 ) -> int:
     """Callers who joined ``queue`` of ``menu`` above ``priority`` after ``since``
     (however their wait ended: they went ahead of whoever was holding)."""
-    return int(
-        conn.execute(
-            sa.select(sa.func.count())
-            .select_from(waiters)
-            .where(
-                waiters.c.menu == menu,
-                waiters.c.queue == queue,
-                waiters.c.priority > priority,
-                waiters.c.enqueued_at > since,
-            )
-        ).scalar_one()
-    )
+    return _above(conn, menu, queue, priority, waiters.c.enqueued_at > since)

@@ -34,6 +34,7 @@ from ivr.caller import (
     InputSource,
     Switchboard,
     WsgiTransport,
+    request_fields,
 )
 from ivr.loader import MenuError, load_menu, menu_file_beside
 from ivr.menu import GotoMenuNode, Menu
@@ -326,11 +327,7 @@ class _WatchedTransport(WsgiTransport):
         params: Mapping[str, str],
         headers: Mapping[str, str],
     ) -> Answer:
-        sid = params.get("CallSid")
-        if sid is None:
-            query = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)
-            sid = (query.get("CallSid") or [None])[0]
-        self.watch.current.sid = sid
+        self.watch.current.sid = request_fields(url, params).get("CallSid")
         try:
             return super().__call__(method, url, params, headers)
         finally:
