@@ -34,15 +34,12 @@ import os
 import random
 import re
 import shutil
-import signal
 import socket
-import subprocess
-import sys
 import tempfile
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from html import unescape
 from pathlib import Path
@@ -51,6 +48,11 @@ from twilio.request_validator import RequestValidator
 
 from ivr.caller.document import TwimlError, parse_twiml
 from ivr.phrases import phrase
+
+if __package__:  # imported as bench.hostile (the tests)
+    from bench.serving import ivr_serve, peak_memory_mb, workers_of
+else:  # run as a script: this folder is on the path
+    from serving import ivr_serve, peak_memory_mb, workers_of
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "hostile-bench-token"
@@ -88,12 +90,6 @@ class Tally:
 # -- the server ---------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def lay_traps(folder: Path) -> Path:
     """Menus and recordings in ``folder``, with traps in recordings/."""
     shutil.copytree(ROOT / "menus", folder / "menus")
@@ -107,56 +103,6 @@ def lay_traps(folder: Path) -> Path:
     (recordings / "sub").mkdir()
     os.mkfifo(recordings / "pipe.wav")
     return folder / "menus"
-
-
-@contextlib.contextmanager
-def ivr_serve(folder: Path, workers: int) -> Iterator[tuple[int, subprocess.Popen]]:
-    port = free_port()
-    env = dict(
-        os.environ,
-        TWILIO_AUTH_TOKEN=TOKEN,
-        IVR_DATABASE=str(folder / "instance" / "ivr.sqlite3"),
-    )
-    env.pop("IVR_SECRET_KEY", None)
-    log = open(folder / "serve.log", "w")  # noqa: SIM115 (closed below)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "ivr", "serve", "--menus", str(folder / "menus"),
-         "--port", str(port), "--workers", str(workers), "--no-access-log"],
-        cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise SystemExit("ivr serve did not start") from None
-                time.sleep(0.1)
-        yield port, process
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
-
-
-def workers_of(master: int) -> list[int]:
-    found = []
-    for task in Path(f"/proc/{master}/task").iterdir():
-        children = (task / "children").read_text().split()
-        found.extend(int(pid) for pid in children)
-    return found
-
-
-def peak_memory_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 # -- sending --------------------------------------------------------------------------
@@ -540,7 +486,13 @@ def run(requests: int, threads: int, seed: int, workers: int = 2) -> None:
     with tempfile.TemporaryDirectory(prefix="ivr-hostile-") as raw:
         folder = Path(raw)
         lay_traps(folder)
-        with ivr_serve(folder, workers) as (port, process):
+        with ivr_serve(
+            folder,
+            folder / "menus",
+            str(folder / "instance" / "ivr.sqlite3"),
+            TOKEN,
+            workers,
+        ) as (port, process, _log):
             key = (folder / "instance" / "secret.key").read_text().strip()
             urls = real_urls(port, calls=8)
             cases = Cases(port, urls)

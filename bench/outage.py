@@ -25,11 +25,8 @@ import multiprocessing as mp
 import os
 import re
 import select
-import signal
 import socket
 import sqlite3
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -41,6 +38,11 @@ from html import unescape
 from pathlib import Path
 
 from twilio.request_validator import RequestValidator
+
+if __package__:  # imported as bench.outage (the tests)
+    from bench.serving import free_port, ivr_serve, peak_memory_mb, workers_of
+else:  # run as a script: this folder is on the path
+    from serving import free_port, ivr_serve, peak_memory_mb, workers_of
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "outage-token"
@@ -66,51 +68,7 @@ class Figures:
     store_lines: list[str] = field(default_factory=list)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 # -- the server ---------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def ivr_serve(
-    folder: Path, database: str, workers: int = 2
-) -> Iterator[tuple[int, Path, int]]:
-    """`ivr serve` on a free port, its log in ``folder/serve.log``; yields the
-    port, the log's path and the master's pid."""
-    port = free_port()
-    log_path = folder / "serve.log"
-    env = dict(os.environ, TWILIO_AUTH_TOKEN=TOKEN, IVR_DATABASE=database)
-    env.pop("IVR_SECRET_KEY", None)
-    with open(log_path, "w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "ivr", "serve", "--menus", str(ROOT / "menus"),
-             "--port", str(port), "--workers", str(workers), "--no-access-log"],
-            cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise SystemExit(
-                        "ivr serve did not start:\n" + log_path.read_text()
-                    ) from None
-                time.sleep(0.1)
-        yield port, log_path, process.pid
-    finally:
-        process.send_signal(signal.SIGTERM)  # graceful: workers flush their writes
-        try:
-            process.wait(60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 # -- callers -----------------------------------------------------------------------
@@ -402,7 +360,12 @@ def run(
             else:
                 lock_sqlite(Path(database), outage_s)
 
-        with ivr_serve(folder, database) as (port, log_path, master):
+        with ivr_serve(folder, ROOT / "menus", database, TOKEN) as (
+            port,
+            process,
+            log_path,
+        ):
+            master = process.pid
             start_at = time.monotonic() + (seconds - outage_s) / 2
             window = (start_at, start_at + outage_s)
             breaker = threading.Thread(target=outage, args=(start_at,), daemon=True)
@@ -412,7 +375,7 @@ def run(
             # Leave the writers their backoff (at most 5 s) to find the store
             # back; stopping the server (gracefully) then writes what is left.
             _until_journals_empty(folder / "instance" / "spool", timeout_s=15)
-            figures.worker_peak_mb = [_peak_mb(pid) for pid in _workers(master)]
+            figures.worker_peak_mb = [peak_memory_mb(pid) for pid in workers_of(master)]
         log = log_path.read_text()
         figures.left_at_stop = _adopt_leftovers(database, folder / "instance" / "spool")
         rows = count_rows(direct)
@@ -430,21 +393,6 @@ def run(
     figures.store_lines = [line for line in lines if "store" in line.lower()]
     figures.store_log_lines = len(figures.store_lines)
     return figures
-
-
-def _workers(master: int) -> list[int]:
-    return [
-        int(pid)
-        for task in Path(f"/proc/{master}/task").iterdir()
-        for pid in (task / "children").read_text().split()
-    ]
-
-
-def _peak_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def _until_journals_empty(spool: Path, timeout_s: float) -> None:

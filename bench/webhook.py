@@ -18,7 +18,6 @@ import http.client
 import multiprocessing as mp
 import os
 import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -30,27 +29,15 @@ from pathlib import Path
 
 from twilio.request_validator import RequestValidator
 
+if __package__:  # imported as bench.webhook (the tests)
+    from bench.serving import free_port, wait_up
+else:  # run as a script: this folder is on the path
+    from serving import free_port, wait_up
+
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "bench-token"
 CALLS = 1000
 Request = tuple[str, bytes, dict[str, str]]  # path, body, headers
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_up(port: int) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit(f"server on port {port} did not start")
 
 
 def signed(port: int, path: str, fields: dict[str, str]) -> Request:

@@ -1,0 +1,90 @@
+"""A real `ivr serve` for the bench scripts: a free port, the server started and
+waited for, stopped gracefully, and the workers' peak memory.
+
+`bench/hostile.py`, `bench/outage.py` and `bench/webhook.py` import it (they run
+as scripts, so this folder is on their path).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_up(
+    port: int, process: subprocess.Popen | None = None, log: Path | None = None
+):
+    """Wait up to 30 s for something to listen on ``port``; stop the bench if
+    ``process`` exits first (saying its ``log``)."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline or (process and process.poll() is not None):
+                said = f":\n{log.read_text()}" if log and log.exists() else ""
+                raise SystemExit(
+                    f"the server on port {port} did not start{said}"
+                ) from None
+            time.sleep(0.1)
+
+
+@contextlib.contextmanager
+def ivr_serve(
+    folder: Path, menus: Path, database: str, token: str, workers: int = 2
+) -> Iterator[tuple[int, subprocess.Popen, Path]]:
+    """`ivr serve` of ``menus`` on a free port with ``token`` set, run in
+    ``folder`` (its ``instance/``) with its log in ``folder/serve.log``; yields the
+    port, the master process and the log's path. Stopped with SIGTERM (the
+    workers finish their requests and flush their writes)."""
+    port = free_port()
+    log_path = folder / "serve.log"
+    env = dict(os.environ, TWILIO_AUTH_TOKEN=token, IVR_DATABASE=database)
+    env.pop("IVR_SECRET_KEY", None)
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "ivr", "serve", "--menus", str(menus),
+             "--port", str(port), "--workers", str(workers), "--no-access-log"],
+            cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        wait_up(port, process, log_path)
+        yield port, process, log_path
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def workers_of(master: int) -> list[int]:
+    """The pids of a gunicorn master's workers."""
+    return [
+        int(pid)
+        for task in Path(f"/proc/{master}/task").iterdir()
+        for pid in (task / "children").read_text().split()
+    ]
+
+
+def peak_memory_mb(pid: int) -> float:
+    """A process's peak resident memory (VmHWM), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
