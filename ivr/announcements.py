@@ -95,6 +95,28 @@ def within_tolerance(said_s: np.ndarray, actual_s: np.ndarray) -> np.ndarray:
     return error <= np.maximum(TOLERANCE * actual_s, TOLERANCE_S)
 
 
+def _sweep(
+    records: Records, holds: np.ndarray, leave: np.ndarray, when: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What a sweep over the queue needs: each caller's service-order key
+    (higher priority first, then arrival), and the events in time order, as
+    kinds (0 a holding caller leaves, 1 an announcement ``q``, 2 a caller
+    joins) and ids (the caller, or ``q``); at the same instant leaves come
+    first, then announcements, then joins."""
+    n = len(records)
+    levels = records.priority.max() if n else 0
+    key = (levels - records.priority) * n + np.arange(n)
+    joiners = np.nonzero(holds)[0]
+    leavers = joiners[np.isfinite(leave[joiners])]
+    times = np.concatenate([leave[leavers], when, records.arrival_s[joiners]])
+    kinds = np.concatenate(
+        [np.zeros(len(leavers)), np.ones(len(when)), np.full(len(joiners), 2)]
+    ).astype(np.int8)
+    ids = np.concatenate([leavers, np.arange(len(when)), joiners]).astype(np.int64)
+    order = np.lexsort((kinds, times))
+    return key, kinds[order], ids[order]
+
+
 def _positions(
     records: Records, holds: np.ndarray, leave: np.ndarray, caller: np.ndarray,
     when: np.ndarray,
@@ -105,23 +127,13 @@ def _positions(
     priority first, then arrival); a caller's position is how many keys sort
     before theirs, plus one.
     """
-    n = len(records)
-    levels = records.priority.max() if n else 0
-    key = ((levels - records.priority) * n + np.arange(n)).tolist()
-    joiners = np.nonzero(holds)[0]
-    leavers = joiners[np.isfinite(leave[joiners])]
-    times = np.concatenate([leave[leavers], when, records.arrival_s[joiners]])
-    kinds = np.concatenate(
-        [np.zeros(len(leavers)), np.ones(len(when)), np.full(len(joiners), 2)]
-    ).astype(np.int8)
-    ids = np.concatenate([leavers, np.arange(len(when)), joiners])
-    order = np.lexsort((kinds, times))
+    key, kinds, ids = _sweep(records, holds, leave, when)
+    key = key.tolist()
     asked = caller.tolist()
     out = np.zeros(len(when), dtype=np.int64)
     holding: list[int] = []
     insort, find = bisect.insort, bisect.bisect_left
-    # At the same instant: leaves, then announcements, then joins.
-    for kind, who in zip(kinds[order].tolist(), ids[order].tolist(), strict=True):
+    for kind, who in zip(kinds.tolist(), ids.tolist(), strict=True):
         if kind == 0:
             del holding[find(holding, key[who])]
         elif kind == 1:
@@ -206,22 +218,11 @@ def _positions_compiled(
     """``_positions`` by ``ivr.kernels.queue.positions`` (a counting tree)."""
     from ivr.kernels import queue as kernel
 
-    n = len(records)
-    levels = records.priority.max() if n else 0
-    key = (levels - records.priority) * n + np.arange(n)
+    key, kinds, ids = _sweep(records, holds, leave, when)
+    n = len(key)
     rank = np.empty(n, dtype=np.int64)
     rank[np.argsort(key, kind="stable")] = np.arange(n)
-    joiners = np.nonzero(holds)[0]
-    leavers = joiners[np.isfinite(leave[joiners])]
-    times = np.concatenate([leave[leavers], when, records.arrival_s[joiners]])
-    kinds = np.concatenate(
-        [np.zeros(len(leavers)), np.ones(len(when)), np.full(len(joiners), 2)]
-    ).astype(np.int8)
-    ids = np.concatenate([leavers, np.arange(len(when)), joiners]).astype(np.int64)
-    order = np.lexsort((kinds, times))
-    return kernel.positions(
-        kinds[order], ids[order], rank, caller.astype(np.int64), len(when)
-    )
+    return kernel.positions(kinds, ids, rank, caller.astype(np.int64), len(when))
 
 
 def announce(
