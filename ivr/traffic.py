@@ -229,30 +229,22 @@ def _check_branches(
 ) -> None:
     """Each branch must be a way out of a node that branches."""
     node = menu.nodes.get(node_id)
-    if isinstance(node, AskNode):
-        ways = [node.next, *([node.person] if node.person else [])]
-        for target in shares:
-            if str(target) not in ways:
-                hint = suggest(target, ways)
-                add(
-                    shares.line_of(target),
-                    f"branch '{target}' of '{node_id}' is not a way out of it{hint} "
-                    f"(an ask's ways out: {', '.join(dict.fromkeys(ways))}, its "
-                    "answer and its person door)",
-                )
-        return
     if node is None:
         if node_id not in unread:
             hint = suggest(node_id, [*menu.nodes, *unread])
             add(line, f"branches name unknown node '{node_id}'{hint}")
         return
-    if isinstance(node, MenuNode):
+    if isinstance(node, AskNode):
+        ways = [node.next, *([node.person] if node.person else [])]
+        said = "an ask's ways out: {}, its answer and its person door"
+    elif isinstance(node, MenuNode):
         ways = [option.goto for option in node.options]
         ways += [node.person] if node.person else []
+        said = "its ways out: {}"
     elif isinstance(node, LookupNode):
-        ways = [node.found, node.missing]
+        ways, said = [node.found, node.missing], "its ways out: {}"
     elif isinstance(node, RouteNode):
-        ways = [rule.goto for rule in node.rules]
+        ways, said = [rule.goto for rule in node.rules], "its ways out: {}"
     else:
         add(
             line,
@@ -266,5 +258,5 @@ def _check_branches(
             add(
                 shares.line_of(target),
                 f"branch '{target}' of '{node_id}' is not a way out of it{hint} "
-                f"(its ways out: {', '.join(dict.fromkeys(ways))})",
+                f"({said.format(', '.join(dict.fromkeys(ways)))})",
             )
