@@ -88,3 +88,15 @@ def peak_memory_mb(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+def cpu_seconds(master: int) -> float:
+    """CPU time (user and system) used so far by a gunicorn master and its
+    workers (a worker that has exited is not counted: read it over a span in
+    which none restarts)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in [master, *workers_of(master)]:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks

@@ -30,9 +30,9 @@ from pathlib import Path
 from twilio.request_validator import RequestValidator
 
 if __package__:  # imported as bench.webhook (the tests)
-    from bench.serving import free_port, wait_up
+    from bench.serving import cpu_seconds, free_port, wait_up
 else:  # run as a script: this folder is on the path
-    from serving import free_port, wait_up
+    from serving import cpu_seconds, free_port, wait_up
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "bench-token"
@@ -154,6 +154,7 @@ def main() -> None:
     try:
         wait_up(ivr_port)
         wait_up(bare_port)
+        masters = {ivr_port: servers[0].pid, bare_port: servers[1].pid}
         targets = {
             "ivr /voice (start)": (ivr_port, starts(ivr_port)),
             "ivr gather action": (ivr_port, gathers(ivr_port)),
@@ -166,9 +167,14 @@ def main() -> None:
             measure(port, requests, 0.5, args.clients)
         load = os.getloadavg()[0]
         rates: dict[str, list[float]] = {name: [] for name in targets}
+        cpu: dict[str, list[float]] = {name: [] for name in targets}
         for _ in range(args.rounds):
             for name, (port, requests) in targets.items():
-                rates[name].append(measure(port, requests, args.seconds, args.clients))
+                before = cpu_seconds(masters[port])
+                rate = measure(port, requests, args.seconds, args.clients)
+                rates[name].append(rate)
+                spent = cpu_seconds(masters[port]) - before
+                cpu[name].append(spent / (rate * args.seconds) * 1e6)
         bare = rates["bare Flask route"]
         print(
             f"{args.workers} gunicorn worker(s) x {args.threads} thread(s), "
@@ -183,7 +189,8 @@ def main() -> None:
             print(
                 f"  {name:20s} {mean:7.0f} req/s  ratio to bare: median "
                 f"{statistics.median(ratios):.2f} (rounds "
-                f"{', '.join(f'{r:.2f}' for r in ratios)})"
+                f"{', '.join(f'{r:.2f}' for r in ratios)}); server CPU "
+                f"{statistics.median(cpu[name]):.0f} µs/request"
             )
     finally:
         for server in servers:

@@ -204,7 +204,10 @@ def command(menus: str, host: str, port: int, workers: int, threads: int,
         "bind": f"{host}:{port}",
         "workers": workers,
         "threads": threads,
-        "worker_class": "gthread" if threads > 1 else "sync",
+        # Threaded workers even with one thread: they keep connections alive
+        # between a call's webhooks and stand slow clients without a proxy in
+        # front (gunicorn's sync worker closes each connection and expects one).
+        "worker_class": "gthread",
         "accesslog": "-" if access_log else None,
         "timeout": 30,
         "graceful_timeout": 10,
