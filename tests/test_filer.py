@@ -174,15 +174,28 @@ def test_a_tray_filed_twice_after_a_restart_doubles_nothing(tmp_path):
     second.close()
 
 
-def test_one_filer_at_a_time_and_a_waiting_one_stops_with_its_worker(tmp_path):
+def test_one_filer_at_a_time(tmp_path):
     spool = tmp_path / "spool"
-    spool.mkdir()
-    fd = os.open(spool / filer.FILER_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
-    fcntl.flock(fd, fcntl.LOCK_EX)  # another filer files this folder
-    # A filer whose worker is not its parent (this test): as if that worker
-    # were gone, it gives up waiting for its turn instead of filing.
-    assert filer._wait_for_turn(spool, parent=os.getpid() + 10**6) is None
-    os.close(fd)
-    turn = filer._wait_for_turn(spool, parent=os.getppid())
-    assert turn is not None
+    assert not filer.running(spool)
+    turn = filer._take_turn(spool)
+    assert turn is not None and filer.running(spool)
+    assert filer._take_turn(spool) is None  # a second one stops at once
     os.close(turn)
+    assert not filer.running(spool)
+
+
+def test_a_filer_outlives_the_worker_that_started_it_and_stops_with_the_server(
+    tmp_path,
+):
+    spool = tmp_path / "spool"
+    server = mp.get_context("fork").Process(target=time.sleep, args=(2.0,))
+    server.start()  # stands for the gunicorn master
+    store = Store(tmp_path / "calls.sqlite3", spool_dir=spool, filer=True)
+    store.writer.start(lives_with=server.pid)
+    sid = "CA" + uuid.uuid4().hex
+    store.record(sid, "start")
+    assert store.flush(timeout_s=20)
+    assert filer.running(spool)
+    server.join()
+    assert wait_for(lambda: not filer.running(spool))  # gone with the server
+    assert len(store.events(sid)) == 1

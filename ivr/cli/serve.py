@@ -97,7 +97,8 @@ def _follow_files(app) -> Callable[[object, object], None]:
     survive the fork, so not in the master)."""
 
     def post_fork(server, worker) -> None:
-        app.extensions["ivr"].store.writer.start()
+        # The filer a worker starts serves every worker until the server stops.
+        app.extensions["ivr"].store.writer.start(lives_with=os.getppid())
         follower = app.extensions.get("ivr.follower")
         if follower is not None:
             follower.start()

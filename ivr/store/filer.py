@@ -15,9 +15,11 @@ filed to the end and deleted. After a restart the clerk does not know how far
 it had got in a tray: it files the tray again from the start, which the store
 makes harmless (each write carries an id, and every op is safe to replay).
 
-Each worker starts a filer of its own (``spawn``) and one at a time files
-(``filer.lock`` in the spool folder); the others wait, and take over when it
-stops. A filer stops once its worker is gone and nothing it can take is left.
+One filer files a spool folder (it holds ``filer.lock``). A worker that finds
+none (at its start, then at most once a second as it writes) starts one
+(``spawn``); one started beside another stops at once. It lives as long as the
+server (the gunicorn master) and, once that is gone, files what is left and
+stops; a worker killed, or replaced, leaves it running for the others.
 Outages are said as the thread writer says them: once when the store cannot be
 written, once when it can again (``ivr.store.writer``).
 """
@@ -37,13 +39,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["FILER_LOCK", "Filer", "spawn"]
+__all__ = ["FILER_LOCK", "Filer", "running", "spawn"]
 
 log = logging.getLogger("ivr.store")
 
 FILER_LOCK = "filer.lock"
 ROUND_S = 0.05
-IDLE_ROUND_S = 0.25  # a standby filer's look at the lock and its worker
 MAX_BATCH = 2000
 READ_BYTES = 256 * 1024
 FIRST_BACKOFF_S, MAX_BACKOFF_S = 0.5, 5.0
@@ -229,15 +230,16 @@ def _mtime(path: Path) -> float:
 # -- the process -------------------------------------------------------------------
 
 
-def spawn(spool_dir: Path, database: str) -> subprocess.Popen[bytes]:
-    """Start a filer for ``spool_dir`` as a child of this (worker) process.
+def spawn(spool_dir: Path, database: str, lives_with: int) -> subprocess.Popen[bytes]:
+    """Start a filer for ``spool_dir`` that stops once process ``lives_with``
+    (the gunicorn master; in one process, this one) is gone and all is filed.
 
     It inherits stderr (the server's log) and nothing else; the database goes
     through the environment, which only this user can read.
     """
     env = dict(os.environ, **{DATABASE_ENV: database})
     return subprocess.Popen(
-        [sys.executable, "-m", "ivr.store.filer", str(spool_dir), str(os.getpid())],
+        [sys.executable, "-m", "ivr.store.filer", str(spool_dir), str(lives_with)],
         env=env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
@@ -245,30 +247,49 @@ def spawn(spool_dir: Path, database: str) -> subprocess.Popen[bytes]:
     )
 
 
-def _parent_alive(parent: int) -> bool:
-    return os.getppid() == parent
+def running(spool_dir: Path) -> bool:
+    """Whether a filer files ``spool_dir`` now (it holds ``filer.lock``)."""
+    try:
+        fd = os.open(spool_dir / FILER_LOCK, os.O_RDWR)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
 
 
-def _wait_for_turn(spool_dir: Path, parent: int) -> int | None:
-    """Hold ``filer.lock`` (blocking while another filer files); None if the
-    worker that started us is gone first."""
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _take_turn(spool_dir: Path) -> int | None:
+    """Hold ``filer.lock``, or None: another filer files this folder."""
     spool_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd = os.open(spool_dir / FILER_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
-    while True:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return fd
-        except BlockingIOError:
-            if not _parent_alive(parent):
-                os.close(fd)
-                return None
-            time.sleep(IDLE_ROUND_S)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m ivr.store.filer SPOOL_DIR PARENT_PID`` (started by ``spawn``)."""
+    """``python -m ivr.store.filer SPOOL_DIR LIVES_WITH`` (see ``spawn``)."""
     args = sys.argv[1:] if argv is None else argv
-    spool_dir, parent = Path(args[0]), int(args[1])
+    spool_dir, lives_with = Path(args[0]), int(args[1])
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # ^C reaches the whole group
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
@@ -280,9 +301,8 @@ def main(argv: list[str] | None = None) -> int:
         datefmt="%Y-%m-%d %H:%M:%S %z",
     )
     logging.getLogger("ivr").setLevel(logging.INFO)
-    if _wait_for_turn(spool_dir, parent) is None:
-        return 0
-    # Only the filer whose turn it is pays for the store's imports.
+    if _take_turn(spool_dir) is None:
+        return 0  # started beside another: that one files
     from ivr.store import Store
 
     store = Store(os.environ[DATABASE_ENV])
@@ -293,9 +313,9 @@ def main(argv: list[str] | None = None) -> int:
             filed = filer.round()
             if figures is not None:
                 figures(filer)
-            gone = stopping or not _parent_alive(parent)
+            gone = stopping or not _alive(lives_with)
             if gone and not filed and not filer.pending:
-                break  # the worker is gone and what it left is filed
+                break  # the server is gone and what it left is filed
             if filed < MAX_BATCH:
                 time.sleep(ROUND_S)
     finally:

@@ -107,7 +107,8 @@ class Writer:
         # serve``): this process only appends to its journal.
         self.filer = filer and spool_dir is not None
         self._filer_proc: Any = None
-        self._filer_checked = 0.0
+        self._filer_checked = -1e9
+        self.filer_lives_with = os.getpid()
         self._handed: list[tuple[Path, int]] = []  # closed trays, their bytes
         self._sync_lock = threading.Lock()
         self.spool_dir = Path(spool_dir) if spool_dir else None
@@ -140,6 +141,7 @@ class Writer:
         self._jlock = threading.Lock()
         self._thread = None
         self._filer_proc = None
+        self.filer_lives_with = os.getpid()
 
     # -- the request side --------------------------------------------------------
 
@@ -325,26 +327,34 @@ class Writer:
             time.sleep(0.005)
 
     def _ensure_filer(self) -> None:
-        """Filer mode: a filer process of ours is running (started again if
-        it stopped; checked at most once a second)."""
+        """Filer mode: a filer files this spool folder (one is started when
+        none does; looked at most once a second)."""
         now = time.monotonic()
-        proc = self._filer_proc
-        if proc is not None and now - self._filer_checked < 1.0:
+        if now - self._filer_checked < 1.0:
             return
         self._filer_checked = now
-        if proc is not None and proc.poll() is None:
-            return
-        from ivr.store.filer import spawn
+        from ivr.store import filer
 
         assert self.spool_dir is not None
+        proc = self._filer_proc
+        if proc is not None and proc.poll() is None:
+            return  # ours runs (or waits to take its turn)
+        if filer.running(self.spool_dir):
+            return
         try:
-            self._filer_proc = spawn(self.spool_dir, self.database.target)
+            self._filer_proc = filer.spawn(
+                self.spool_dir, self.database.target, self.filer_lives_with
+            )
         except OSError:
             log.warning("store: could not start the filer", exc_info=True)
 
-    def start(self) -> None:
-        """Start what files this process's writes now (not at the first write):
-        a worker's filer then also files what a stopped server left behind."""
+    def start(self, lives_with: int | None = None) -> None:
+        """Start what files this process's writes now, not at its first write
+        (so that what a stopped server left behind is filed at once). A filer
+        this starts lives as long as process ``lives_with`` (default: this
+        one; a gunicorn worker names its master)."""
+        if lives_with is not None:
+            self.filer_lives_with = lives_with
         self._ensure_thread()
 
     def _retire(self, tray: _Tray) -> None:
@@ -389,6 +399,7 @@ class Writer:
             self._handed = []
             if self.filer:
                 self._filer_proc = None
+                self._filer_checked = -1e9
                 self._ensure_filer()  # it adopts orphans too
             if self.spool_dir is not None:
                 with self._jlock:
