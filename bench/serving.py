@@ -43,6 +43,30 @@ def wait_up(
             time.sleep(0.1)
 
 
+def wait_filing(spool: Path, timeout_s: float = 30.0) -> None:
+    """Wait until a filer has its turn in ``spool`` (it holds ``filer.lock``):
+    the server is whole, writes are being filed (``ivr.store.filer``)."""
+    import fcntl
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            fd = os.open(spool / "filer.lock", os.O_RDWR)
+        except FileNotFoundError:
+            time.sleep(0.1)
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return  # a filer holds it
+        else:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+        time.sleep(0.1)
+    raise SystemExit(f"no filer started in {spool}")
+
+
 @contextlib.contextmanager
 def ivr_serve(
     folder: Path, menus: Path, database: str, token: str, workers: int = 2
@@ -63,6 +87,7 @@ def ivr_serve(
         )  # fmt: skip
     try:
         wait_up(port, process, log_path)
+        wait_filing(folder / "instance" / "spool")
         yield port, process, log_path
     finally:
         process.send_signal(signal.SIGTERM)
@@ -91,12 +116,21 @@ def peak_memory_mb(pid: int) -> float:
 
 
 def cpu_seconds(master: int) -> float:
-    """CPU time (user and system) used so far by a gunicorn master and its
-    workers (a worker that has exited is not counted: read it over a span in
-    which none restarts)."""
+    """CPU time (user and system) used so far by a gunicorn master and all its
+    descendants: workers, and the filer each worker starts (a process that has
+    exited is not counted: read it over a span in which none restarts)."""
     ticks = os.sysconf("SC_CLK_TCK")
     total = 0
-    for pid in [master, *workers_of(master)]:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    family, seen = [master], set()
+    while family:
+        pid = family.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+            family += workers_of(pid)
+        except (FileNotFoundError, ProcessLookupError):
+            continue
         total += int(fields[11]) + int(fields[12])  # utime, stime
     return total / ticks

@@ -239,7 +239,9 @@ def test_a_read_only_store_keeps_writes_until_it_is_writable_again(tmp_path, cap
 # -- the whole line: callers against ivr serve while the store goes away ---------------
 
 
-SHORT = {"callers": 40, "seconds": 11, "outage_s": 7}
+# Outages longer than SQLite's 5 s busy time-out and a busy filer's round
+# together: the filer's write does meet them, however a round falls.
+SHORT = {"callers": 40, "seconds": 14, "outage_s": 10}
 # The size: .ci/run sets IVR_FULL_OUTAGE (about 75 s a database).
 FULL = {"callers": 200, "seconds": 60, "outage_s": 30}
 

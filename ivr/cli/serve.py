@@ -92,10 +92,13 @@ def _metrics_folder() -> None:
 
 
 def _follow_files(app) -> Callable[[object, object], None]:
-    """Gunicorn's ``post_fork`` hook: each worker follows the menu files on a
-    thread of its own (threads do not survive the fork, so not in the master)."""
+    """Gunicorn's ``post_fork`` hook: each worker starts its store writer (and
+    its filer) and follows the menu files on a thread of its own (threads do not
+    survive the fork, so not in the master)."""
 
     def post_fork(server, worker) -> None:
+        # The filer a worker starts serves every worker until the server stops.
+        app.extensions["ivr"].store.writer.start(lives_with=os.getppid())
         follower = app.extensions.get("ivr.follower")
         if follower is not None:
             follower.start()
@@ -170,7 +173,8 @@ def command(menus: str, host: str, port: int, workers: int, threads: int,
 
     if console is None:
         console = _loopback(host) or bool(os.environ.get("IVR_CONSOLE_PASSWORD"))
-    config = {"MENUS": menus, "CONSOLE": console}
+    # The workers append their writes to journals; a filer process files them.
+    config = {"MENUS": menus, "CONSOLE": console, "STORE_FILER": True}
     if recordings:
         config["RECORDINGS"] = recordings
     if public_url:

@@ -85,7 +85,8 @@ class Store:
     throw-away stores such as ``ivr call``'s). ``clock`` gives seconds since the
     epoch; the app passes its own so tests and ``--at`` move time. ``sync``
     writes in the request's own thread (a line rung in process, on a simulated
-    clock, where the next request must see the last one's writes).
+    clock, where the next request must see the last one's writes). ``filer``
+    leaves the filing to a filer process (``ivr.store.filer``; ``ivr serve``).
     """
 
     def __init__(
@@ -95,6 +96,7 @@ class Store:
         spool_dir: str | Path | None = None,
         clock: Callable[[], float] = time.time,
         sync: bool = False,
+        filer: bool = False,
     ) -> None:
         self.target = str(target)
         self.database = Database(self.target)
@@ -108,6 +110,7 @@ class Store:
             spool_dir,
             prepare=self.ensure_schema,
             sync=sync,
+            filer=filer,
         )
         self._sparing = _Sparing()
         self._on_shift: tuple[float, dict[Pair, int], dict[Pair, int]] | None = None

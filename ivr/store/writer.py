@@ -95,6 +95,7 @@ class Writer:
         prepare: Callable[[], None] | None = None,
         max_journal_bytes: int = MAX_JOURNAL_BYTES,
         sync: bool = False,
+        filer: bool = False,
     ) -> None:
         self.database = database
         self.apply = apply
@@ -102,6 +103,13 @@ class Writer:
         # Write in the caller's thread (a line rung in process, where the clock
         # is simulated and a write must be there for the next request).
         self.sync = sync
+        # Leave the filing to a filer process (``ivr.store.filer``; ``ivr
+        # serve``): this process only appends to its journal.
+        self.filer = filer and spool_dir is not None
+        self._filer_proc: Any = None
+        self._filer_checked = -1e9
+        self.filer_lives_with = os.getpid()
+        self._handed: list[tuple[Path, int]] = []  # closed trays, their bytes
         self._sync_lock = threading.Lock()
         self.spool_dir = Path(spool_dir) if spool_dir else None
         self.max_journal_bytes = max_journal_bytes
@@ -132,6 +140,8 @@ class Writer:
         self._init_lock = threading.Lock()
         self._jlock = threading.Lock()
         self._thread = None
+        self._filer_proc = None
+        self.filer_lives_with = os.getpid()
 
     # -- the request side --------------------------------------------------------
 
@@ -141,6 +151,8 @@ class Writer:
             return
         try:
             self._ensure_thread()
+            if self.filer:
+                self._ensure_filer()
             op.setdefault("id", _op_id())
             self._check_stuck()
             line = (json.dumps(op, ensure_ascii=False) + "\n").encode()
@@ -163,8 +175,10 @@ class Writer:
                     except OSError as error:
                         tray = self._unwritable(error)
                 tray.bytes += len(line)
-                tray.unfiled += 1
                 self._journal_bytes += len(line)
+                if self.filer and tray.fd is not None:
+                    return  # the filer reads it from the journal
+                tray.unfiled += 1
                 self._queue.put((line, tray))
         except Exception:
             log.warning("store: could not queue a write", exc_info=True)
@@ -205,13 +219,16 @@ class Writer:
         """Wait until every write queued so far is committed; False on time-out."""
         if self._thread is None or self._pid != os.getpid():
             return True
+        if self.filer:
+            return self._handed_filed(timeout_s)
         done = threading.Event()
         self._queue.put(done)
         return done.wait(timeout_s)
 
     @property
     def pending(self) -> int:
-        """Writes queued or waiting for the store in this process."""
+        """Writes queued or waiting for the store in this process (with a
+        filer, in its journal: the filer counts those)."""
         return len(self._pending) + self._queue.qsize()
 
     @property
@@ -226,7 +243,9 @@ class Writer:
         # A full tray makes way for a new one (a memory tray, for a journal that
         # could not be written, also: the new one tries the disk again).
         if tray is None or tray.bytes + size > SEGMENT_BYTES:
-            if tray is not None and tray.unfiled == 0:
+            if tray is not None and self.filer:
+                self._hand_over(tray)
+            elif tray is not None and tray.unfiled == 0:
                 self._retire(tray)
             tray = self._tray = self._new_tray()
         return tray
@@ -238,8 +257,12 @@ class Writer:
             self.spool_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
             name = f"journal-{os.getpid()}-{secrets.token_hex(4)}.jsonl"
             path = self.spool_dir / name
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            # Locked before it has its name: nobody may take a new tray for an
+            # orphan (and delete it) before its writer holds it.
+            hidden = self.spool_dir / f".{name}"
+            fd = os.open(hidden, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a live journal
+            os.rename(hidden, path)
         except OSError as error:
             return self._unwritable(error)
         self._said_unwritable = False
@@ -258,6 +281,81 @@ class Writer:
         memory = _Tray()
         self._tray = memory
         return memory
+
+    def _hand_over(self, tray: _Tray) -> None:
+        """Filer mode: close a full tray (its lock goes with it), so that the
+        filer takes it, files it to the end and deletes it."""
+        if tray.fd is None:
+            return  # a memory tray: the thread files it
+        with contextlib.suppress(OSError):
+            os.close(tray.fd)
+        tray.fd = None
+        if tray.path is not None:
+            self._handed.append((tray.path, tray.bytes))
+        self._count_handed()
+
+    def _count_handed(self) -> None:
+        """Forget the handed-over trays the filer has deleted (under _jlock)."""
+        kept = []
+        for path, size in self._handed:
+            if path.exists():
+                kept.append((path, size))
+            else:
+                self._journal_bytes -= size
+        self._handed = kept
+        if self._journal_bytes < self.max_journal_bytes // 2:
+            self._said_full = False
+
+    def _handed_filed(self, timeout_s: float) -> bool:
+        """Filer mode's flush: hand the current tray over, then wait until the
+        filer has filed (and deleted) every tray this process handed over."""
+        with self._jlock:
+            tray = self._tray
+            if tray is not None and tray.fd is not None and tray.bytes:
+                self._hand_over(tray)
+                self._tray = self._new_tray()
+        deadline = time.monotonic() + timeout_s
+        while True:
+            self._ensure_filer()
+            with self._jlock:
+                self._count_handed()
+                left = bool(self._handed)
+            if not left and not (self._pending or self._queue.qsize()):
+                return True
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.005)
+
+    def _ensure_filer(self) -> None:
+        """Filer mode: a filer files this spool folder (one is started when
+        none does; looked at most once a second)."""
+        now = time.monotonic()
+        if now - self._filer_checked < 1.0:
+            return
+        self._filer_checked = now
+        from ivr.store import filer
+
+        assert self.spool_dir is not None
+        proc = self._filer_proc
+        if proc is not None and proc.poll() is None:
+            return  # ours runs (or waits to take its turn)
+        if filer.running(self.spool_dir):
+            return
+        try:
+            self._filer_proc = filer.spawn(
+                self.spool_dir, self.database.target, self.filer_lives_with
+            )
+        except OSError:
+            log.warning("store: could not start the filer", exc_info=True)
+
+    def start(self, lives_with: int | None = None) -> None:
+        """Start what files this process's writes now, not at its first write
+        (so that what a stopped server left behind is filed at once). A filer
+        this starts lives as long as process ``lives_with`` (default: this
+        one; a gunicorn worker names its master)."""
+        if lives_with is not None:
+            self.filer_lives_with = lives_with
+        self._ensure_thread()
 
     def _retire(self, tray: _Tray) -> None:
         self._journal_bytes -= tray.bytes
@@ -298,10 +396,15 @@ class Writer:
             self._tray = None
             self._journal_bytes = 0
             self._pid = os.getpid()
+            self._handed = []
+            if self.filer:
+                self._filer_proc = None
+                self._filer_checked = -1e9
+                self._ensure_filer()  # it adopts orphans too
             if self.spool_dir is not None:
                 with self._jlock:
                     self._tray = self._new_tray()
-                    adopted = self._adopt_orphans()
+                    adopted = 0 if self.filer else self._adopt_orphans()
                 if adopted:
                     log.warning(
                         "store: %d writes left by a stopped process are being written",
@@ -316,6 +419,9 @@ class Writer:
     def _at_exit(self) -> None:
         """At a graceful stop: write what is left; delete empty journal files."""
         if self._pid != os.getpid():
+            return
+        if self.filer:  # the filer files the last tray and stops after us
+            self.flush(timeout_s=10.0)
             return
         self.flush()
         with self._jlock:

@@ -71,6 +71,7 @@ class Runtime:
             spool_dir=spool,
             clock=lambda: self.clock().timestamp(),
             sync=bool(config.get("STORE_SYNC")),
+            filer=bool(config.get("STORE_FILER")),
         )
         self.token: str | None = config.get("TWILIO_AUTH_TOKEN") or None
         self.signatures = Signatures(self.token) if self.token else None
@@ -252,6 +253,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         CLOCK=None,
         KEEP_LAST_GOOD=True,  # menus' last good versions in instance/menus-good/
         STORE_SYNC=False,  # write in the request (in-process lines, tests)
+        STORE_FILER=False,  # a filer process files the journal (ivr serve)
         MENU_SET=None,  # menus already loaded (the console's lines share them)
         CONSOLE=False,  # /console, following the menu files (ivr serve decides)
         CONSOLE_PASSWORD=None,  # required by /console when set
