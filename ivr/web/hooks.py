@@ -11,19 +11,22 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote, unquote
 
-from flask import Request, Response, abort, current_app, request, url_for
+from flask import Response, abort, current_app, request, url_for
 from twilio.twiml.voice_response import VoiceResponse
+from werkzeug.exceptions import ClientDisconnected, HTTPException
+from werkzeug.wsgi import get_content_length
 
 from ivr import engine
 from ivr.engine import CallContext, CallState, Enqueue, Step
 from ivr.menu import MASK, Menu, QueueNode
 from ivr.outcomes import step_facts
 from ivr.twiml import render_apology
-from ivr.web import Runtime
+from ivr.web import Runtime, metrics
 from ivr.web.sealing import BadState, Binding
 from ivr.web.security import signed_url
 
@@ -61,14 +64,15 @@ class Hook:
         environ = req.environ
         # Twilio posts a flat urlencoded form; the standard library reads it at
         # half the cost of werkzeug's general form parser.
-        query = dict(parse_form(environ.get("QUERY_STRING", "")))
+        query_string = environ.get("QUERY_STRING")
+        query = dict(parse_form(query_string)) if query_string else {}
         self.pairs: list[tuple[str, str]] = []  # the POST fields, as received
         # On GET and HEAD the signature covers the URL alone: a body would let
         # anyone holding a signed URL change what it says.
         if environ.get("REQUEST_METHOD") == "POST" and _is_form(environ):
-            self.pairs = parse_form(_body(req))
-        self.form = dict(self.pairs)
-        self.values = {**query, **self.form}
+            self.pairs = parse_form(_body(environ))
+        self.form = form = dict(self.pairs)
+        self.values = {**query, **form} if query else form
         self.token = query.get("s", "")
         self.menu_id = query.get("menu")
         self.path = req.path
@@ -383,20 +387,34 @@ def _recordings_path() -> str:
     )
 
 
-def _body(req: Request) -> str:
+def _body(environ: dict[str, Any]) -> str:
     """The request body, refused with 413 beyond ``MAX_BODY_BYTES``.
 
     A declared length over the cap is refused before a byte is read; a chunked
-    body is read up to the cap and no further.
+    body is read up to the cap and no further. Read straight from the WSGI
+    input as werkzeug's ``get_input_stream`` would let it be read (without its
+    stream wrappers): whole when the server ends the stream itself
+    (``wsgi.input_terminated``: gunicorn, a chunked body on werkzeug's server),
+    else up to the declared length, and nothing without one.
     """
-    length = req.content_length
+    length = get_content_length(environ)
     if length is not None and length > MAX_BODY_BYTES:
         abort(413)
-    # One byte more than allowed tells a chunked body over the cap from one at it.
-    req.max_content_length = MAX_BODY_BYTES + 1
-    body = req.get_data()
-    if len(body) > MAX_BODY_BYTES:
-        abort(413)
+    stream = environ["wsgi.input"]
+    if "wsgi.input_terminated" in environ:
+        # One byte more than allowed tells a chunked body over the cap from one at it.
+        body = stream.read(MAX_BODY_BYTES + 1 if length is None else length)
+        if len(body) > MAX_BODY_BYTES:
+            abort(413)
+    elif not length:
+        return ""
+    else:
+        body = stream.read(length)
+        while len(body) < length:  # a stream may answer in pieces
+            more = stream.read(length - len(body))
+            if not more:
+                raise ClientDisconnected()
+            body += more
     return body.decode("utf-8", "replace")
 
 
@@ -421,9 +439,7 @@ def webhook(handler: Handler | None = None, *, fallback: Handler | None = None) 
         return functools.partial(webhook, fallback=fallback)
     answer_fault: Handler = fallback or Hook.fallback
 
-    @functools.wraps(handler)
-    def wrapped() -> Response:
-        runtime: Runtime = current_app.extensions["ivr"]
+    def answer(runtime: Runtime) -> Response:
         hook = Hook(runtime)
         signatures = runtime.signatures
         if signatures is not None and not signatures.valid(
@@ -440,5 +456,25 @@ def webhook(handler: Handler | None = None, *, fallback: Handler | None = None) 
         except Exception:
             log.exception("webhook %s failed; answering its fallback", hook.path)
             return answer_fault(hook)
+
+    @functools.wraps(handler)
+    def wrapped() -> Response:
+        # Counted and timed here, not in app-wide request hooks: every webhook
+        # passes this way, and nothing else needs to pay for it.
+        started = time.perf_counter()
+        runtime: Runtime = current_app.extensions["ivr"]
+        status = 500  # a fault the handler's fallback could not answer
+        try:
+            response = answer(runtime)
+            status = response.status_code
+            return response
+        except HTTPException as refused:  # 403, 413: Flask answers them
+            status = refused.code or 500
+            raise
+        finally:
+            metrics.webhook_answered(
+                request.endpoint or "unknown", status, time.perf_counter() - started
+            )
+            metrics.watch_writer(runtime.store.writer)
 
     return wrapped

@@ -18,7 +18,9 @@ from urllib.parse import urlparse
 from flask import Request
 from twilio.request_validator import add_port, remove_port
 
-__all__ = ["Signatures", "signed_url"]
+__all__ = ["Signatures", "port_variants", "signed_url"]
+
+_DEFAULT_PORTS = {"http": ":80", "https": ":443"}
 
 
 def signed_url(request: Request, public_url: str | None) -> str:
@@ -38,6 +40,41 @@ def signed_url(request: Request, public_url: str | None) -> str:
     if public_url:
         return public_url.rstrip("/") + path
     return f"{request.scheme}://{request.host}{path}"
+
+
+def port_variants(url: str) -> tuple[str, str]:
+    """``url`` as Twilio may have signed it: without its port, and with it.
+
+    What twilio's ``remove_port`` and ``add_port`` give for ``urlparse(url)``
+    (the URL put back together by ``geturl``, the default port of the scheme
+    added when it has none), ``ValueError`` for a port that is not a number.
+    A plain URL (http or https, a host without a port, no fragment, no ``;``
+    parameters, no empty query that ``geturl`` would drop) is taken apart with
+    string operations: the URL itself is the one without, and the one with
+    has the scheme's port after the host. Anything else goes through twilio's
+    own functions.
+    """
+    scheme, sep, rest = url.partition("://")
+    port = _DEFAULT_PORTS.get(scheme) if sep else None
+    if port is not None:
+        cut = len(rest)
+        for mark in "/?":
+            at = rest.find(mark, 0, cut)
+            if at >= 0:
+                cut = at
+        host = rest[:cut]
+        if (
+            host
+            and host.isascii()
+            and ":" not in host
+            and "[" not in host
+            and "]" not in host
+            and not any(c in rest for c in "#;\t\r\n")
+            and not rest.endswith("?")
+        ):
+            return url, f"{scheme}://{host}{port}{rest[cut:]}"
+    parsed = urlparse(url)
+    return remove_port(parsed), add_port(parsed)
 
 
 class Signatures:
@@ -61,23 +98,16 @@ class Signatures:
         (name, value) as received (a name may repeat)."""
         if not signature or not signature.isascii():  # base64 is ASCII
             return False
-        params: dict[str, list[str]] = {}
-        for name, value in pairs:
-            params.setdefault(name, []).append(value)
-        tail = "".join(
-            name + value
-            for name in sorted(params)
-            for value in sorted(set(params[name]))
-        )
+        # Each name in order, each of its values in order, a repeated pair once:
+        # the pairs sorted, without repeats.
+        tail = "".join([name + value for name, value in sorted(set(pairs))])
         expected = signature.encode("ascii")
         try:
-            parsed = urlparse(url)
-            without = remove_port(parsed)  # what Twilio signs, almost always
-            if self._signs(without + tail, expected):
-                return True
-            with_port = add_port(parsed)
+            without, with_port = port_variants(url)
         except ValueError:  # a port that is not a number
             return False
+        if self._signs(without + tail, expected):  # what Twilio signs, almost always
+            return True
         return with_port != without and self._signs(with_port + tail, expected)
 
     def _signs(self, text: str, expected: bytes) -> bool:
