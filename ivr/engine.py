@@ -397,6 +397,7 @@ class Walk:
         self.events: list[Event] = []
         self.failed: tuple[str, str] | None = None  # (lookup node, why)
         self._found: list[_Found] = []  # lookups of this step that found a record
+        self._extra: dict[str, object] = {}  # what ``enter`` adds to its step
 
     def say(self, prompt: Prompt | str | None) -> None:
         if isinstance(prompt, str):
@@ -441,20 +442,31 @@ class Walk:
             extra.setdefault("events", tuple(self.events))
         if self.failed is not None:
             extra.setdefault("failed", self.failed)
+        if self._extra:  # made for ``enter``, which has the last word
+            extra.update(self._extra)
         return Step(tuple(self.prompts), action, state, tuple(self.nodes), **extra)
 
     def enter(self, node_id: str, **extra: object) -> Step:
-        """Enter ``node_id`` and go on until a node that needs the caller."""
-        for _ in range(MAX_HOPS):
-            node = self.menu.nodes[node_id]
-            self.nodes.append(node_id)
-            try:
-                following = self.pass_through(node)
-            except _Gap as gap:
-                following = self._rewind(gap)
-            if isinstance(following, Step):
-                return replace(following, **extra) if extra else following
-            node_id = following
+        """Enter ``node_id`` and go on until a node that needs the caller.
+
+        ``extra`` are fields of the step it ends on (``choice``, ``gave_up``),
+        given to the node that makes it (``step``) rather than copied in after.
+        """
+        nodes = self.menu.nodes
+        self._extra = extra
+        try:
+            for _ in range(MAX_HOPS):
+                node = nodes[node_id]
+                self.nodes.append(node_id)
+                try:
+                    following = self.pass_through(node)
+                except _Gap as gap:
+                    following = self._rewind(gap)
+                if isinstance(following, Step):
+                    return following
+                node_id = following
+        finally:
+            self._extra = {}
         raise EngineError(f"more than {MAX_HOPS} nodes without the caller: a loop?")
 
     def pass_through(self, node: Node) -> str | Step:
@@ -524,8 +536,7 @@ class Walk:
         person = self.menu.person
         person_words = person.speech if person is not None else ()
         if isinstance(node, MenuNode):
-            words = (*person_words, *(w for o in node.options for w in o.speech))
-            hints = tuple(dict.fromkeys(words))
+            hints = _menu_hints(node, person_words)
             action = Gather(
                 prompt, bool(hints), int(node.timeout_s), 1, "", hints[:100]
             )
@@ -584,6 +595,24 @@ class Walk:
                 self.menu.language, holiday.first, holiday.last
             )
         return rule.goto
+
+
+_HINTS: dict[int, tuple[MenuNode, tuple[str, ...], tuple[str, ...]]] = {}
+
+
+def _menu_hints(node: MenuNode, person_words: tuple[str, ...]) -> tuple[str, ...]:
+    """The words a menu node listens for: the person words, then its options'
+    keywords, each once. Worked out once per node (menus do not change while
+    loaded; a reload makes new nodes, and the kept ones are checked by identity)."""
+    kept = _HINTS.get(id(node))
+    if kept is not None and kept[0] is node and kept[1] is person_words:
+        return kept[2]
+    words = (*person_words, *(w for o in node.options for w in o.speech))
+    hints = tuple(dict.fromkeys(words))
+    if len(_HINTS) > 4096:  # menus reloaded many times: start over
+        _HINTS.clear()
+    _HINTS[id(node)] = (node, person_words, hints)
+    return hints
 
 
 def start(menu: Menu, ctx: CallContext) -> Step:

@@ -27,6 +27,8 @@ menu's own text, say). Documents the stamp cannot hold (a TaskRouter
 from __future__ import annotations
 
 import dataclasses
+import functools
+import operator
 import re
 import threading
 from collections.abc import Callable
@@ -101,6 +103,7 @@ class _Masked:
     def __init__(self, menu: Menu) -> None:
         self.menu = menu
         self.texts: list[str] = []
+        self.ssml = speaks_ssml(menu.voice)  # the menu's own voice reads SSML
 
     def text(self, text: str | None, ssml: bool) -> str | None:
         if not text:  # the builder leaves an empty text out: not a blank
@@ -139,8 +142,11 @@ class _Masked:
         """``prompt`` as the key holds it: its fields, its text by its blanks."""
         text = prompt.text
         if text:
-            _, voice = spoken_in(self.menu, prompt.language, prompt.voice)
-            parts = digit_runs(text) if speaks_ssml(voice) else []
+            if prompt.language is None:  # ``spoken_in``, without the call
+                ssml = self.ssml if prompt.voice is None else speaks_ssml(prompt.voice)
+            else:
+                ssml = speaks_ssml(prompt.voice)
+            parts = digit_runs(text) if ssml else []
             if parts:
                 kinds = []
                 for index, part in enumerate(parts):
@@ -151,21 +157,38 @@ class _Masked:
             else:
                 self.texts.append(text)
                 text = ()
-        return (text, *(v for k, v in vars(prompt).items() if k != "text"))
+        return (text, _prompt_rest(prompt))
 
     def fields(self, thing: Any, left_out: frozenset[str]) -> tuple:
         """An action or a wait round as the key holds it: its type and fields,
         prompts by ``shape``, without the fields the document does not show."""
         values: list[Any] = [type(thing)]
-        for name, value in vars(thing).items():
-            if name in left_out:
-                continue
-            if isinstance(value, Prompt):
-                value = self.shape(value)
-            elif name == "prompts":
+        for name, kind in _plan(type(thing), left_out):
+            value = getattr(thing, name)
+            if kind is _PROMPTS:
                 value = tuple(map(self.shape, value))
+            elif isinstance(value, Prompt):
+                value = self.shape(value)
             values.append(value)
         return tuple(values)
+
+
+# A prompt's fields but its text, as the key holds them.
+_prompt_rest = operator.attrgetter(
+    *(f.name for f in dataclasses.fields(Prompt) if f.name != "text")
+)
+_PROMPTS = object()  # a field of prompts (a tuple of them)
+
+
+@functools.cache
+def _plan(kind: type, left_out: frozenset[str]) -> tuple[tuple[str, object], ...]:
+    """The fields of dataclass ``kind`` the key holds, in order, each with
+    ``_PROMPTS`` for the ``prompts`` field (worked out once per kind)."""
+    return tuple(
+        (f.name, _PROMPTS if f.name == "prompts" else None)
+        for f in dataclasses.fields(kind)
+        if f.name not in left_out
+    )
 
 
 class _CannotStamp(Exception):

@@ -177,7 +177,9 @@ def test_the_app_accepts_what_request_validator_accepts(
 def test_the_form_reads_as_parse_qsl_reads_it():
     rng = random.Random(9)
     pieces = ["CallSid", "=", "&", "&&", "+", "%20", "%E4%BD%A0", "%zz", "%", "a",
-              "退", "Digits=1", "=x", "SpeechResult=%E9%80%80+%E6%AC%BE", ";", "é"]  # fmt: skip
-    for _ in range(3000):
+              "退", "Digits=1", "=x", "SpeechResult=%E9%80%80+%E6%AC%BE", ";", "é",
+              "From=%2B86", "%2b", "%3A%2F", "%7e", "%7", "%0A", "%aF", "%C3", "%26",
+              "%3D", "%3d", "%25", "%2541"]  # fmt: skip
+    for _ in range(6000):
         text = "".join(rng.choice(pieces) for _ in range(rng.randrange(12)))
         assert parse_form(text) == parse_qsl(text, keep_blank_values=True), text

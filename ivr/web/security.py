@@ -9,9 +9,9 @@ trusted forwarded headers) rebuilds it.
 
 from __future__ import annotations
 
-import base64
-import hashlib
+import binascii
 import hmac
+import re
 from collections.abc import Sequence
 from urllib.parse import urlparse
 
@@ -21,6 +21,12 @@ from twilio.request_validator import add_port, remove_port
 __all__ = ["Signatures", "port_variants", "signed_url"]
 
 _DEFAULT_PORTS = {"http": ":80", "https": ":443"}
+# A URL that ``urlparse`` and ``geturl`` give back unchanged, with a host without
+# a port: http(s), an ASCII host, then a path and query without a fragment, ``;``
+# parameters, or the tabs and line ends that ``urlsplit`` removes.
+_PLAIN = re.compile(
+    r"(https?)://([^/?#;:\[\]\t\r\n\x80-\U0010ffff]+)([/?][^#;\t\r\n]*)?"
+)
 
 
 def signed_url(request: Request, public_url: str | None) -> str:
@@ -54,25 +60,10 @@ def port_variants(url: str) -> tuple[str, str]:
     has the scheme's port after the host. Anything else goes through twilio's
     own functions.
     """
-    scheme, sep, rest = url.partition("://")
-    port = _DEFAULT_PORTS.get(scheme) if sep else None
-    if port is not None:
-        cut = len(rest)
-        for mark in "/?":
-            at = rest.find(mark, 0, cut)
-            if at >= 0:
-                cut = at
-        host = rest[:cut]
-        if (
-            host
-            and host.isascii()
-            and ":" not in host
-            and "[" not in host
-            and "]" not in host
-            and not any(c in rest for c in "#;\t\r\n")
-            and not rest.endswith("?")
-        ):
-            return url, f"{scheme}://{host}{port}{rest[cut:]}"
+    plain = _PLAIN.fullmatch(url)
+    if plain is not None and not url.endswith("?"):
+        scheme, host, rest = plain.groups()
+        return url, f"{scheme}://{host}{_DEFAULT_PORTS[scheme]}{rest or ''}"
     parsed = urlparse(url)
     return remove_port(parsed), add_port(parsed)
 
@@ -83,15 +74,15 @@ class Signatures:
     The same answers as twilio's ``RequestValidator(token).validate(url, form,
     signature)`` with Flask's multi-valued form: HMAC-SHA1 over the URL (as
     received without its port, then with its default port: Twilio signs
-    either) followed by each field name and value in name order. What does not
-    change between requests is worked out here once: the token's HMAC state
-    (its padded key, hashed) is copied for each request instead of derived
-    again, and the comparison is the standard library's. A URL whose port is
-    not a number is refused (``validate`` would raise).
+    either) followed by each field name and value in name order. The token is
+    encoded once; each check is one call of the standard library's one-shot
+    ``hmac.digest`` (OpenSSL's, no HMAC object per request), and the comparison
+    is the standard library's too. A URL whose port is not a number is refused
+    (``validate`` would raise).
     """
 
     def __init__(self, token: str) -> None:
-        self._mac = hmac.new(token.encode("utf-8"), digestmod=hashlib.sha1)
+        self._key = token.encode("utf-8")
 
     def valid(self, url: str, pairs: Sequence[tuple[str, str]], signature: str) -> bool:
         """Whether ``signature`` is Twilio's for ``url`` and the POST ``pairs``
@@ -111,6 +102,5 @@ class Signatures:
         return with_port != without and self._signs(with_port + tail, expected)
 
     def _signs(self, text: str, expected: bytes) -> bool:
-        mac = self._mac.copy()
-        mac.update(text.encode("utf-8"))
-        return hmac.compare_digest(base64.b64encode(mac.digest()), expected)
+        digest = hmac.digest(self._key, text.encode("utf-8"), "sha1")
+        return hmac.compare_digest(binascii.b2a_base64(digest, newline=False), expected)
