@@ -100,10 +100,12 @@ class _Masked:
     digit runs as the builder cuts it, each run a blank of digits.
     """
 
-    def __init__(self, menu: Menu) -> None:
+    def __init__(self, menu: Menu, own: bool = True) -> None:
         self.menu = menu
         self.texts: list[str] = []
         self.ssml = speaks_ssml(menu.voice)  # the menu's own voice reads SSML
+        # The menu's own prompts, shaped once (``_own_shapes``).
+        self.own = _own_shapes(menu) if own else {}
 
     def text(self, text: str | None, ssml: bool) -> str | None:
         if not text:  # the builder leaves an empty text out: not a blank
@@ -140,6 +142,14 @@ class _Masked:
 
     def shape(self, prompt: Prompt) -> tuple:
         """``prompt`` as the key holds it: its fields, its text by its blanks."""
+        kept = self.own.get(id(prompt))
+        if kept is not None and kept[0] is prompt:
+            self.texts.extend(kept[2])
+            return kept[1]
+        return self.shaped(prompt)
+
+    def shaped(self, prompt: Prompt) -> tuple:
+        """``shape``, worked out."""
         text = prompt.text
         if text:
             if prompt.language is None:  # ``spoken_in``, without the call
@@ -171,6 +181,42 @@ class _Masked:
                 value = self.shape(value)
             values.append(value)
         return tuple(values)
+
+
+# Per menu (by identity), its own prompts' shapes: prompt id -> (the prompt, its
+# shape, the texts it notes).
+_OWN: dict[int, tuple[Menu, dict[int, tuple[Prompt, tuple, tuple[str, ...]]]]] = {}
+_OWN_MENUS = 64  # menus kept; then the shapes are worked out again
+
+
+def _own_shapes(menu: Menu) -> dict[int, tuple[Prompt, tuple, tuple[str, ...]]]:
+    """The shapes of the prompts in ``menu``'s nodes, worked out once per menu.
+
+    Most prompts a step says are the menu's own objects (a prompt with
+    ``{variables}`` is a new one once filled in), and the shape of a long text
+    (its digit runs, for an SSML voice) costs more than the rest of the key. A
+    menu does not change while loaded; a reloaded one is another object. Found
+    by identity, so a prompt made for one call (filled in, or a phrase the
+    engine says) is shaped anew every time and never kept.
+    """
+    kept = _OWN.get(id(menu))
+    if kept is not None and kept[0] is menu:
+        return kept[1]
+    shapes = {}
+    for node in menu.nodes.values():
+        for field in dataclasses.fields(node):
+            prompt = getattr(node, field.name)
+            if isinstance(prompt, Prompt):
+                masked = _Masked(menu, own=False)
+                shapes[id(prompt)] = (
+                    prompt,
+                    masked.shaped(prompt),
+                    tuple(masked.texts),
+                )
+    if len(_OWN) >= _OWN_MENUS:
+        _OWN.clear()
+    _OWN[id(menu)] = (menu, shapes)
+    return shapes
 
 
 # A prompt's fields but its text, as the key holds them.
@@ -241,13 +287,17 @@ class _Stamp:
                 self.blanks.append((is_url, int(found.group(2)), escape))
             last = found.end()
         self.pieces.append(document[last:])
+        # Each blank with the piece after it, as ``fill`` walks them.
+        self._walk = [
+            (*blank, piece)
+            for blank, piece in zip(self.blanks, self.pieces[1:], strict=True)
+        ]
 
     def fill(self, texts: list[str], state: CallState, urls: Urls) -> str:
         made: dict[int, str] = {}
         out = [self.pieces[0]]
-        for (is_url, number, escape), piece in zip(
-            self.blanks, self.pieces[1:], strict=True
-        ):
+        append = out.append
+        for is_url, number, escape, piece in self._walk:
             if is_url:
                 value = made.get(number)
                 if value is None:
@@ -258,8 +308,8 @@ class _Stamp:
                     made[number] = value
             else:
                 value = texts[number]
-            out.append(escape(value))
-            out.append(piece)
+            append(escape(value))
+            append(piece)
         return "".join(out)
 
 
