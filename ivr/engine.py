@@ -73,6 +73,13 @@ __all__ = [
 
 MAX_HOPS = 64  # rooms passed without the caller; more means a loop the checks missed
 
+# _VALUES: the engine's values (the context, the state, the reply, a step and its
+# action) are made anew for every webhook and never changed once made; they are
+# dataclasses that compare and hash by value, as frozen ones would, but are not
+# frozen because a frozen dataclass is made three times as slowly (each field
+# set through ``object.__setattr__``), a twentieth of a webhook's cost for the six
+# made per request (see docs/decisions.md). Do not assign to their fields.
+
 
 class EngineError(Exception):
     """The menu led the engine somewhere it cannot go (a bug, not a caller error)."""
@@ -89,7 +96,7 @@ def _no_lookup(source: DataSource, key: str, variables: Mapping[str, str]) -> No
     raise LookupFailed(f"no lookups configured for data source '{source.id}'")
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)  # a value: see _VALUES
 class CallContext:
     """What the engine may know of the world for one webhook: time and lookups."""
 
@@ -98,7 +105,7 @@ class CallContext:
     lookup: Lookup = _no_lookup
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)  # a value: see _VALUES
 class CallState:
     """Where a call stands between two webhooks: the node and what it has gathered.
 
@@ -115,7 +122,7 @@ class CallState:
     since: float | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)  # a value: see _VALUES
 class Reply:
     """What came back from a gather: keys pressed, or words recognised."""
 
@@ -130,7 +137,7 @@ class Reply:
 # -- what a step ends on ------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)  # a value: see _VALUES
 class Gather:
     """Wait for keys (and, for menus with keywords, speech) after ``prompt``."""
 
@@ -142,7 +149,7 @@ class Gather:
     hints: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)  # a value: see _VALUES
 class Enqueue:
     """Hold in the queue of the human path until an agent answers.
 
@@ -158,7 +165,7 @@ class Enqueue:
     facts: tuple[tuple[str, str], ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)  # a value: see _VALUES
 class Dial:
     """Connect the caller to another number."""
 
@@ -166,21 +173,21 @@ class Dial:
     timeout_s: int = 30
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)  # a value: see _VALUES
 class Record:
     """Record a voicemail after a beep."""
 
     max_length_s: int
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)  # a value: see _VALUES
 class Switch:
     """Go on in another menu of the line, at its start (a ``goto_menu`` node)."""
 
     menu: str
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)  # a value: see _VALUES
 class Hangup:
     """End the call."""
 
@@ -188,7 +195,7 @@ class Hangup:
 Action = Gather | Enqueue | Dial | Record | Switch | Hangup
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)  # a value: see _VALUES
 class Event:
     """Something the platform must hear of: a complaint recorded, a request made.
 
@@ -203,7 +210,7 @@ class Event:
     detail: Mapping[str, object]
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)  # a value: see _VALUES
 class Step:
     """What happens next on the call, up to the caller's next move.
 
