@@ -103,9 +103,12 @@ class _Masked:
     def __init__(self, menu: Menu, own: bool = True) -> None:
         self.menu = menu
         self.texts: list[str] = []
-        self.ssml = speaks_ssml(menu.voice)  # the menu's own voice reads SSML
-        # The menu's own prompts, shaped once (``_own_shapes``).
-        self.own = _own_shapes(menu) if own else {}
+        # Whether the menu's own voice reads SSML, and its own prompts shaped
+        # once (``_own_shapes``).
+        if own:
+            self.ssml, self.own = _own_shapes(menu)
+        else:
+            self.ssml, self.own = speaks_ssml(menu.voice), {}
 
     def text(self, text: str | None, ssml: bool) -> str | None:
         if not text:  # the builder leaves an empty text out: not a blank
@@ -172,25 +175,25 @@ class _Masked:
     def fields(self, thing: Any, left_out: frozenset[str]) -> tuple:
         """An action or a wait round as the key holds it: its type and fields,
         prompts by ``shape``, without the fields the document does not show."""
-        values: list[Any] = [type(thing)]
-        for name, kind in _plan(type(thing), left_out):
-            value = getattr(thing, name)
-            if kind is _PROMPTS:
-                value = tuple(map(self.shape, value))
-            elif isinstance(value, Prompt):
-                value = self.shape(value)
-            values.append(value)
-        return tuple(values)
+        kind = type(thing)
+        get, prompts_at = _plan(kind, left_out)
+        shape = self.shape
+        values = [shape(v) if isinstance(v, Prompt) else v for v in get(thing)]
+        if prompts_at is not None:
+            values[prompts_at] = tuple(map(shape, values[prompts_at]))
+        return (kind, *values)
 
 
-# Per menu (by identity), its own prompts' shapes: prompt id -> (the prompt, its
-# shape, the texts it notes).
-_OWN: dict[int, tuple[Menu, dict[int, tuple[Prompt, tuple, tuple[str, ...]]]]] = {}
+# Per menu (by identity): whether its voice reads SSML, and its own prompts'
+# shapes: prompt id -> (the prompt, its shape, the texts it notes).
+_Shapes = dict[int, tuple[Prompt, tuple, tuple[str, ...]]]
+_OWN: dict[int, tuple[Menu, bool, _Shapes]] = {}
 _OWN_MENUS = 64  # menus kept; then the shapes are worked out again
 
 
-def _own_shapes(menu: Menu) -> dict[int, tuple[Prompt, tuple, tuple[str, ...]]]:
-    """The shapes of the prompts in ``menu``'s nodes, worked out once per menu.
+def _own_shapes(menu: Menu) -> tuple[bool, _Shapes]:
+    """Whether ``menu``'s voice reads SSML, and the shapes of the prompts in its
+    nodes, worked out once per menu.
 
     Most prompts a step says are the menu's own objects (a prompt with
     ``{variables}`` is a new one once filled in), and the shape of a long text
@@ -201,7 +204,7 @@ def _own_shapes(menu: Menu) -> dict[int, tuple[Prompt, tuple, tuple[str, ...]]]:
     """
     kept = _OWN.get(id(menu))
     if kept is not None and kept[0] is menu:
-        return kept[1]
+        return kept[1], kept[2]
     shapes = {}
     for node in menu.nodes.values():
         for field in dataclasses.fields(node):
@@ -213,28 +216,31 @@ def _own_shapes(menu: Menu) -> dict[int, tuple[Prompt, tuple, tuple[str, ...]]]:
                     masked.shaped(prompt),
                     tuple(masked.texts),
                 )
+    ssml = speaks_ssml(menu.voice)
     if len(_OWN) >= _OWN_MENUS:
         _OWN.clear()
-    _OWN[id(menu)] = (menu, shapes)
-    return shapes
+    _OWN[id(menu)] = (menu, ssml, shapes)
+    return ssml, shapes
 
 
 # A prompt's fields but its text, as the key holds them.
 _prompt_rest = operator.attrgetter(
     *(f.name for f in dataclasses.fields(Prompt) if f.name != "text")
 )
-_PROMPTS = object()  # a field of prompts (a tuple of them)
 
 
 @functools.cache
-def _plan(kind: type, left_out: frozenset[str]) -> tuple[tuple[str, object], ...]:
-    """The fields of dataclass ``kind`` the key holds, in order, each with
-    ``_PROMPTS`` for the ``prompts`` field (worked out once per kind)."""
-    return tuple(
-        (f.name, _PROMPTS if f.name == "prompts" else None)
-        for f in dataclasses.fields(kind)
-        if f.name not in left_out
-    )
+def _plan(
+    kind: type, left_out: frozenset[str]
+) -> tuple[Callable[[Any], tuple], int | None]:
+    """How to read the fields of dataclass ``kind`` the key holds, in order (a
+    getter giving them as a tuple), and where its ``prompts`` field is among
+    them, if it has one: worked out once per kind."""
+    names = [f.name for f in dataclasses.fields(kind) if f.name not in left_out]
+    prompts_at = names.index("prompts") if "prompts" in names else None
+    if len(names) > 1:
+        return operator.attrgetter(*names), prompts_at
+    return (lambda thing: tuple(getattr(thing, name) for name in names)), prompts_at
 
 
 class _CannotStamp(Exception):

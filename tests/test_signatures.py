@@ -75,6 +75,8 @@ def test_same_answer_as_twilios_request_validator_on_random_requests():
         for signature in signatures:
             expected = reference.validate(url, form, signature)
             assert ours.valid(url, pairs, signature) == expected, (url, pairs)
+            as_dict = ours.valid(url, pairs, signature, dict(pairs))
+            assert as_dict == expected, (url, pairs)
             accepted += expected
             refused += not expected
     assert accepted > 500 and refused > 3000  # both answers were exercised

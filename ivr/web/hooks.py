@@ -84,7 +84,7 @@ class Hook:
         self._recordings = ""
         self._sealed: dict[tuple[int, str, str], str] = {}
         # The call's own binding: what this call's next request will carry.
-        self._binding = Binding.for_call(self.values.get("CallSid", ""))
+        self._binding = Binding("CallSid", self.values.get("CallSid", ""))
         self.callback_query: dict[str, str] = {}
 
     def get(self, name: str, default: str = "") -> str:
@@ -99,7 +99,7 @@ class Hook:
     def context(self) -> CallContext:
         return CallContext(
             now=self.runtime.clock(),
-            caller=self.get("From"),
+            caller=self.values.get("From", ""),
             lookup=self.runtime.lookups,
         )
 
@@ -117,7 +117,7 @@ class Hook:
                     "the call state kept in the store is unreadable"
                 ) from error
         state = self.runtime.sealer.open(token, self.values)
-        menu = self.runtime.menus.get(state.menu)
+        menu = self.runtime.menu_set.menus.get(state.menu)
         if menu is None:
             raise BadState(f"menu '{state.menu}' is not loaded")
         return menu, state
@@ -135,7 +135,8 @@ class Hook:
         return f"{self.root}{path}?s={token}"  # URL-safe base64: nothing to quote
 
     def record(self, event: str, **fields: object) -> None:
-        self.runtime.store.record(self.get("CallSid"), event, **fields)  # type: ignore[arg-type]
+        call_sid = self.values.get("CallSid", "")
+        self.runtime.store.record(call_sid, event, **fields)  # type: ignore[arg-type]
 
     # -- the Urls protocol of ivr.twiml ------------------------------------------
 
@@ -170,28 +171,25 @@ class Hook:
             log.warning("store: a long call state could not be kept; sent whole")
             return token
 
-    def _url(self, path: str, state: CallState) -> str:
-        return self.url(path, state)
-
     def input(self, state: CallState) -> str:
-        return self._url("input", state)
+        return self.url("input", state)
 
     def wait(self, state: CallState) -> str:
-        return self._url("wait", state)
+        return self.url("wait", state)
 
     def callback(self, state: CallState) -> str:
         # The hold round says where the caller stands, for the callback's promise.
         extra = "".join(f"&{k}={quote(v)}" for k, v in self.callback_query.items())
-        return self._url("callback", state) + extra
+        return self.url("callback", state) + extra
 
     def queue_done(self, state: CallState) -> str:
-        return self._url("queue", state)
+        return self.url("queue", state)
 
     def dial_done(self, state: CallState) -> str:
-        return self._url("dial", state)
+        return self.url("dial", state)
 
     def recorded(self, state: CallState) -> str:
-        return self._url("recorded", state)
+        return self.url("recorded", state)
 
     def enter(self, menu: str) -> str:
         """The call goes on in another menu, at its start (``goto_menu``)."""
@@ -438,9 +436,12 @@ def _unquoted(text: str) -> str:
     return "".join(out)
 
 
+_FORM_TYPE = "application/x-www-form-urlencoded"
+
+
 def _is_form(environ: dict[str, Any]) -> bool:
     kind = environ.get("CONTENT_TYPE", "")
-    return kind.partition(";")[0].strip().lower() == "application/x-www-form-urlencoded"
+    return kind == _FORM_TYPE or kind.partition(";")[0].strip().lower() == _FORM_TYPE
 
 
 @functools.cache
@@ -461,7 +462,16 @@ def _body(environ: dict[str, Any]) -> str:
     (``wsgi.input_terminated``: gunicorn, a chunked body on werkzeug's server),
     else up to the declared length, and nothing without one.
     """
-    length = get_content_length(environ)
+    declared = environ.get("CONTENT_LENGTH")
+    if (
+        declared
+        and declared.isascii()
+        and declared.isdigit()
+        and "HTTP_TRANSFER_ENCODING" not in environ
+    ):  # plain digits: as werkzeug's ``get_content_length`` reads them
+        length: int | None = int(declared)
+    else:
+        length = get_content_length(environ)
     if length is not None and length > MAX_BODY_BYTES:
         abort(413)
     stream = environ["wsgi.input"]
@@ -510,6 +520,7 @@ def webhook(handler: Handler | None = None, *, fallback: Handler | None = None) 
             signed_url(hook.request, runtime.public_url),
             hook.pairs,
             hook.request.environ.get("HTTP_X_TWILIO_SIGNATURE", ""),
+            hook.form,
         ):
             abort(403)
         try:

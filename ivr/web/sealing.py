@@ -133,7 +133,7 @@ class BadState(Exception):
     """A state token that was forged, altered, truncated, too old or another call's."""
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)  # a value made per webhook, as ``ivr.engine``'s
 class Binding:
     """The request field and value a sealed state may be opened with.
 

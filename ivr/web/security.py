@@ -13,7 +13,7 @@ import binascii
 import hashlib
 import hmac
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from urllib.parse import urlparse
 
 from flask import Request
@@ -22,12 +22,8 @@ from twilio.request_validator import add_port, remove_port
 __all__ = ["Signatures", "port_variants", "signed_url"]
 
 _DEFAULT_PORTS = {"http": ":80", "https": ":443"}
-# A URL that ``urlparse`` and ``geturl`` give back unchanged, with a host without
-# a port: http(s), an ASCII host, then a path and query without a fragment, ``;``
-# parameters, or the tabs and line ends that ``urlsplit`` removes.
-_PLAIN = re.compile(
-    r"(https?)://([^/?#;:\[\]\t\r\n\x80-\U0010ffff]+)([/?][^#;\t\r\n]*)?"
-)
+# The scheme and host of a plain URL (``_plain``): an ASCII host without a port.
+_PLAIN_START = re.compile(r"(https?)://([^/?#;:\[\]\t\r\n\x80-\U0010ffff]+)(?=[/?]|\Z)")
 
 
 def signed_url(request: Request, public_url: str | None) -> str:
@@ -55,18 +51,40 @@ def port_variants(url: str) -> tuple[str, str]:
     What twilio's ``remove_port`` and ``add_port`` give for ``urlparse(url)``
     (the URL put back together by ``geturl``, the default port of the scheme
     added when it has none), ``ValueError`` for a port that is not a number.
-    A plain URL (http or https, a host without a port, no fragment, no ``;``
-    parameters, no empty query that ``geturl`` would drop) is taken apart with
-    string operations: the URL itself is the one without, and the one with
-    has the scheme's port after the host. Anything else goes through twilio's
-    own functions.
+    A plain URL (``_plain``) is the one without itself, and the one with has
+    the scheme's port after the host; anything else goes through twilio's own
+    functions.
     """
-    plain = _PLAIN.fullmatch(url)
-    if plain is not None and not url.endswith("?"):
-        scheme, host, rest = plain.groups()
-        return url, f"{scheme}://{host}{_DEFAULT_PORTS[scheme]}{rest or ''}"
+    plain = _plain(url)
+    if plain is not None:
+        return url, _with_port(*plain)
     parsed = urlparse(url)
     return remove_port(parsed), add_port(parsed)
+
+
+def _plain(url: str) -> tuple[str, str, str] | None:
+    """The scheme, host and rest of a URL that ``urlparse`` and ``geturl`` give
+    back unchanged and whose host has no port, else None: http or https, an
+    ASCII host, then a path and query without a fragment, ``;`` parameters,
+    the tabs and line ends that ``urlsplit`` removes, or an empty query that
+    ``geturl`` drops."""
+    start = _PLAIN_START.match(url)
+    if (
+        start is None
+        or "#" in url
+        or ";" in url
+        or "\t" in url
+        or "\r" in url
+        or "\n" in url
+        or url.endswith("?")
+    ):
+        return None
+    scheme, host = start.groups()
+    return scheme, host, url[start.end() :]
+
+
+def _with_port(scheme: str, host: str, rest: str) -> str:
+    return f"{scheme}://{host}{_DEFAULT_PORTS[scheme]}{rest}"
 
 
 class Signatures:
@@ -86,15 +104,31 @@ class Signatures:
     def __init__(self, token: str) -> None:
         self._mac = hmac.new(token.encode("utf-8"), digestmod=hashlib.sha1)
 
-    def valid(self, url: str, pairs: Sequence[tuple[str, str]], signature: str) -> bool:
+    def valid(
+        self,
+        url: str,
+        pairs: Sequence[tuple[str, str]],
+        signature: str,
+        form: Mapping[str, str] | None = None,
+    ) -> bool:
         """Whether ``signature`` is Twilio's for ``url`` and the POST ``pairs``
-        (name, value) as received (a name may repeat)."""
+        (name, value) as received (a name may repeat); ``form``, the same pairs
+        as a dict if the caller has it, spares sorting pairs when no name
+        repeats."""
         if not signature or not signature.isascii():  # base64 is ASCII
             return False
         # Each name in order, each of its values in order, a repeated pair once:
-        # the pairs sorted, without repeats.
-        tail = "".join([name + value for name, value in sorted(set(pairs))])
+        # the pairs sorted, without repeats (the names alone if none repeats).
+        if form is not None and len(form) == len(pairs):
+            tail = "".join([name + form[name] for name in sorted(form)])
+        else:
+            tail = "".join([name + value for name, value in sorted(set(pairs))])
         expected = signature.encode("ascii")
+        plain = _plain(url)
+        if plain is not None:  # the URL without its port is the URL itself
+            return self._signs(url + tail, expected) or self._signs(
+                _with_port(*plain) + tail, expected
+            )
         try:
             without, with_port = port_variants(url)
         except ValueError:  # a port that is not a number
