@@ -73,6 +73,13 @@ __all__ = [
 
 MAX_HOPS = 64  # rooms passed without the caller; more means a loop the checks missed
 
+# _VALUES: the engine's values (the context, the state, the reply, a step and its
+# action) are made anew for every webhook and never changed once made; they are
+# dataclasses that compare and hash by value, as frozen ones would, but are not
+# frozen because a frozen dataclass is made three times as slowly (each field
+# set through ``object.__setattr__``), a twentieth of a webhook's cost for the six
+# made per request (see docs/decisions.md). Do not assign to their fields.
+
 
 class EngineError(Exception):
     """The menu led the engine somewhere it cannot go (a bug, not a caller error)."""
@@ -89,7 +96,7 @@ def _no_lookup(source: DataSource, key: str, variables: Mapping[str, str]) -> No
     raise LookupFailed(f"no lookups configured for data source '{source.id}'")
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)  # a value: see _VALUES
 class CallContext:
     """What the engine may know of the world for one webhook: time and lookups."""
 
@@ -98,7 +105,7 @@ class CallContext:
     lookup: Lookup = _no_lookup
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)  # a value: see _VALUES
 class CallState:
     """Where a call stands between two webhooks: the node and what it has gathered.
 
@@ -115,7 +122,7 @@ class CallState:
     since: float | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)  # a value: see _VALUES
 class Reply:
     """What came back from a gather: keys pressed, or words recognised."""
 
@@ -130,7 +137,7 @@ class Reply:
 # -- what a step ends on ------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)  # a value: see _VALUES
 class Gather:
     """Wait for keys (and, for menus with keywords, speech) after ``prompt``."""
 
@@ -142,7 +149,7 @@ class Gather:
     hints: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)  # a value: see _VALUES
 class Enqueue:
     """Hold in the queue of the human path until an agent answers.
 
@@ -158,7 +165,7 @@ class Enqueue:
     facts: tuple[tuple[str, str], ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)  # a value: see _VALUES
 class Dial:
     """Connect the caller to another number."""
 
@@ -166,21 +173,21 @@ class Dial:
     timeout_s: int = 30
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)  # a value: see _VALUES
 class Record:
     """Record a voicemail after a beep."""
 
     max_length_s: int
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)  # a value: see _VALUES
 class Switch:
     """Go on in another menu of the line, at its start (a ``goto_menu`` node)."""
 
     menu: str
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)  # a value: see _VALUES
 class Hangup:
     """End the call."""
 
@@ -188,7 +195,7 @@ class Hangup:
 Action = Gather | Enqueue | Dial | Record | Switch | Hangup
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)  # a value: see _VALUES
 class Event:
     """Something the platform must hear of: a complaint recorded, a request made.
 
@@ -203,7 +210,7 @@ class Event:
     detail: Mapping[str, object]
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)  # a value: see _VALUES
 class Step:
     """What happens next on the call, up to the caller's next move.
 
@@ -397,6 +404,7 @@ class Walk:
         self.events: list[Event] = []
         self.failed: tuple[str, str] | None = None  # (lookup node, why)
         self._found: list[_Found] = []  # lookups of this step that found a record
+        self._extra: dict[str, object] = {}  # what ``enter`` adds to its step
 
     def say(self, prompt: Prompt | str | None) -> None:
         if isinstance(prompt, str):
@@ -441,20 +449,31 @@ class Walk:
             extra.setdefault("events", tuple(self.events))
         if self.failed is not None:
             extra.setdefault("failed", self.failed)
+        if self._extra:  # made for ``enter``, which has the last word
+            extra.update(self._extra)
         return Step(tuple(self.prompts), action, state, tuple(self.nodes), **extra)
 
     def enter(self, node_id: str, **extra: object) -> Step:
-        """Enter ``node_id`` and go on until a node that needs the caller."""
-        for _ in range(MAX_HOPS):
-            node = self.menu.nodes[node_id]
-            self.nodes.append(node_id)
-            try:
-                following = self.pass_through(node)
-            except _Gap as gap:
-                following = self._rewind(gap)
-            if isinstance(following, Step):
-                return replace(following, **extra) if extra else following
-            node_id = following
+        """Enter ``node_id`` and go on until a node that needs the caller.
+
+        ``extra`` are fields of the step it ends on (``choice``, ``gave_up``),
+        given to the node that makes it (``step``) rather than copied in after.
+        """
+        nodes = self.menu.nodes
+        self._extra = extra
+        try:
+            for _ in range(MAX_HOPS):
+                node = nodes[node_id]
+                self.nodes.append(node_id)
+                try:
+                    following = self.pass_through(node)
+                except _Gap as gap:
+                    following = self._rewind(gap)
+                if isinstance(following, Step):
+                    return following
+                node_id = following
+        finally:
+            self._extra = {}
         raise EngineError(f"more than {MAX_HOPS} nodes without the caller: a loop?")
 
     def pass_through(self, node: Node) -> str | Step:
@@ -524,8 +543,7 @@ class Walk:
         person = self.menu.person
         person_words = person.speech if person is not None else ()
         if isinstance(node, MenuNode):
-            words = (*person_words, *(w for o in node.options for w in o.speech))
-            hints = tuple(dict.fromkeys(words))
+            hints = _menu_hints(node, person_words)
             action = Gather(
                 prompt, bool(hints), int(node.timeout_s), 1, "", hints[:100]
             )
@@ -584,6 +602,24 @@ class Walk:
                 self.menu.language, holiday.first, holiday.last
             )
         return rule.goto
+
+
+_HINTS: dict[int, tuple[MenuNode, tuple[str, ...], tuple[str, ...]]] = {}
+
+
+def _menu_hints(node: MenuNode, person_words: tuple[str, ...]) -> tuple[str, ...]:
+    """The words a menu node listens for: the person words, then its options'
+    keywords, each once. Worked out once per node (menus do not change while
+    loaded; a reload makes new nodes, and the kept ones are checked by identity)."""
+    kept = _HINTS.get(id(node))
+    if kept is not None and kept[0] is node and kept[1] is person_words:
+        return kept[2]
+    words = (*person_words, *(w for o in node.options for w in o.speech))
+    hints = tuple(dict.fromkeys(words))
+    if len(_HINTS) > 4096:  # menus reloaded many times: start over
+        _HINTS.clear()
+    _HINTS[id(node)] = (node, person_words, hints)
+    return hints
 
 
 def start(menu: Menu, ctx: CallContext) -> Step:

@@ -27,6 +27,8 @@ menu's own text, say). Documents the stamp cannot hold (a TaskRouter
 from __future__ import annotations
 
 import dataclasses
+import functools
+import operator
 import re
 import threading
 from collections.abc import Callable
@@ -98,9 +100,15 @@ class _Masked:
     digit runs as the builder cuts it, each run a blank of digits.
     """
 
-    def __init__(self, menu: Menu) -> None:
+    def __init__(self, menu: Menu, own: bool = True) -> None:
         self.menu = menu
         self.texts: list[str] = []
+        # Whether the menu's own voice reads SSML, and its own prompts shaped
+        # once (``_own_shapes``).
+        if own:
+            self.ssml, self.own = _own_shapes(menu)
+        else:
+            self.ssml, self.own = speaks_ssml(menu.voice), {}
 
     def text(self, text: str | None, ssml: bool) -> str | None:
         if not text:  # the builder leaves an empty text out: not a blank
@@ -137,10 +145,21 @@ class _Masked:
 
     def shape(self, prompt: Prompt) -> tuple:
         """``prompt`` as the key holds it: its fields, its text by its blanks."""
+        kept = self.own.get(id(prompt))
+        if kept is not None and kept[0] is prompt:
+            self.texts.extend(kept[2])
+            return kept[1]
+        return self.shaped(prompt)
+
+    def shaped(self, prompt: Prompt) -> tuple:
+        """``shape``, worked out."""
         text = prompt.text
         if text:
-            _, voice = spoken_in(self.menu, prompt.language, prompt.voice)
-            parts = digit_runs(text) if speaks_ssml(voice) else []
+            if prompt.language is None:  # ``spoken_in``, without the call
+                ssml = self.ssml if prompt.voice is None else speaks_ssml(prompt.voice)
+            else:
+                ssml = speaks_ssml(prompt.voice)
+            parts = digit_runs(text) if ssml else []
             if parts:
                 kinds = []
                 for index, part in enumerate(parts):
@@ -151,21 +170,77 @@ class _Masked:
             else:
                 self.texts.append(text)
                 text = ()
-        return (text, *(v for k, v in vars(prompt).items() if k != "text"))
+        return (text, _prompt_rest(prompt))
 
     def fields(self, thing: Any, left_out: frozenset[str]) -> tuple:
         """An action or a wait round as the key holds it: its type and fields,
         prompts by ``shape``, without the fields the document does not show."""
-        values: list[Any] = [type(thing)]
-        for name, value in vars(thing).items():
-            if name in left_out:
-                continue
-            if isinstance(value, Prompt):
-                value = self.shape(value)
-            elif name == "prompts":
-                value = tuple(map(self.shape, value))
-            values.append(value)
-        return tuple(values)
+        kind = type(thing)
+        get, prompts_at = _plan(kind, left_out)
+        shape = self.shape
+        values = [shape(v) if isinstance(v, Prompt) else v for v in get(thing)]
+        if prompts_at is not None:
+            values[prompts_at] = tuple(map(shape, values[prompts_at]))
+        return (kind, *values)
+
+
+# Per menu (by identity): whether its voice reads SSML, and its own prompts'
+# shapes: prompt id -> (the prompt, its shape, the texts it notes).
+_Shapes = dict[int, tuple[Prompt, tuple, tuple[str, ...]]]
+_OWN: dict[int, tuple[Menu, bool, _Shapes]] = {}
+_OWN_MENUS = 64  # menus kept; then the shapes are worked out again
+
+
+def _own_shapes(menu: Menu) -> tuple[bool, _Shapes]:
+    """Whether ``menu``'s voice reads SSML, and the shapes of the prompts in its
+    nodes, worked out once per menu.
+
+    Most prompts a step says are the menu's own objects (a prompt with
+    ``{variables}`` is a new one once filled in), and the shape of a long text
+    (its digit runs, for an SSML voice) costs more than the rest of the key. A
+    menu does not change while loaded; a reloaded one is another object. Found
+    by identity, so a prompt made for one call (filled in, or a phrase the
+    engine says) is shaped anew every time and never kept.
+    """
+    kept = _OWN.get(id(menu))
+    if kept is not None and kept[0] is menu:
+        return kept[1], kept[2]
+    shapes = {}
+    for node in menu.nodes.values():
+        for field in dataclasses.fields(node):
+            prompt = getattr(node, field.name)
+            if isinstance(prompt, Prompt):
+                masked = _Masked(menu, own=False)
+                shapes[id(prompt)] = (
+                    prompt,
+                    masked.shaped(prompt),
+                    tuple(masked.texts),
+                )
+    ssml = speaks_ssml(menu.voice)
+    if len(_OWN) >= _OWN_MENUS:
+        _OWN.clear()
+    _OWN[id(menu)] = (menu, ssml, shapes)
+    return ssml, shapes
+
+
+# A prompt's fields but its text, as the key holds them.
+_prompt_rest = operator.attrgetter(
+    *(f.name for f in dataclasses.fields(Prompt) if f.name != "text")
+)
+
+
+@functools.cache
+def _plan(
+    kind: type, left_out: frozenset[str]
+) -> tuple[Callable[[Any], tuple], int | None]:
+    """How to read the fields of dataclass ``kind`` the key holds, in order (a
+    getter giving them as a tuple), and where its ``prompts`` field is among
+    them, if it has one: worked out once per kind."""
+    names = [f.name for f in dataclasses.fields(kind) if f.name not in left_out]
+    prompts_at = names.index("prompts") if "prompts" in names else None
+    if len(names) > 1:
+        return operator.attrgetter(*names), prompts_at
+    return (lambda thing: tuple(getattr(thing, name) for name in names)), prompts_at
 
 
 class _CannotStamp(Exception):
@@ -218,13 +293,17 @@ class _Stamp:
                 self.blanks.append((is_url, int(found.group(2)), escape))
             last = found.end()
         self.pieces.append(document[last:])
+        # Each blank with the piece after it, as ``fill`` walks them.
+        self._walk = [
+            (*blank, piece)
+            for blank, piece in zip(self.blanks, self.pieces[1:], strict=True)
+        ]
 
     def fill(self, texts: list[str], state: CallState, urls: Urls) -> str:
         made: dict[int, str] = {}
         out = [self.pieces[0]]
-        for (is_url, number, escape), piece in zip(
-            self.blanks, self.pieces[1:], strict=True
-        ):
+        append = out.append
+        for is_url, number, escape, piece in self._walk:
             if is_url:
                 value = made.get(number)
                 if value is None:
@@ -235,8 +314,8 @@ class _Stamp:
                     made[number] = value
             else:
                 value = texts[number]
-            out.append(escape(value))
-            out.append(piece)
+            append(escape(value))
+            append(piece)
         return "".join(out)
 
 

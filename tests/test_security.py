@@ -234,6 +234,20 @@ def test_a_signed_get_ignores_form_fields_in_its_body(client):
     assert trace(response)["nodes"] == ["order_ask"]  # 1, as signed; not 2
 
 
+def test_a_signed_get_and_head_answer_alike_head_without_the_document(client):
+    post = TwilioPost(client)
+    gather = action_of(twiml(post("/voice")))
+    url = gather + "&" + urllib.parse.urlencode(dict(post.fields, Digits="1"))
+    signature = RequestValidator(TOKEN).compute_signature("http://localhost" + url, {})
+    headers = {"X-Twilio-Signature": signature}
+    got = client.get(url, headers=headers)
+    head = client.head(url, headers=headers)
+    assert twiml(got).find("Gather") is not None
+    assert head.status_code == 200 and head.data == b""
+    assert head.headers["Content-Type"] == got.headers["Content-Type"]
+    assert int(head.headers["Content-Length"]) == len(got.data) > 0
+
+
 # -- 5. state bound to its call --------------------------------------------------------
 
 

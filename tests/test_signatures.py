@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import random
 import urllib.parse
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlparse
 
 import pytest
 from conftest import TOKEN, make_app
-from twilio.request_validator import RequestValidator
+from twilio.request_validator import RequestValidator, add_port, remove_port
 from werkzeug.datastructures import MultiDict
 
 from ivr.web.hooks import parse_form
-from ivr.web.security import Signatures
+from ivr.web.security import Signatures, port_variants
 
 HOSTS = ["ivr.example.com", "ivr.example.com:443", "ivr.example.com:80",
          "ivr.example.com:8443", "127.0.0.1:5000", "localhost", "LOCALHOST:80"]  # fmt: skip
@@ -75,9 +75,41 @@ def test_same_answer_as_twilios_request_validator_on_random_requests():
         for signature in signatures:
             expected = reference.validate(url, form, signature)
             assert ours.valid(url, pairs, signature) == expected, (url, pairs)
+            as_dict = ours.valid(url, pairs, signature, dict(pairs))
+            assert as_dict == expected, (url, pairs)
             accepted += expected
             refused += not expected
     assert accepted > 500 and refused > 3000  # both answers were exercised
+
+
+def test_the_url_with_and_without_its_port_is_twilios():
+    rng = random.Random(5)
+    pieces = ["http://", "https://", "HTTP://", "ftp://", "http:", "localhost",
+              "ivr.example.com", ":", "80", "8443", "port", "[::1]", "[", "]", "@",
+              "user", "é", "/voice", "/", "//", "?", "s=a%2Fb", "&p=1", "#", "#f",
+              ";", ";p=1", "\t", "\n", " ", "~", "%41"]  # fmt: skip
+    plain = ["/voice", "/", "//", "?", "s=a%2Fb", "&p=1", "~", "%41", "@", " ", "é"]
+    tried = set()
+    for _ in range(6000):
+        url = "".join(rng.choice(pieces) for _ in range(rng.randrange(1, 9)))
+        if rng.random() < 0.7:  # most like a webhook's
+            url = rng.choice(pieces[:2]) + rng.choice(pieces[5:7]) + url
+        if rng.random() < 0.4:  # a plain one
+            url = "".join(
+                rng.choice(p) for p in [pieces[:2], pieces[5:7], *[plain] * 4]
+            )
+        try:
+            parsed = urlparse(url)
+            expected: object = (remove_port(parsed), add_port(parsed))
+        except ValueError:
+            expected = ValueError
+        try:
+            ours: object = port_variants(url)
+        except ValueError:
+            ours = ValueError
+        assert ours == expected, url
+        tried.add(expected is ValueError)
+    assert tried == {True, False}
 
 
 def test_a_url_whose_port_is_not_a_number_is_refused_not_raised():
@@ -147,7 +179,9 @@ def test_the_app_accepts_what_request_validator_accepts(
 def test_the_form_reads_as_parse_qsl_reads_it():
     rng = random.Random(9)
     pieces = ["CallSid", "=", "&", "&&", "+", "%20", "%E4%BD%A0", "%zz", "%", "a",
-              "退", "Digits=1", "=x", "SpeechResult=%E9%80%80+%E6%AC%BE", ";", "é"]  # fmt: skip
-    for _ in range(3000):
+              "退", "Digits=1", "=x", "SpeechResult=%E9%80%80+%E6%AC%BE", ";", "é",
+              "From=%2B86", "%2b", "%3A%2F", "%7e", "%7", "%0A", "%aF", "%C3", "%26",
+              "%3D", "%3d", "%25", "%2541"]  # fmt: skip
+    for _ in range(6000):
         text = "".join(rng.choice(pieces) for _ in range(rng.randrange(12)))
         assert parse_form(text) == parse_qsl(text, keep_blank_values=True), text

@@ -12,22 +12,20 @@ Gunicorn runs several worker processes, each counting what it answers: ``ivr
 serve`` sets ``PROMETHEUS_MULTIPROC_DIR`` (``instance/metrics/``) before the
 app is built, each worker's counts go to files there, and whichever worker
 answers ``/metrics`` adds them all up (prometheus_client's multiprocess mode).
+The webhooks are counted and timed where they all pass, ``ivr.web.hooks.webhook``.
 """
 
 from __future__ import annotations
 
 import os
-import time
 
-from flask import Blueprint, Response, current_app, g, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 from prometheus_client import CollectorRegistry, multiprocess
 from prometheus_client.exposition import choose_encoder
 
 from ivr.web import metrics
 
 bp = Blueprint("ops", __name__)
-
-_WEBHOOK_BLUEPRINTS = ("voice", "agent")
 
 
 @bp.get("/healthz")
@@ -55,24 +53,6 @@ def scrape() -> Response:
     # Prometheus' text format, or OpenMetrics when the scraper asks for it.
     encode, content_type = choose_encoder(request.headers.get("Accept", ""))
     return Response(encode(registry), content_type=content_type)
-
-
-@bp.before_app_request
-def _started() -> None:
-    g.ivr_started = time.perf_counter()
-
-
-@bp.after_app_request
-def _answered(response: Response) -> Response:
-    if request.blueprint in _WEBHOOK_BLUEPRINTS:
-        started = g.get("ivr_started")
-        metrics.webhook_answered(
-            request.endpoint or "unknown",
-            response.status_code,
-            None if started is None else time.perf_counter() - started,
-        )
-        metrics.watch_writer(current_app.extensions["ivr"].store.writer)
-    return response
 
 
 bp.record_once(lambda state: metrics.count_lookups(state.app))

@@ -9,16 +9,21 @@ trusted forwarded headers) rebuilds it.
 
 from __future__ import annotations
 
-import base64
+import binascii
 import hashlib
 import hmac
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from urllib.parse import urlparse
 
 from flask import Request
 from twilio.request_validator import add_port, remove_port
 
-__all__ = ["Signatures", "signed_url"]
+__all__ = ["Signatures", "port_variants", "signed_url"]
+
+_DEFAULT_PORTS = {"http": ":80", "https": ":443"}
+# The scheme and host of a plain URL (``_plain``): an ASCII host without a port.
+_PLAIN_START = re.compile(r"(https?)://([^/?#;:\[\]\t\r\n\x80-\U0010ffff]+)(?=[/?]|\Z)")
 
 
 def signed_url(request: Request, public_url: str | None) -> str:
@@ -40,6 +45,48 @@ def signed_url(request: Request, public_url: str | None) -> str:
     return f"{request.scheme}://{request.host}{path}"
 
 
+def port_variants(url: str) -> tuple[str, str]:
+    """``url`` as Twilio may have signed it: without its port, and with it.
+
+    What twilio's ``remove_port`` and ``add_port`` give for ``urlparse(url)``
+    (the URL put back together by ``geturl``, the default port of the scheme
+    added when it has none), ``ValueError`` for a port that is not a number.
+    A plain URL (``_plain``) is the one without itself, and the one with has
+    the scheme's port after the host; anything else goes through twilio's own
+    functions.
+    """
+    plain = _plain(url)
+    if plain is not None:
+        return url, _with_port(*plain)
+    parsed = urlparse(url)
+    return remove_port(parsed), add_port(parsed)
+
+
+def _plain(url: str) -> tuple[str, str, str] | None:
+    """The scheme, host and rest of a URL that ``urlparse`` and ``geturl`` give
+    back unchanged and whose host has no port, else None: http or https, an
+    ASCII host, then a path and query without a fragment, ``;`` parameters,
+    the tabs and line ends that ``urlsplit`` removes, or an empty query that
+    ``geturl`` drops."""
+    start = _PLAIN_START.match(url)
+    if (
+        start is None
+        or "#" in url
+        or ";" in url
+        or "\t" in url
+        or "\r" in url
+        or "\n" in url
+        or url.endswith("?")
+    ):
+        return None
+    scheme, host = start.groups()
+    return scheme, host, url[start.end() :]
+
+
+def _with_port(scheme: str, host: str, rest: str) -> str:
+    return f"{scheme}://{host}{_DEFAULT_PORTS[scheme]}{rest}"
+
+
 class Signatures:
     """Checks ``X-Twilio-Signature`` with an auth token, prepared once.
 
@@ -49,38 +96,49 @@ class Signatures:
     either) followed by each field name and value in name order. What does not
     change between requests is worked out here once: the token's HMAC state
     (its padded key, hashed) is copied for each request instead of derived
-    again, and the comparison is the standard library's. A URL whose port is
-    not a number is refused (``validate`` would raise).
+    again (cheaper than even the one-shot ``hmac.digest``, which OpenSSL sets
+    up anew), and the comparison is the standard library's. A URL whose port
+    is not a number is refused (``validate`` would raise).
     """
 
     def __init__(self, token: str) -> None:
         self._mac = hmac.new(token.encode("utf-8"), digestmod=hashlib.sha1)
 
-    def valid(self, url: str, pairs: Sequence[tuple[str, str]], signature: str) -> bool:
+    def valid(
+        self,
+        url: str,
+        pairs: Sequence[tuple[str, str]],
+        signature: str,
+        form: Mapping[str, str] | None = None,
+    ) -> bool:
         """Whether ``signature`` is Twilio's for ``url`` and the POST ``pairs``
-        (name, value) as received (a name may repeat)."""
+        (name, value) as received (a name may repeat); ``form``, the same pairs
+        as a dict if the caller has it, spares sorting pairs when no name
+        repeats."""
         if not signature or not signature.isascii():  # base64 is ASCII
             return False
-        params: dict[str, list[str]] = {}
-        for name, value in pairs:
-            params.setdefault(name, []).append(value)
-        tail = "".join(
-            name + value
-            for name in sorted(params)
-            for value in sorted(set(params[name]))
-        )
+        # Each name in order, each of its values in order, a repeated pair once:
+        # the pairs sorted, without repeats (the names alone if none repeats).
+        if form is not None and len(form) == len(pairs):
+            tail = "".join([name + form[name] for name in sorted(form)])
+        else:
+            tail = "".join([name + value for name, value in sorted(set(pairs))])
         expected = signature.encode("ascii")
+        plain = _plain(url)
+        if plain is not None:  # the URL without its port is the URL itself
+            return self._signs(url + tail, expected) or self._signs(
+                _with_port(*plain) + tail, expected
+            )
         try:
-            parsed = urlparse(url)
-            without = remove_port(parsed)  # what Twilio signs, almost always
-            if self._signs(without + tail, expected):
-                return True
-            with_port = add_port(parsed)
+            without, with_port = port_variants(url)
         except ValueError:  # a port that is not a number
             return False
+        if self._signs(without + tail, expected):  # what Twilio signs, almost always
+            return True
         return with_port != without and self._signs(with_port + tail, expected)
 
     def _signs(self, text: str, expected: bytes) -> bool:
         mac = self._mac.copy()
         mac.update(text.encode("utf-8"))
-        return hmac.compare_digest(base64.b64encode(mac.digest()), expected)
+        digest = binascii.b2a_base64(mac.digest(), newline=False)
+        return hmac.compare_digest(digest, expected)

@@ -46,7 +46,8 @@ def incoming(hook: Hook) -> Response:
 def input(hook: Hook) -> Response:
     """The caller pressed keys, spoke, or stayed silent at a menu or an ask."""
     menu, state = hook.state()
-    reply = Reply(digits=hook.get("Digits"), speech=hook.get("SpeechResult"))
+    values = hook.values
+    reply = Reply(values.get("Digits", ""), values.get("SpeechResult", ""))
     node = menu.nodes.get(state.node)
     shown = {"digits": reply.digits, "speech": reply.speech}
     if isinstance(node, AskNode) and node.sensitive:  # keys or words alike
