@@ -9,7 +9,7 @@ started in the batch before (so their records are folded onto, as live). Each
 batch is filed in a write transaction (`Database.transaction(write=True)`, as
 the writer does) on a fresh store and timed in CPU time; the figure is the
 median over the rounds, in µs per event. "events only" leaves
-`records.refresh` out, to see what the records cost. With
+`filing.refresh` out, to see what the records cost. With
 `IVR_TEST_POSTGRES_URL` set, the same on a temporary PostgreSQL database. Not a
 test:
 
@@ -122,13 +122,13 @@ def stores(postgres: str | None) -> Iterator[str]:
 
 def filing_us(target: str, work: list[list[dict]], with_records: bool) -> float:
     """The median CPU µs per event of filing each batch after the first."""
-    from ivr.store import Store, records
+    from ivr.store import Store, filing
     from ivr.store.ops import apply_ops
 
     store = Store(target)
-    refresh = records.refresh
+    refresh = filing.refresh
     if not with_records:
-        records.refresh = lambda conn, new: None
+        filing.refresh = lambda conn, new: None
     try:
         figures = []
         gc.collect()
@@ -143,7 +143,7 @@ def filing_us(target: str, work: list[list[dict]], with_records: bool) -> float:
             print(f"    {sorted(round(f) for f in figures)}")
         return statistics.median(figures)
     finally:
-        records.refresh = refresh
+        filing.refresh = refresh
         store.database.dispose()
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from ivr.store import prepared, records
+from ivr.store import filing, prepared
 from ivr.store.lines import (
     LIVE,
     add_callback,
@@ -63,8 +63,8 @@ def apply_ops(conn: Connection, ops: Sequence[dict[str, Any]]) -> None:
     if event_rows:
         _insert_events(conn, event_rows)
         logged += event_rows
-    # Last, the record of every call with a new event (``ivr.store.records``).
-    records.refresh(conn, logged)
+    # Last, the record of every call with a new event (``ivr.store.filing``).
+    filing.refresh(conn, logged)
 
 
 def _insert_events(conn: Connection, rows: list[dict[str, Any]]) -> None:
