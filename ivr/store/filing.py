@@ -2,13 +2,34 @@
 
 ``ivr.store.records`` says what a call's record is (``derive``); this module
 keeps the ``calls`` table equal to it as events are inserted, whatever order
-they land in and however many processes write at once.
+they land in (two workers' writers commit in either order), twice (a journal
+replayed after a crash: the events table keeps one copy by the write's id), or
+from several processes at once. Think of a clerk filing forms into folders:
+the usual form is the next page of a folder and is added to it; a folder
+with no pages gets its first; a page that belongs between others, or one the
+clerk is not sure of, has the folder rewritten from all its pages.
+
+Filing is the largest cost of a webhook, so each call gets only the work it
+needs (docs/decisions.md, "Filing the call log"):
+
+- **goes on** (the usual case: webhooks come in order): events later than
+  everything the record has seen are folded on from the columns folding reads
+  (``FOLD_READS``, not the whole wide row); the lists (path, choices,
+  announcements) only grow, so the new items are spliced into the stored JSON
+  text instead of the whole list being decoded and encoded again; only the
+  columns that changed are written;
+- **first**: a call with no record whose only events in the store are the new
+  ones (a count says so) gets the record derived from them, not read back;
+- **again**: anything else (out of order, replayed) is derived again from
+  every event of the call in the store.
 """
 
 from __future__ import annotations
 
 import logging
+import operator
 from collections.abc import Iterable, Mapping, Sequence
+from itertools import compress
 from typing import Any
 
 import sqlalchemy as sa
@@ -16,31 +37,19 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from ivr.store import prepared
-from ivr.store.records import derive
+from ivr.store.records import FOLD_READS, derive, go_on
 from ivr.store.schema import calls, events
 
 __all__ = ["refresh", "refresh_all"]
 
 _log = logging.getLogger("ivr.store")
 
-# Filing is the largest cost of a webhook, so ``refresh`` does only what each
-# call needs (docs/decisions.md, "Filing the call log"):
-#
-# - a call whose record has seen everything before the new events (the usual
-#   case: webhooks come in order) is folded on from its stored row, read with
-#   its JSON as text: the lists only grow, so new items are spliced into the
-#   stored text rather than the whole list decoded and encoded again; only the
-#   columns that changed are written;
-# - a call with no record yet whose only events in the store are the new ones
-#   (its first webhook: a count says so) is derived from them, not read back;
-# - anything else (events out of order, replayed, or a record never written)
-#   is derived again from every event of the call in the store.
-
 _COLUMNS = tuple(derive("", []))
-_JSON = ("path", "choices", "announcements", "serves", "fold")
-_GROWING = ("path", "choices", "announcements")  # only appended to by ``_add``
-_PLAIN = tuple(c for c in _COLUMNS if c not in _JSON)
+_GROWING = ("path", "choices", "announcements")  # only appended to by folding
+_JSON = (*_GROWING, "serves", "fold")
+_reads = operator.itemgetter(*FOLD_READS)
 _SIDS = sa.bindparam("sids", expanding=True)
+_PG_SIDS = sa.any_(sa.bindparam("sids", type_=postgresql.ARRAY(sa.String)))
 
 # Built once: building a statement costs more than running it.
 _LOG = sa.select(
@@ -52,18 +61,29 @@ _LOG = sa.select(
     events.c.node,
     events.c.detail,
 ).where(events.c.call_sid.in_(_SIDS))
-_COUNTS = (
+
+
+# What a record goes on from, JSON as text (each row: the call, the fields of
+# FOLD_READS, the lists, ``fold``); and how many events the calls without one
+# have. SQLite takes the calls as a JSON list (one parameter, not one each).
+_STATE = (
+    calls.c.call_sid,
+    *(calls.c[c] for c in FOLD_READS),
+    *(sa.cast(calls.c[c], sa.Text) for c in (*_GROWING, "fold")),
+)
+_N = len(FOLD_READS)
+_UPDATED_AT = 1 + FOLD_READS.index("updated_at")
+_IN_JSON = sa.select(sa.func.json_each(sa.bindparam("sids")).table_valued("value"))
+_CURRENT_SQLITE = sa.select(*_STATE).where(calls.c.call_sid.in_(_IN_JSON))
+_COUNTS_SQLITE = (
     sa.select(events.c.call_sid, sa.func.count())
-    .where(events.c.call_sid.in_(_SIDS))
+    .where(events.c.call_sid.in_(_IN_JSON))
     .group_by(events.c.call_sid)
 )
-# The stored records, JSON as text (decoded only where a fold needs it).
-_CURRENT = sa.select(
-    *(sa.cast(calls.c[c], sa.Text).label(c) if c in _JSON else calls.c[c]
-      for c in _COLUMNS)
-).where(calls.c.call_sid.in_(_SIDS))  # fmt: skip
-_CURRENT_LOCKED = _CURRENT.order_by(calls.c.call_sid).with_for_update()
-# PostgreSQL: an empty row for each call first, so that there is a row to lock.
+# PostgreSQL: an empty row for each call first, so that there is a row to lock,
+# then the rows locked in the calls' order. The events are counted after the
+# lock, in a statement of its own: one that waited for a lock sees what was
+# committed meanwhile only from its next statement.
 _PLACEHOLDERS = (
     postgresql.insert(calls)
     .from_select(
@@ -77,6 +97,17 @@ _PLACEHOLDERS = (
     )
     .on_conflict_do_nothing(index_elements=["call_sid"])
 )  # fmt: skip
+_CURRENT_POSTGRES = (
+    sa.select(*_STATE)
+    .where(calls.c.call_sid == _PG_SIDS)
+    .order_by(calls.c.call_sid)
+    .with_for_update()
+)
+_COUNTS_POSTGRES = (
+    sa.select(events.c.call_sid, sa.func.count())
+    .where(events.c.call_sid == _PG_SIDS)
+    .group_by(events.c.call_sid)
+)
 
 
 def refresh(conn: Connection, new: Iterable[Mapping[str, Any]]) -> None:
@@ -85,10 +116,7 @@ def refresh(conn: Connection, new: Iterable[Mapping[str, Any]]) -> None:
     Runs last in a write transaction, after the events are inserted. Rows are
     locked in a fixed order (PostgreSQL: an empty row first, then ``FOR
     UPDATE``), so two processes refreshing the same call take turns, and the
-    second reads the first one's events. Events later than everything the
-    record has seen are folded onto it; a call's first events, when they are
-    all it has in the store, make its record; otherwise (out of order,
-    replayed) the record is derived again from all the call's events.
+    second reads the first one's events.
     """
     by_call: dict[str, dict[Any, Mapping[str, Any]]] = {}
     for n, event in enumerate(new):
@@ -99,6 +127,17 @@ def refresh(conn: Connection, new: Iterable[Mapping[str, Any]]) -> None:
         _file(conn, {sid: list(log.values()) for sid, log in by_call.items()})
 
 
+def refresh_all(conn: Connection, batch: int = 500) -> None:
+    """Write the record of every call in the events table (a migration's job)."""
+    sids = [
+        sid
+        for (sid,) in conn.execute(sa.select(events.c.call_sid).distinct())
+        if sid and sid != "unknown"
+    ]
+    for start in range(0, len(sids), batch):
+        _file(conn, {sid: [] for sid in sids[start : start + batch]}, again=True)
+
+
 def _file(
     conn: Connection,
     by_call: Mapping[str, list[Mapping[str, Any]]],
@@ -106,48 +145,51 @@ def _file(
 ) -> None:
     """Write the records of ``by_call``'s calls (``again``: all from the store)."""
     sids = sorted(by_call)
-    query = _CURRENT
-    if conn.dialect.name == "postgresql":
+    postgres = conn.dialect.name == "postgresql"
+    if postgres:
         conn.execute(_PLACEHOLDERS, {"sids": sids})
-        query = _CURRENT_LOCKED
-    current = {row[0]: row for row in conn.execute(query, {"sids": sids}).all()}
+        rows = conn.execute(_CURRENT_POSTGRES, {"sids": sids}).all()
+    else:
+        rows = conn.execute(_CURRENT_SQLITE, {"sids": prepared.encode(sids)}).all()
     whole: list[dict[str, Any]] = []  # records to write in full
     changed: dict[tuple[str, ...], list[dict[str, Any]]] = {}  # by what changed
-    first: list[str] = []
-    rederive: list[str] = []
-    for sid in sids:
+    rederive = set(sids) if again else set()
+    first = [] if again else sorted(set(sids) - {row[0] for row in rows})
+    for row in () if again else rows:
+        sid, fold = row[0], row[-1]
         log = by_call[sid]
-        row = current.get(sid)
-        if again:
-            rederive.append(sid)
-        elif row is None or row[_FOLD] is None:  # no record, or a placeholder
+        if fold is None:  # an empty row (PostgreSQL)
             first.append(sid)
         elif min(e["at"] for e in log) <= row[_UPDATED_AT]:
-            rederive.append(sid)
+            rederive.add(sid)
         else:
-            changes = _folded(sid, log, row)
-            if changes is not None:
+            changes = _folded(sid, log, row[1 : 1 + _N], row[1 + _N : -1], fold)
+            if changes is None:
+                rederive.add(sid)
+            else:
                 changed.setdefault(tuple(changes), []).append(changes)
     if first:
-        stored = dict(conn.execute(_COUNTS, {"sids": first}).all())
+        if postgres:
+            counts = conn.execute(_COUNTS_POSTGRES, {"sids": first}).all()
+        else:
+            sids_json = prepared.encode(first)
+            counts = conn.execute(_COUNTS_SQLITE, {"sids": sids_json}).all()
+        stored = dict(counts)
         for sid in first:
             if stored.get(sid) == len(by_call[sid]):  # nothing but these
                 _derived(whole, sid, by_call[sid])
             else:
-                rederive.append(sid)
+                rederive.add(sid)
     if rederive:
         logs: dict[str, list[dict[str, Any]]] = {sid: [] for sid in rederive}
-        for row in conn.execute(_LOG, {"sids": rederive}).mappings():
+        for row in conn.execute(_LOG, {"sids": sorted(rederive)}).mappings():
             logs[row["call_sid"]].append(dict(row))
         for sid, log in logs.items():
             if log:
                 _derived(whole, sid, log)
     prepared.insert(conn, _upsert, whole)
-    for columns, rows in changed.items():
-        prepared.run(conn, prepared.statement(conn, _update, columns), rows)
-
-
-_UPDATED_AT, _FOLD = _COLUMNS.index("updated_at"), _COLUMNS.index("fold")
+    for columns, group in changed.items():
+        prepared.run(conn, prepared.statement(conn, _update, columns), group)
 
 
 def _derived(
@@ -160,49 +202,60 @@ def _derived(
         _log.exception("store: the record of call %s could not be derived", sid)
         return
     for column in _JSON:
-        record[column] = prepared.encode(record[column])
+        value = record[column]
+        # An empty list is written as such; no value (serves) is left out: NULL.
+        if value is not None:
+            record[column] = "[]" if value == [] else prepared.encode(value)
     records.append(record)
 
 
 def _folded(
-    sid: str, log: Sequence[Mapping[str, Any]], row: Sequence[Any]
+    sid: str,
+    log: Sequence[Mapping[str, Any]],
+    reads: Sequence[Any],
+    texts: Sequence[str | None],
+    fold: str,
 ) -> dict[str, Any] | None:
-    """The columns of ``row`` (a stored record) that ``log`` changes, by name,
-    with ``sid_`` (None when the events cannot be folded)."""
-    stored = dict(zip(_COLUMNS, row, strict=True))
-    onto = {
-        **stored,
-        "path": [], "choices": [], "announcements": [],  # new items only
-        "serves": _decoded(stored["serves"]), "fold": _decoded(stored["fold"]),
-    }  # fmt: skip
+    """The columns of the record that ``log`` changes, by name, with ``sid_``
+    (None if the events could not be folded). ``reads``: the stored values of
+    ``FOLD_READS``; ``texts``: the stored lists, as JSON text."""
+    record = _ON.copy()  # a copy, then its values: cheaper than a new dict
+    record.update(zip(FOLD_READS, reads, strict=True))
+    state = record["fold"] = prepared.decode(fold)
+    record["path"], record["choices"], record["announcements"] = [], [], []
     try:
-        record = derive(sid, log, onto=onto)
+        go_on(record, log)
     except Exception:  # one odd event must not hold up every write behind it
         _log.exception("store: the record of call %s could not be derived", sid)
         return None
-    changes = {c: record[c] for c in _PLAIN if record[c] != stored[c]}
-    for column in _GROWING:
-        if record[column]:
-            changes[column] = _extended(stored[column], record[column])
-    for column in ("serves", "fold"):
-        if record[column] != onto[column]:
-            changes[column] = prepared.encode(record[column])
+    changes = {
+        name: record[name]
+        for name in compress(FOLD_READS, map(operator.ne, _reads(record), reads))
+    }
+    if len(record) > len(_ON):  # fields the events wrote
+        for name in compress(_WRITES, map(record.__contains__, _WRITES)):
+            value = record[name]
+            changes[name] = prepared.encode(value) if name == "serves" else value
+    for name, text in zip(_GROWING, texts, strict=True):
+        if record[name]:
+            changes[name] = _extended(text, record[name])
+    if record["fold"] != state:
+        changes["fold"] = prepared.encode(record["fold"])
     changes["sid_"] = sid
     return changes
 
 
-def _decoded(text: str | None) -> Any:
-    return None if text is None else prepared.decode(text)
+_ON = dict.fromkeys((*FOLD_READS, *_GROWING, "fold"))
+# The fields folding only writes (besides the lists), in the table's order.
+_WRITES = tuple(c for c in _COLUMNS if c not in _ON and c != "call_sid")
 
 
 def _extended(stored: str | None, items: list[Any]) -> str:
     """The JSON list ``stored`` (as text) with ``items`` appended, not decoded."""
-    text = (stored or "").strip()
-    if not (text.startswith("[") and text.endswith("]")):  # none yet ("null")
-        return prepared.encode([*(_decoded(text or "null") or ()), *items])
-    head = text[:-1].rstrip()
-    tail = prepared.encode(items)[1:]
-    return head + tail if head.endswith("[") else head + "," + tail
+    if stored and stored != "[]" and stored.endswith("]"):
+        return f"{stored[:-1]},{prepared.encode(items)[1:]}"
+    old = prepared.decode(stored) if stored else None  # "[]", or none yet
+    return prepared.encode([*(old or ()), *items])
 
 
 def _upsert(conn: Connection, columns: Sequence[str]) -> Any:
@@ -226,14 +279,3 @@ def _update(_conn: Connection, columns: Sequence[str]) -> Any:
         .values({c: sa.bindparam(c, type_=calls.c[c].type)
                  for c in columns if c != "sid_"})
     )  # fmt: skip
-
-
-def refresh_all(conn: Connection, batch: int = 500) -> None:
-    """Write the record of every call in the events table (a migration's job)."""
-    sids = [
-        sid
-        for (sid,) in conn.execute(sa.select(events.c.call_sid).distinct())
-        if sid and sid != "unknown"
-    ]
-    for start in range(0, len(sids), batch):
-        _file(conn, {sid: [] for sid in sids[start : start + batch]}, again=True)

@@ -67,18 +67,31 @@ def apply_ops(conn: Connection, ops: Sequence[dict[str, Any]]) -> None:
     filing.refresh(conn, logged)
 
 
+_EVENT_COLUMNS = ("at", "call_sid", "menu", "event", "node", "detail", "op_id")
+
+
 def _insert_events(conn: Connection, rows: list[dict[str, Any]]) -> None:
     """Insert the events; a replayed one (its ``op_id`` known) is skipped.
     Compiled once per dialect and given plain values (``prepared``): SQLAlchemy's
     work per row cost more than the insert itself."""
+    statement = prepared.statement(conn, _event_insert)
+    if statement.names != _EVENT_COLUMNS:  # the table's order: the tuples' too
+        raise RuntimeError(f"events are inserted as {statement.names}")
     encode = prepared.encode
-    prepared.insert(
-        conn, _event_insert, [{**row, "detail": encode(row["detail"])} for row in rows]
-    )
+    prepared.run_values(
+        conn,
+        statement,
+        [
+            (row["at"], row["call_sid"], row["menu"], row["event"], row["node"],
+             encode(row["detail"]), row["op_id"])
+            for row in rows
+        ],
+    )  # fmt: skip
 
 
-def _event_insert(conn: Connection, columns: tuple[str, ...]) -> Any:
-    values = {name: sa.bindparam(name, type_=events.c[name].type) for name in columns}
+def _event_insert(conn: Connection) -> Any:
+    values = {name: sa.bindparam(name, type_=events.c[name].type)
+              for name in _EVENT_COLUMNS}  # fmt: skip
     return (
         insert(conn, events)
         .values(values)

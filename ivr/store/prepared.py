@@ -19,17 +19,19 @@ which makes them NULL.
 
 from __future__ import annotations
 
+import functools
 import json
 import operator
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from itertools import compress
 from typing import Any, NamedTuple
 
 import orjson
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.sql.expression import Executable
 
-__all__ = ["Statement", "decode", "encode", "insert", "run", "statement"]
+__all__ = ["Statement", "decode", "encode", "insert", "run", "run_values", "statement"]
 
 
 def encode(value: Any) -> str:
@@ -44,12 +46,15 @@ decode: Callable[[str | bytes], Any] = orjson.loads
 
 
 class Statement(NamedTuple):
-    """A compiled statement: its SQL and how to take a row's values for it."""
+    """A compiled statement: its SQL, the names of its values in order, and how
+    to take them from a row given as a mapping."""
 
     sql: str
+    names: tuple[str, ...]
     values: Callable[[Mapping[str, Any]], tuple[Any, ...]]
 
 
+_is_value = functools.partial(operator.is_not, None)
 _MAX = 1024  # statements kept per process (keys are few; a bound all the same)
 _compiled: dict[tuple[Any, ...], Statement] = {}
 _positional: dict[str, Dialect] = {}
@@ -71,7 +76,7 @@ def statement(
             values: Any = lambda row: (row[only],)  # noqa: E731
         else:
             values = operator.itemgetter(*names)
-        found = Statement(compiled.string, values)
+        found = Statement(compiled.string, names, values)
         with _lock:
             if len(_compiled) >= _MAX:
                 _compiled.clear()
@@ -100,6 +105,15 @@ def run(
         conn.exec_driver_sql(compiled.sql, [values(row) for row in rows])
 
 
+def run_values(
+    conn: Connection, compiled: Statement, rows: Sequence[tuple[Any, ...]]
+) -> None:
+    """Run ``compiled`` once for each of ``rows``, tuples of values in the
+    order of ``compiled.names``."""
+    if rows:
+        conn.exec_driver_sql(compiled.sql, list(rows))
+
+
 def insert(
     conn: Connection,
     build: Callable[[Connection, tuple[str, ...]], Executable],
@@ -109,7 +123,7 @@ def insert(
     columns it has a value in (the others are left out: NULL)."""
     by_columns: dict[tuple[str, ...], list[Mapping[str, Any]]] = {}
     for row in rows:
-        columns = tuple(name for name, value in row.items() if value is not None)
+        columns = tuple(compress(row, map(_is_value, row.values())))
         by_columns.setdefault(columns, []).append(row)
     for columns, group in by_columns.items():
         run(conn, statement(conn, build, columns), group)

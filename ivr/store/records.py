@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["CALLBACK_EVENTS", "derive"]
+__all__ = ["CALLBACK_EVENTS", "FOLD_READS", "derive", "go_on"]
 
 FINAL_STATUSES = ("completed", "busy", "no-answer", "failed", "canceled")
 # Events the agent line logs on the *customer's* call as it calls them back.
@@ -31,30 +31,35 @@ _CALLBACK_RANK = {"asked": 1, "placed": 2, "failed": 3, "reached": 4}
 _LEFT = {"bridged": "answered", "hangup": "abandoned"}
 
 
-def derive(
-    call_sid: str,
-    log: Sequence[Mapping[str, Any]],
-    *,
-    onto: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    """The record of ``call_sid`` from its events (``at``, ``menu``, ``event``,
-    ``node``, ``detail``), in the order they happened (``at``, then ``id``).
+# The record's fields that folding an event reads (it only writes the others,
+# besides appending to the lists): what ``go_on`` needs of a record, with its
+# ``fold`` (what else the next event needs).
+FOLD_READS = ("kind", "menu", "caller", "agent", "served", "enqueued_at",
+              "ended_at", "callback", "callback_attempts", "queue_result",
+              "wait_s", "transfer", "status", "inputs", "no_input", "faults",
+              "outcome", "updated_at")  # fmt: skip
 
-    ``onto``: a record derived from the events before these (all of ``log``
-    later than its ``updated_at``), to go on from; the result is the same as
-    deriving from every event (its ``fold`` column holds what that needs).
+
+def derive(call_sid: str, log: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The record of ``call_sid`` from its events (``at``, ``menu``, ``event``,
+    ``node``, ``detail``), in the order they happened (``at``, then ``id``)."""
+    at = log[0]["at"] if len(log) == 1 else min((e["at"] for e in log), default=0.0)
+    rec = _blank(call_sid, at)
+    rec["fold"] = {"last_step": None, "voicemail": False, "bridged_wait": None}
+    go_on(rec, log)
+    return rec
+
+
+def go_on(rec: dict[str, Any], log: Sequence[Mapping[str, Any]]) -> None:
+    """Fold ``log``, events later than all ``rec`` has seen, into ``rec``.
+
+    ``rec`` is changed in place; it needs only the fields of ``FOLD_READS``,
+    its ``fold`` and the lists to extend (``path``, ``choices``,
+    ``announcements``, which may hold only the new items): the other fields are
+    only written. The result is the record ``derive`` gives from every event.
     """
-    ordered = sorted(log, key=lambda e: (e["at"], e.get("id") or 0))
-    if onto is not None and onto.get("fold") is not None:
-        rec = {**onto, "path": list(onto["path"] or ()),
-               "choices": list(onto["choices"] or ()),
-               "announcements": list(onto["announcements"] or ())}  # fmt: skip
-        fold = dict(onto["fold"])
-        rec.pop("id", None)
-    else:
-        rec = _blank(call_sid, ordered[0]["at"] if ordered else 0.0)
-        fold = {"last_step": None, "voicemail": False, "bridged_wait": None}
-    for entry in ordered:
+    fold = dict(rec["fold"])
+    for entry in log if len(log) == 1 else sorted(log, key=_order):
         _add(rec, fold, entry)
     if rec["wait_s"] is None and fold["bridged_wait"] is not None:
         rec["wait_s"] = fold["bridged_wait"]
@@ -64,45 +69,57 @@ def derive(
     if rec["kind"] == "caller":
         rec["outcome"] = _outcome(rec, last_step, fold["voicemail"])
     rec["fold"] = fold
-    return rec
+
+
+def _order(event: Mapping[str, Any]) -> tuple[float, int]:
+    return event["at"], event.get("id") or 0
+
+
+# A record before its first event (copied: building a dict of this size key by
+# key costs several times more).
+_BLANK: dict[str, Any] = {
+    "call_sid": None,
+    "kind": "caller",
+    "menu": None,
+    "caller": None,
+    "called": None,
+    "started_at": 0.0,
+    "ended_at": None,
+    "updated_at": 0.0,
+    "path": None,
+    "last_node": None,
+    "choices": None,
+    "inputs": 0,
+    "no_input": 0,
+    "served": False,
+    "gave_up_at": None,
+    "outcome": None,
+    "queue": None,
+    "topic": None,
+    "enqueued_at": None,
+    "queue_result": None,
+    "wait_s": None,
+    "agent": None,
+    "callback": None,
+    "callback_attempts": 0,
+    "recording_url": None,
+    "recording_s": None,
+    "transfer": None,
+    "announcements": None,
+    "status": None,
+    "duration_s": None,
+    "faults": 0,
+    "serves": None,
+    "fold": None,
+}
 
 
 def _blank(call_sid: str, started_at: float) -> dict[str, Any]:
-    return {
-        "call_sid": call_sid,
-        "kind": "caller",
-        "menu": None,
-        "caller": None,
-        "called": None,
-        "started_at": started_at,
-        "ended_at": None,
-        "updated_at": started_at,
-        "path": [],
-        "last_node": None,
-        "choices": [],
-        "inputs": 0,
-        "no_input": 0,
-        "served": False,
-        "gave_up_at": None,
-        "outcome": None,
-        "queue": None,
-        "topic": None,
-        "enqueued_at": None,
-        "queue_result": None,
-        "wait_s": None,
-        "agent": None,
-        "callback": None,
-        "callback_attempts": 0,
-        "recording_url": None,
-        "recording_s": None,
-        "transfer": None,
-        "announcements": [],
-        "status": None,
-        "duration_s": None,
-        "faults": 0,
-        "serves": None,
-        "fold": None,
-    }
+    rec = _BLANK.copy()
+    rec["call_sid"] = call_sid
+    rec["started_at"] = rec["updated_at"] = started_at
+    rec["path"], rec["choices"], rec["announcements"] = [], [], []
+    return rec
 
 
 def _add(rec: dict[str, Any], fold: dict[str, Any], entry: Mapping[str, Any]) -> None:
