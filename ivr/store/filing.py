@@ -69,7 +69,7 @@ _LOG = sa.select(
 _STATE = (
     calls.c.call_sid,
     *(calls.c[c] for c in FOLD_READS),
-    *(sa.cast(calls.c[c], sa.Text) for c in (*_GROWING, "fold")),
+    sa.cast(calls.c.fold, sa.Text),
 )
 _N = len(FOLD_READS)
 _UPDATED_AT = 1 + FOLD_READS.index("updated_at")
@@ -163,7 +163,7 @@ def _file(
         elif min(e["at"] for e in log) <= row[_UPDATED_AT]:
             rederive.add(sid)
         else:
-            changes = _folded(sid, log, row[1 : 1 + _N], row[1 + _N : -1], fold)
+            changes = _folded(sid, log, row[1 : 1 + _N], fold)
             if changes is None:
                 rederive.add(sid)
             else:
@@ -213,12 +213,12 @@ def _folded(
     sid: str,
     log: Sequence[Mapping[str, Any]],
     reads: Sequence[Any],
-    texts: Sequence[str | None],
     fold: str,
 ) -> dict[str, Any] | None:
     """The columns of the record that ``log`` changes, by name, with ``sid_``
     (None if the events could not be folded). ``reads``: the stored values of
-    ``FOLD_READS``; ``texts``: the stored lists, as JSON text."""
+    ``FOLD_READS``. The lists' changes are their new items (``_update``
+    appends them)."""
     record = _ON.copy()  # a copy, then its values: cheaper than a new dict
     record.update(zip(FOLD_READS, reads, strict=True))
     state = record["fold"] = prepared.decode(fold)
@@ -228,17 +228,19 @@ def _folded(
     except Exception:  # one odd event must not hold up every write behind it
         _log.exception("store: the record of call %s could not be derived", sid)
         return None
+    # Values the events left alone are the very objects read (an equal one
+    # set again is written again: harmless).
     changes = {
         name: record[name]
-        for name in compress(FOLD_READS, map(operator.ne, _reads(record), reads))
+        for name in compress(FOLD_READS, map(operator.is_not, _reads(record), reads))
     }
     if len(record) > len(_ON):  # fields the events wrote
         for name in compress(_WRITES, map(record.__contains__, _WRITES)):
             value = record[name]
             changes[name] = prepared.encode(value) if name == "serves" else value
-    for name, text in zip(_GROWING, texts, strict=True):
+    for name in _GROWING:
         if record[name]:
-            changes[name] = _extended(text, record[name])
+            changes[name] = prepared.encode(record[name])
     if record["fold"] != state:
         changes["fold"] = prepared.encode(record["fold"])
     changes["sid_"] = sid
@@ -248,14 +250,6 @@ def _folded(
 _ON = dict.fromkeys((*FOLD_READS, *_GROWING, "fold"))
 # The fields folding only writes (besides the lists), in the table's order.
 _WRITES = tuple(c for c in _COLUMNS if c not in _ON and c != "call_sid")
-
-
-def _extended(stored: str | None, items: list[Any]) -> str:
-    """The JSON list ``stored`` (as text) with ``items`` appended, not decoded."""
-    if stored and stored != "[]" and stored.endswith("]"):
-        return f"{stored[:-1]},{prepared.encode(items)[1:]}"
-    old = prepared.decode(stored) if stored else None  # "[]", or none yet
-    return prepared.encode([*(old or ()), *items])
 
 
 def _upsert(conn: Connection, columns: Sequence[str]) -> Any:
@@ -271,11 +265,38 @@ def _upsert(conn: Connection, columns: Sequence[str]) -> Any:
     )
 
 
-def _update(_conn: Connection, columns: Sequence[str]) -> Any:
-    """Write the ``columns`` of a record (``sid_`` names the call)."""
+def _update(conn: Connection, columns: Sequence[str]) -> Any:
+    """Write the ``columns`` of a record (``sid_`` names the call); the lists
+    get the items given appended."""
+    values = {}
+    for name in columns:
+        if name == "sid_":
+            continue
+        value = sa.bindparam(name, type_=calls.c[name].type)
+        values[name] = _appended(conn, name, value) if name in _GROWING else value
     return (
-        sa.update(calls)
-        .where(calls.c.call_sid == sa.bindparam("sid_"))
-        .values({c: sa.bindparam(c, type_=calls.c[c].type)
-                 for c in columns if c != "sid_"})
-    )  # fmt: skip
+        sa.update(calls).where(calls.c.call_sid == sa.bindparam("sid_")).values(values)
+    )
+
+
+def _appended(conn: Connection, name: str, items: Any) -> Any:
+    """The stored JSON list ``name`` with the JSON list ``items`` appended.
+
+    PostgreSQL concatenates ``jsonb`` arrays. SQLite keeps the text as it was
+    written (compact, ending in ``]``), so the new items are spliced in as text
+    rather than the list being decoded and encoded again.
+    """
+    if conn.dialect.name == "postgresql":
+        return calls.c[name].op("||")(items)
+    stored = sa.type_coerce(calls.c[name], sa.Text)
+    text = sa.type_coerce(items, sa.Text)
+    one, two = sa.literal_column("1"), sa.literal_column("2")  # not parameters
+    spliced = (
+        sa.func.substr(stored, one, sa.func.length(stored) - one)
+        .concat(sa.literal_column("','"))
+        .concat(sa.func.substr(text, two))
+    )
+    empty = sa.or_(
+        stored.is_(None), stored.in_([sa.literal_column(t) for t in ("'[]'", "'null'")])
+    )
+    return sa.case((empty, text), else_=spliced)

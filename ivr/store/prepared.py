@@ -19,12 +19,10 @@ which makes them NULL.
 
 from __future__ import annotations
 
-import functools
 import json
 import operator
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from itertools import compress
 from typing import Any, NamedTuple
 
 import orjson
@@ -54,7 +52,6 @@ class Statement(NamedTuple):
     values: Callable[[Mapping[str, Any]], tuple[Any, ...]]
 
 
-_is_value = functools.partial(operator.is_not, None)
 _MAX = 1024  # statements kept per process (keys are few; a bound all the same)
 _compiled: dict[tuple[Any, ...], Statement] = {}
 _positional: dict[str, Dialect] = {}
@@ -123,7 +120,7 @@ def insert(
     columns it has a value in (the others are left out: NULL)."""
     by_columns: dict[tuple[str, ...], list[Mapping[str, Any]]] = {}
     for row in rows:
-        columns = tuple(compress(row, map(_is_value, row.values())))
+        columns = tuple([name for name, value in row.items() if value is not None])
         by_columns.setdefault(columns, []).append(row)
     for columns, group in by_columns.items():
         run(conn, statement(conn, build, columns), group)
