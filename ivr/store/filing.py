@@ -14,10 +14,9 @@ needs (docs/decisions.md, "Filing the call log"):
 
 - **goes on** (the usual case: webhooks come in order): events later than
   everything the record has seen are folded on from the columns folding reads
-  (``FOLD_READS``, not the whole wide row); the lists (path, choices,
-  announcements) only grow, so the new items are spliced into the stored JSON
-  text instead of the whole list being decoded and encoded again; only the
-  columns that changed are written;
+  (``FOLD_READS``, not the whole wide row), and only the columns that changed
+  are written; the lists (path, choices, announcements) only grow, so their
+  new items are appended in SQL, the stored lists never read;
 - **first**: a call with no record whose only events in the store are the new
   ones (a count says so) gets the record derived from them, not read back;
 - **again**: anything else (out of order, replayed) is derived again from
@@ -63,9 +62,9 @@ _LOG = sa.select(
 ).where(events.c.call_sid.in_(_SIDS))
 
 
-# What a record goes on from, JSON as text (each row: the call, the fields of
-# FOLD_READS, the lists, ``fold``); and how many events the calls without one
-# have. SQLite takes the calls as a JSON list (one parameter, not one each).
+# What a record goes on from (each row: the call, the fields of FOLD_READS,
+# ``fold`` as JSON text); and how many events the calls without one have.
+# SQLite takes the calls as a JSON list (one parameter, not one each).
 _STATE = (
     calls.c.call_sid,
     *(calls.c[c] for c in FOLD_READS),
@@ -283,8 +282,9 @@ def _appended(conn: Connection, name: str, items: Any) -> Any:
     """The stored JSON list ``name`` with the JSON list ``items`` appended.
 
     PostgreSQL concatenates ``jsonb`` arrays. SQLite keeps the text as it was
-    written (compact, ending in ``]``), so the new items are spliced in as text
-    rather than the list being decoded and encoded again.
+    written, ending in ``]`` (by orjson here, by SQLAlchemy's JSON type before),
+    so the new items are spliced in as text rather than the list being decoded
+    and encoded again.
     """
     if conn.dialect.name == "postgresql":
         return calls.c[name].op("||")(items)
