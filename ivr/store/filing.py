@@ -90,8 +90,8 @@ _PLACEHOLDERS = (
          "served", "callback_attempts", "faults"],
         sa.select(
             sa.func.unnest(sa.bindparam("sids", type_=postgresql.ARRAY(sa.String))),
-            sa.literal("caller"), sa.literal(0.0), sa.literal(0.0), sa.literal(0),
-            sa.literal(0), sa.literal(False), sa.literal(0), sa.literal(0),
+            *map(sa.literal_column, ("'caller'", "0.0", "0.0", "0", "0", "false",
+                                     "0", "0")),
         ),
     )
     .on_conflict_do_nothing(index_elements=["call_sid"])
@@ -146,10 +146,12 @@ def _file(
     sids = sorted(by_call)
     postgres = conn.dialect.name == "postgresql"
     if postgres:
-        conn.execute(_PLACEHOLDERS, {"sids": sids})
-        rows = conn.execute(_CURRENT_POSTGRES, {"sids": sids}).all()
+        placeholders = prepared.statement(conn, prepared.given, _PLACEHOLDERS)
+        prepared.run(conn, placeholders, [{"sids": sids}])
+        current, counts = _CURRENT_POSTGRES, _COUNTS_POSTGRES
     else:
-        rows = conn.execute(_CURRENT_SQLITE, {"sids": prepared.encode(sids)}).all()
+        current, counts = _CURRENT_SQLITE, _COUNTS_SQLITE
+    rows = _fetch(conn, current, sids)
     whole: list[dict[str, Any]] = []  # records to write in full
     changed: dict[tuple[str, ...], list[dict[str, Any]]] = {}  # by what changed
     rederive = set(sids) if again else set()
@@ -168,12 +170,7 @@ def _file(
             else:
                 changed.setdefault(tuple(changes), []).append(changes)
     if first:
-        if postgres:
-            counts = conn.execute(_COUNTS_POSTGRES, {"sids": first}).all()
-        else:
-            sids_json = prepared.encode(first)
-            counts = conn.execute(_COUNTS_SQLITE, {"sids": sids_json}).all()
-        stored = dict(counts)
+        stored = dict(_fetch(conn, counts, first))
         for sid in first:
             if stored.get(sid) == len(by_call[sid]):  # nothing but these
                 _derived(whole, sid, by_call[sid])
@@ -189,6 +186,14 @@ def _file(
     prepared.insert(conn, _upsert, whole)
     for columns, group in changed.items():
         prepared.run(conn, prepared.statement(conn, _update, columns), group)
+
+
+def _fetch(conn: Connection, built: Any, sids: list[str]) -> list[Any]:
+    """The rows of ``built`` for the calls ``sids`` (SQLite takes them as a
+    JSON list, PostgreSQL as an array)."""
+    compiled = prepared.statement(conn, prepared.given, built)
+    given = sids if conn.dialect.name == "postgresql" else prepared.encode(sids)
+    return prepared.fetch(conn, compiled, {"sids": given})
 
 
 def _derived(
@@ -220,6 +225,7 @@ def _folded(
     appends them)."""
     record = _ON.copy()  # a copy, then its values: cheaper than a new dict
     record.update(zip(FOLD_READS, reads, strict=True))
+    record["served"] = bool(record["served"])  # SQLite's driver gives 0 or 1
     state = record["fold"] = prepared.decode(fold)
     record["path"], record["choices"], record["announcements"] = [], [], []
     try:
@@ -227,11 +233,9 @@ def _folded(
     except Exception:  # one odd event must not hold up every write behind it
         _log.exception("store: the record of call %s could not be derived", sid)
         return None
-    # Values the events left alone are the very objects read (an equal one
-    # set again is written again: harmless).
     changes = {
         name: record[name]
-        for name in compress(FOLD_READS, map(operator.is_not, _reads(record), reads))
+        for name in compress(FOLD_READS, map(operator.ne, _reads(record), reads))
     }
     if len(record) > len(_ON):  # fields the events wrote
         for name in compress(_WRITES, map(record.__contains__, _WRITES)):

@@ -5,10 +5,12 @@ rows. For each row SQLAlchemy would build the parameters again and run every
 value through its type (JSON encoded by the type's processor), which cost
 more than the database's own work. So these statements are compiled once per
 dialect and key (like a form printed once and filled in by hand many times)
-and run with ``Connection.exec_driver_sql`` on tuples of values the driver
+and run on the transaction's own DBAPI cursor with tuples of values the driver
 takes as they are: JSON already encoded (``encode``, by orjson: the standard
-library's encoder cost several times the rest of a row). Everything else goes
-through SQLAlchemy as usual.
+library's encoder cost several times the rest of a row). SQLAlchemy's
+execution of a statement (its context, result and events) cost about as much
+as a hundred rows of SQLite's own work; its connection and transaction are
+still what these run in. Everything else goes through SQLAlchemy as usual.
 
 Two things the drivers make slow are avoided: parameters by name (SQLite's
 driver makes a string and looks it up for each value of each row) and, in
@@ -29,7 +31,17 @@ import orjson
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.sql.expression import Executable
 
-__all__ = ["Statement", "decode", "encode", "insert", "run", "run_values", "statement"]
+__all__ = [
+    "Statement",
+    "decode",
+    "encode",
+    "fetch",
+    "given",
+    "insert",
+    "run",
+    "run_values",
+    "statement",
+]
 
 
 def encode(value: Any) -> str:
@@ -99,7 +111,7 @@ def run(
     them, by the names the statement was built with)."""
     if rows:
         values = compiled.values
-        conn.exec_driver_sql(compiled.sql, [values(row) for row in rows])
+        run_values(conn, compiled, [values(row) for row in rows])
 
 
 def run_values(
@@ -108,7 +120,29 @@ def run_values(
     """Run ``compiled`` once for each of ``rows``, tuples of values in the
     order of ``compiled.names``."""
     if rows:
-        conn.exec_driver_sql(compiled.sql, list(rows))
+        cursor = conn.connection.cursor()
+        try:
+            cursor.executemany(compiled.sql, rows)
+        finally:
+            cursor.close()
+
+
+def fetch(
+    conn: Connection, compiled: Statement, values: Mapping[str, Any]
+) -> list[Any]:
+    """The rows ``compiled`` selects with ``values`` (tuples, as the driver
+    gives them: no type of SQLAlchemy's applied)."""
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(compiled.sql, compiled.values(values))
+        return cursor.fetchall()
+    finally:
+        cursor.close()
+
+
+def given(_conn: Connection, built: Executable) -> Executable:
+    """A statement built once already (for ``statement(conn, given, built)``)."""
+    return built
 
 
 def insert(
