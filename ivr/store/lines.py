@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from ivr.store import records
+from ivr.store import filing
 from ivr.store.schema import agents, callbacks, events, waiters
 
 __all__ = [
@@ -94,7 +94,7 @@ def _log_on_call(
     """Log an event of the agent line on a caller's call, and refresh its record."""
     row = {"at": now, "call_sid": call_sid, "event": event, "detail": detail or None}
     conn.execute(sa.insert(events).values(**row))
-    records.refresh(conn, [row])
+    filing.refresh(conn, [row])
 
 
 # -- the agents' side (synchronous, in write transactions) -----------------------

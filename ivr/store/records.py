@@ -12,27 +12,16 @@ That is what makes the record safe against the ways writes arrive: the events
 of one call may land out of order (two workers' writers commit in either
 order), twice (a journal replayed after a crash: the events table keeps one
 copy by the write's id), or while another process refreshes the same record.
-``refresh`` locks the record's row, reads every event of the call committed so
-far, and writes the summary again, in the writer's transaction, so the record
-always equals ``derive`` of the events that are in the store.
+``ivr.store.filing`` keeps the record in the store equal to ``derive`` of the
+events that are in it, in the writer's transaction.
 """
 
 from __future__ import annotations
 
-import logging
-import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection
-
-from ivr.store.schema import calls, events
-
-__all__ = ["CALLBACK_EVENTS", "derive", "refresh", "refresh_all"]
-
-_log = logging.getLogger("ivr.store")
+__all__ = ["CALLBACK_EVENTS", "FOLD_READS", "derive", "go_on"]
 
 FINAL_STATUSES = ("completed", "busy", "no-answer", "failed", "canceled")
 # Events the agent line logs on the *customer's* call as it calls them back.
@@ -42,30 +31,35 @@ _CALLBACK_RANK = {"asked": 1, "placed": 2, "failed": 3, "reached": 4}
 _LEFT = {"bridged": "answered", "hangup": "abandoned"}
 
 
-def derive(
-    call_sid: str,
-    log: Sequence[Mapping[str, Any]],
-    *,
-    onto: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    """The record of ``call_sid`` from its events (``at``, ``menu``, ``event``,
-    ``node``, ``detail``), in the order they happened (``at``, then ``id``).
+# The record's fields that folding an event reads (it only writes the others,
+# besides appending to the lists): what ``go_on`` needs of a record, with its
+# ``fold`` (what else the next event needs).
+FOLD_READS = ("kind", "menu", "caller", "agent", "served", "enqueued_at",
+              "ended_at", "callback", "callback_attempts", "queue_result",
+              "wait_s", "transfer", "status", "inputs", "no_input", "faults",
+              "outcome", "updated_at")  # fmt: skip
 
-    ``onto``: a record derived from the events before these (all of ``log``
-    later than its ``updated_at``), to go on from; the result is the same as
-    deriving from every event (its ``fold`` column holds what that needs).
+
+def derive(call_sid: str, log: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The record of ``call_sid`` from its events (``at``, ``menu``, ``event``,
+    ``node``, ``detail``), in the order they happened (``at``, then ``id``)."""
+    at = log[0]["at"] if len(log) == 1 else min((e["at"] for e in log), default=0.0)
+    rec = _blank(call_sid, at)
+    rec["fold"] = {"last_step": None, "voicemail": False, "bridged_wait": None}
+    go_on(rec, log)
+    return rec
+
+
+def go_on(rec: dict[str, Any], log: Sequence[Mapping[str, Any]]) -> None:
+    """Fold ``log``, events later than all ``rec`` has seen, into ``rec``.
+
+    ``rec`` is changed in place; it needs only the fields of ``FOLD_READS``,
+    its ``fold`` and the lists to extend (``path``, ``choices``,
+    ``announcements``, which may hold only the new items): the other fields are
+    only written. The result is the record ``derive`` gives from every event.
     """
-    ordered = sorted(log, key=lambda e: (e["at"], e.get("id") or 0))
-    if onto is not None and onto.get("fold") is not None:
-        rec = {**onto, "path": list(onto["path"] or ()),
-               "choices": list(onto["choices"] or ()),
-               "announcements": list(onto["announcements"] or ())}  # fmt: skip
-        fold = dict(onto["fold"])
-        rec.pop("id", None)
-    else:
-        rec = _blank(call_sid, ordered[0]["at"] if ordered else 0.0)
-        fold = {"last_step": None, "voicemail": False, "bridged_wait": None}
-    for entry in ordered:
+    fold = dict(rec["fold"])
+    for entry in log if len(log) == 1 else sorted(log, key=_order):
         _add(rec, fold, entry)
     if rec["wait_s"] is None and fold["bridged_wait"] is not None:
         rec["wait_s"] = fold["bridged_wait"]
@@ -75,45 +69,57 @@ def derive(
     if rec["kind"] == "caller":
         rec["outcome"] = _outcome(rec, last_step, fold["voicemail"])
     rec["fold"] = fold
-    return rec
+
+
+def _order(event: Mapping[str, Any]) -> tuple[float, int]:
+    return event["at"], event.get("id") or 0
+
+
+# A record before its first event (copied: building a dict of this size key by
+# key costs several times more).
+_BLANK: dict[str, Any] = {
+    "call_sid": None,
+    "kind": "caller",
+    "menu": None,
+    "caller": None,
+    "called": None,
+    "started_at": 0.0,
+    "ended_at": None,
+    "updated_at": 0.0,
+    "path": None,
+    "last_node": None,
+    "choices": None,
+    "inputs": 0,
+    "no_input": 0,
+    "served": False,
+    "gave_up_at": None,
+    "outcome": None,
+    "queue": None,
+    "topic": None,
+    "enqueued_at": None,
+    "queue_result": None,
+    "wait_s": None,
+    "agent": None,
+    "callback": None,
+    "callback_attempts": 0,
+    "recording_url": None,
+    "recording_s": None,
+    "transfer": None,
+    "announcements": None,
+    "status": None,
+    "duration_s": None,
+    "faults": 0,
+    "serves": None,
+    "fold": None,
+}
 
 
 def _blank(call_sid: str, started_at: float) -> dict[str, Any]:
-    return {
-        "call_sid": call_sid,
-        "kind": "caller",
-        "menu": None,
-        "caller": None,
-        "called": None,
-        "started_at": started_at,
-        "ended_at": None,
-        "updated_at": started_at,
-        "path": [],
-        "last_node": None,
-        "choices": [],
-        "inputs": 0,
-        "no_input": 0,
-        "served": False,
-        "gave_up_at": None,
-        "outcome": None,
-        "queue": None,
-        "topic": None,
-        "enqueued_at": None,
-        "queue_result": None,
-        "wait_s": None,
-        "agent": None,
-        "callback": None,
-        "callback_attempts": 0,
-        "recording_url": None,
-        "recording_s": None,
-        "transfer": None,
-        "announcements": [],
-        "status": None,
-        "duration_s": None,
-        "faults": 0,
-        "serves": None,
-        "fold": None,
-    }
+    rec = _BLANK.copy()
+    rec["call_sid"] = call_sid
+    rec["started_at"] = rec["updated_at"] = started_at
+    rec["path"], rec["choices"], rec["announcements"] = [], [], []
+    return rec
 
 
 def _add(rec: dict[str, Any], fold: dict[str, Any], entry: Mapping[str, Any]) -> None:
@@ -242,126 +248,3 @@ def _outcome(
     if action == "enqueue":
         return "abandoned"  # hung up holding; the queue's action never came
     return "self_service" if rec["served"] else "caller_hangup"
-
-
-# -- in the store -------------------------------------------------------------------
-
-
-def _insert(conn: Connection) -> Any:
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return dialect.insert(calls)
-
-
-_COLUMNS = tuple(derive("", []))
-_UPSERTS: dict[str, Any] = {}
-_LOG = sa.select(
-    events.c.id,
-    events.c.call_sid,
-    events.c.at,
-    events.c.menu,
-    events.c.event,
-    events.c.node,
-    events.c.detail,
-).where(events.c.call_sid.in_(sa.bindparam("sids", expanding=True)))
-
-
-# Built once: building a statement costs more than running it.
-_CURRENT = sa.select(calls).where(
-    calls.c.call_sid.in_(sa.bindparam("sids", expanding=True))
-)
-_CURRENT_LOCKED = _CURRENT.order_by(calls.c.call_sid).with_for_update()
-
-
-def _upsert(conn: Connection) -> Any:
-    """The record's upsert, built once per dialect (building it costs more than
-    running it)."""
-    name = conn.dialect.name
-    if name not in _UPSERTS:
-        insert = _insert(conn)
-        _UPSERTS[name] = insert.on_conflict_do_update(
-            index_elements=["call_sid"],
-            set_={c: insert.excluded[c] for c in _COLUMNS if c != "call_sid"},
-        )
-    return _UPSERTS[name]
-
-
-def refresh(conn: Connection, new: Iterable[Mapping[str, Any]]) -> None:
-    """Bring the records of the calls of ``new`` events (just inserted) up to date.
-
-    Runs last in a write transaction, after the events are inserted. Rows are
-    locked in a fixed order (PostgreSQL: an empty row first, then ``FOR
-    UPDATE``), so two processes refreshing the same call take turns, and the
-    second reads the first one's events. Events later than everything the
-    record has seen are folded onto it; otherwise (out of order, replayed) the
-    record is derived again from all the call's events.
-    """
-    by_call: dict[str, dict[Any, Mapping[str, Any]]] = {}
-    for n, event in enumerate(new):
-        sid = event["call_sid"]
-        if sid and sid != "unknown":
-            by_call.setdefault(sid, {})[event.get("op_id") or n] = event
-    sids = sorted(by_call)
-    if not sids:
-        return
-    query = _CURRENT
-    if conn.dialect.name == "postgresql":
-        placeholder = [
-            {"call_sid": sid, "kind": "caller", "started_at": 0.0, "updated_at": 0.0,
-             "inputs": 0, "no_input": 0, "served": False, "callback_attempts": 0,
-             "faults": 0}
-            for sid in sids
-        ]  # fmt: skip
-        conn.execute(
-            _insert(conn).on_conflict_do_nothing(index_elements=["call_sid"]),
-            placeholder,
-        )
-        query = _CURRENT_LOCKED
-    current = {
-        row["call_sid"]: row for row in conn.execute(query, {"sids": sids}).mappings()
-    }
-    records = []
-    again: list[str] = []
-    for sid in sids:
-        log = list(by_call[sid].values())
-        row = current.get(sid)
-        if (
-            row is None
-            or row["fold"] is None
-            or min(e["at"] for e in log) <= (row["updated_at"])
-        ):
-            again.append(sid)
-            continue
-        _derived(records, sid, log, onto=row)
-    if again:
-        logs: dict[str, list[dict[str, Any]]] = {sid: [] for sid in again}
-        for row in conn.execute(_LOG, {"sids": again}).mappings():
-            logs[row["call_sid"]].append(dict(row))
-        for sid, log in logs.items():
-            if log:
-                _derived(records, sid, log)
-    if records:
-        conn.execute(_upsert(conn), records)
-
-
-def _derived(
-    records: list[dict[str, Any]],
-    sid: str,
-    log: Sequence[Mapping[str, Any]],
-    onto: Mapping[str, Any] | None = None,
-) -> None:
-    try:
-        records.append(derive(sid, log, onto=onto))
-    except Exception:  # one odd event must not hold up every write behind it
-        _log.exception("store: the record of call %s could not be derived", sid)
-
-
-def refresh_all(conn: Connection, batch: int = 500) -> None:
-    """Write the record of every call in the events table (a migration's job)."""
-    sids = [
-        sid
-        for (sid,) in conn.execute(sa.select(events.c.call_sid).distinct())
-        if sid and sid != "unknown"
-    ]
-    for start in range(0, len(sids), batch):
-        part = sids[start : start + batch]
-        refresh(conn, [{"call_sid": sid, "at": -math.inf} for sid in part])

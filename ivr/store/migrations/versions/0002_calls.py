@@ -60,7 +60,7 @@ def upgrade() -> None:
     # Calls logged before this revision get their records from their events.
     # This writes the columns of the newest schema: a later revision that adds
     # columns to `calls` must move this refresh to itself.
-    from ivr.store.records import refresh_all
+    from ivr.store.filing import refresh_all
 
     refresh_all(op.get_bind())
 
