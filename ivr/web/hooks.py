@@ -71,7 +71,9 @@ class Hook:
         self.pairs: list[tuple[str, str]] = []  # the POST fields, as received
         # On GET and HEAD the signature covers the URL alone: a body would let
         # anyone holding a signed URL change what it says.
-        if environ.get("REQUEST_METHOD") == "POST" and _is_form(environ):
+        if environ.get("REQUEST_METHOD") == "POST" and (
+            environ.get("CONTENT_TYPE") == _FORM_TYPE or _is_form(environ)
+        ):
             self.pairs = parse_form(_body(environ))
         self.form = form = dict(self.pairs)
         self.values = {**query, **form} if query else form
@@ -441,7 +443,7 @@ _FORM_TYPE = "application/x-www-form-urlencoded"
 
 def _is_form(environ: dict[str, Any]) -> bool:
     kind = environ.get("CONTENT_TYPE", "")
-    return kind == _FORM_TYPE or kind.partition(";")[0].strip().lower() == _FORM_TYPE
+    return kind.partition(";")[0].strip().lower() == _FORM_TYPE
 
 
 @functools.cache
