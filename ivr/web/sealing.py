@@ -206,8 +206,8 @@ class Sealer:
 
     def _open(self, token: str, kind: str, fields: Mapping[str, str]) -> Any:
         try:  # as ``base64.urlsafe_b64decode`` reads it (not ASCII: ValueError)
-            text = (token + "=" * (-len(token) % 4)).encode("ascii")
-            data = binascii.a2b_base64(text.translate(_FROM_URLSAFE))
+            padded = (token + "=" * (-len(token) % 4)).encode("ascii")
+            data = binascii.a2b_base64(padded.translate(_FROM_URLSAFE))
         except (binascii.Error, ValueError) as error:
             raise BadState("the state in the URL is not valid") from error
         if len(data) < _HEADER.size + _NONCE_BYTES + _TAG_BYTES:
