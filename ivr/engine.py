@@ -487,7 +487,7 @@ class Walk:
             return self.lookup(node)
         if isinstance(node, RouteNode):
             return self.route(node)
-        if isinstance(node, MenuNode | AskNode):
+        if isinstance(node, (MenuNode, AskNode)):
             return self.gather(node)
         if isinstance(node, QueueNode):
             if node.closed and not menu.is_open(self.ctx.now):
@@ -497,7 +497,7 @@ class Walk:
         if isinstance(node, TransferNode):
             self.say(node.prompt)
             return self.step(Dial(node.number, int(node.timeout_s)), node.id)
-        if isinstance(node, VoicemailNode | FeedbackNode):
+        if isinstance(node, (VoicemailNode, FeedbackNode)):
             self.say(node.prompt)
             return self.step(Record(int(node.max_length_s)), node.id)
         if isinstance(node, RequestNode):

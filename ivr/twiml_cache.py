@@ -156,7 +156,7 @@ class _Masked:
         text = prompt.text
         if text:
             if prompt.language is None:  # ``spoken_in``, without the call
-                ssml = self.ssml if prompt.voice is None else speaks_ssml(prompt.voice)
+                ssml = speaks_ssml(prompt.voice) if prompt.voice else self.ssml
             else:
                 ssml = speaks_ssml(prompt.voice)
             parts = digit_runs(text) if ssml else []

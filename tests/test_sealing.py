@@ -72,6 +72,25 @@ def test_tokens_are_shorter_than_the_fernet_tokens_they_replace():
         assert len(ours) < len(fernet) - 40
 
 
+def test_a_state_is_sealed_as_the_compact_json_json_dumps_makes():
+    from ivr.web.sealing import _ENCODE  # set up once, not per token
+
+    for payload in [
+        ["shop", "order_ask", {"order_id": "202611250001", "caller": "+86138"}],
+        [
+            "菜单",
+            "节点",
+            {"说": '引号" 反斜杠\\ 换行\n', "e": "é\u2028"},
+            2,
+            1764000000.5,
+        ],
+        ["m", "n", {}, 0, 1e20],
+        {"a": "li.na", "w": 17, "p": -1, "t": None, "f": [["x", "y"]]},
+    ]:
+        expected = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+        assert "".join(_ENCODE(payload, 0)) == expected
+
+
 def test_every_altered_byte_and_every_cut_is_refused():
     sealer = Sealer(SECRET)
     token = sealer.seal(_state(order_id="1"), Binding.for_call(CALL["CallSid"]))

@@ -11,6 +11,7 @@ start only when no menu can be served, with every problem listed.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import secrets
 import tempfile
@@ -60,7 +61,7 @@ class Runtime:
         self.sealer = Sealer(config["SECRET_KEY"])
         self.lookups = Lookups()
         self.clock: Callable[[], dt.datetime] = config.get("CLOCK") or (
-            lambda: dt.datetime.now(dt.UTC)
+            functools.partial(dt.datetime.now, dt.UTC)  # no Python frame per call
         )
         database = str(config["DATABASE"])
         spool = None

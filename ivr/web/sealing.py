@@ -67,14 +67,15 @@ _STATE = "state"  # the kind of a call state's token (the agent line has others)
 
 
 def _compact_json() -> Any:
-    """``json.dumps(payload, ensure_ascii=False, separators=(",", ":"))``, with
-    the encoder set up once: ``json.dumps`` builds one (and json's C encoder
-    inside it) on every call, most of what sealing a state would cost."""
+    """The pieces of ``json.dumps(payload, ensure_ascii=False, separators=(",",
+    ":"))`` for ``(payload, 0)``, by an encoder set up once: ``json.dumps`` builds
+    one (and json's C encoder inside it) on every call, most of what sealing a
+    state would cost."""
     options = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
     make = json.encoder.c_make_encoder
     if make is None:  # a Python without json's C accelerator
-        return options.encode
-    encode = make(
+        return lambda payload, _: options.iterencode(payload)
+    return make(
         None,  # no circular check: a payload is strings, numbers and one dict
         options.default,
         json.encoder.encode_basestring,
@@ -85,7 +86,6 @@ def _compact_json() -> Any:
         options.skipkeys,
         options.allow_nan,
     )
-    return lambda payload: "".join(encode(payload, 0))
 
 
 _ENCODE = _compact_json()
@@ -196,7 +196,7 @@ class Sealer:
         now = int(self._clock())
         header = _HEADER.pack(VERSION, code, now)
         nonce = _NONCES.next()
-        raw = _ENCODE(payload).encode()
+        raw = "".join(_ENCODE(payload, 0)).encode()
         bound = b"%s%s\x00%s" % (header, kind.encode(), binding.value.encode())
         day = now // _DAY_S
         key = self._keys.get(day) or self._key(day)
@@ -206,8 +206,8 @@ class Sealer:
 
     def _open(self, token: str, kind: str, fields: Mapping[str, str]) -> Any:
         try:  # as ``base64.urlsafe_b64decode`` reads it (not ASCII: ValueError)
-            text = (token + "=" * (-len(token) % 4)).encode("ascii")
-            data = binascii.a2b_base64(text.translate(_FROM_URLSAFE))
+            padded = (token + "=" * (-len(token) % 4)).encode("ascii")
+            data = binascii.a2b_base64(padded.translate(_FROM_URLSAFE))
         except (binascii.Error, ValueError) as error:
             raise BadState("the state in the URL is not valid") from error
         if len(data) < _HEADER.size + _NONCE_BYTES + _TAG_BYTES:
