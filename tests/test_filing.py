@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from ivr.store import Store, filing, prepared
 from ivr.store.ops import apply_ops
-from ivr.store.records import derive
+from ivr.store.records import FOLD_READS, derive, go_on
 from ivr.store.schema import calls, events
 
 NUMBER = "+861000000000"
@@ -109,6 +109,27 @@ def assert_records_are_derived(store: Store) -> None:
     assert set(records) == sids
     for sid, record in records.items():
         assert record == {**derive(sid, store.events(sid)), "id": record["id"]}
+
+
+def test_going_on_reads_only_the_fields_of_fold_reads():
+    """``go_on`` from a record cut down to FOLD_READS, ``fold`` and empty lists
+    gives every field ``derive`` gives, and the lists' new items."""
+    rng = random.Random(13)
+    lists = ("path", "choices", "announcements")
+    for n in range(12):
+        log = life(n, 1_795_000_000.0, rng)
+        for k in range(1, len(log)):
+            before, after = derive("CA1", log[:k]), derive("CA1", log[: k + 1])
+            rec = {name: before[name] for name in FOLD_READS}
+            rec.update({name: [] for name in lists}, fold=before["fold"])
+            go_on(rec, log[k : k + 1])  # a KeyError if it reads another field
+            for name in lists:
+                assert before[name] + rec.pop(name) == after[name]
+            assert rec == {name: after[name] for name in rec}
+            untouched = after.keys() - rec.keys() - set(lists)
+            assert {name: after[name] for name in untouched} == {
+                name: before[name] for name in untouched
+            }  # the fields it did not write are as they were
 
 
 def test_records_are_derived_after_every_batch_however_the_events_land(database):
