@@ -312,7 +312,8 @@ def main(argv: list[str] | None = None) -> int:
         while True:
             filed = filer.round()
             if figures is not None:
-                figures(filer)
+                with contextlib.suppress(OSError):
+                    figures(filer)
             gone = stopping or not _alive(lives_with)
             if gone and not filed and not filer.pending:
                 break  # the server is gone and what it left is filed
@@ -324,7 +325,8 @@ def main(argv: list[str] | None = None) -> int:
         if figures is not None:  # this process's live gauges go with it
             from prometheus_client import multiprocess
 
-            multiprocess.mark_process_dead(os.getpid())
+            with contextlib.suppress(OSError):
+                multiprocess.mark_process_dead(os.getpid())
     return 0
 
 
@@ -338,8 +340,10 @@ def _figures() -> Any:
     """The writer's figures for ``/metrics``, when the server counts them."""
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         return None
-    from ivr.web import metrics
-
+    try:
+        from ivr.web import metrics
+    except OSError:  # the metrics folder is gone (a server stopping): no figures
+        return None
     return metrics.writer_figures
 
 
