@@ -199,3 +199,17 @@ def test_a_filer_outlives_the_worker_that_started_it_and_stops_with_the_server(
     server.join()
     assert wait_for(lambda: not filer.running(spool))  # gone with the server
     assert len(store.events(sid)) == 1
+
+
+def test_a_server_that_exited_counts_as_gone_before_it_is_reaped():
+    # A filer keeps the server's output open: if it waited for a master that
+    # has exited (a zombie until its starter reads its status), whoever reads
+    # that output to its end would wait for the filer.
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    try:
+        assert wait_for(lambda: not filer._alive(pid), timeout_s=10)
+    finally:
+        os.waitpid(pid, 0)
+    assert filer._alive(os.getpid())

@@ -265,13 +265,20 @@ def running(spool_dir: Path) -> bool:
 
 
 def _alive(pid: int) -> bool:
+    """Whether process ``pid`` runs: a zombie (a master that exited and waits
+    for whoever started it to read its status) counts as gone, or the filer
+    would keep the server's output open and its starter waiting for it."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc here: kill's answer is all there is
+    return stat.rpartition(")")[2].split()[0] != "Z"
 
 
 def _take_turn(spool_dir: Path) -> int | None:
