@@ -24,30 +24,21 @@ import copy
 import gc
 import json
 import os
-import re
 import statistics
 import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from html import unescape
 
-from webhook_cpu import ROOT, TOKEN, call, environ, fields
+from webhook_cpu import call, environ, fields, gather, ivr_app
 
 CALLS = 200
 
 
 def app_ops() -> list[tuple[list[dict], list[dict]]]:
     """Per call, the ops of its `/voice` start and of its first gather."""
-    from ivr.web import create_app
-
-    folder = tempfile.mkdtemp(prefix="ivr-bench-")
-    app = create_app({
-        "MENUS": str(ROOT / "menus"), "TWILIO_AUTH_TOKEN": TOKEN,
-        "DATABASE": f"{folder}/bench.sqlite3", "INSTANCE_PATH": folder,
-        "SECRET_KEY": "bench-secret-" + "k" * 32,
-    })  # fmt: skip
+    app = ivr_app()
     kept: list[dict] = []
     writer = app.extensions["ivr"].store.writer
 
@@ -60,11 +51,9 @@ def app_ops() -> list[tuple[list[dict], list[dict]]]:
     for n in range(CALLS):
         answer = call(app, *environ("/voice", fields(n)))
         start, kept[:] = list(kept), []
-        action = unescape(re.search(r'<Gather action="([^"]+)"', answer).group(1))
-        path = action.removeprefix("http://localhost")
-        call(app, *environ(path, {**fields(n), "Digits": "1"}))
-        gather, kept[:] = list(kept), []
-        calls.append((start, gather))
+        call(app, *gather(n, answer))
+        pressed, kept[:] = list(kept), []
+        calls.append((start, pressed))
     if not all(ops and ops[0]["op"] == "event" for pair in calls for ops in pair):
         raise SystemExit("a webhook logged no event: the bench is broken")
     return calls

@@ -44,27 +44,15 @@ def wait_up(
 
 
 def wait_filing(spool: Path, timeout_s: float = 30.0) -> None:
-    """Wait until a filer has its turn in ``spool`` (it holds ``filer.lock``):
-    the server is whole, writes are being filed (``ivr.store.filer``)."""
-    import fcntl
+    """Wait until a filer files ``spool`` (``ivr.store.filer``): the server is
+    whole, writes are being filed."""
+    from ivr.store import filer
 
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            fd = os.open(spool / "filer.lock", os.O_RDWR)
-        except FileNotFoundError:
-            time.sleep(0.1)
-            continue
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return  # a filer holds it
-        else:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-        finally:
-            os.close(fd)
+    while not filer.running(spool):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"no filer started in {spool}")
         time.sleep(0.1)
-    raise SystemExit(f"no filer started in {spool}")
 
 
 @contextlib.contextmanager

@@ -65,6 +65,26 @@ def call(app, env: dict, body: bytes) -> str:
     return data.decode()
 
 
+def ivr_app():
+    """``create_app`` on the default menus with a fresh store in a temporary
+    folder, signatures checked (also for ``bench/filing.py``)."""
+    from ivr.web import create_app
+
+    folder = tempfile.mkdtemp(prefix="ivr-bench-")
+    return create_app({
+        "MENUS": str(ROOT / "menus"), "TWILIO_AUTH_TOKEN": TOKEN,
+        "DATABASE": f"{folder}/bench.sqlite3", "INSTANCE_PATH": folder,
+        "SECRET_KEY": "bench-secret-" + "k" * 32,
+    })  # fmt: skip
+
+
+def gather(n: int, answer: str) -> tuple[dict, bytes]:
+    """Call ``n`` pressing 1 at the gather of its ``/voice`` ``answer``."""
+    action = unescape(re.search(r'<Gather action="([^"]+)"', answer).group(1))
+    path = action.removeprefix("http://localhost")
+    return environ(path, {**fields(n), "Digits": "1"})
+
+
 def cpu_us(app, requests: list, count: int) -> float:
     for i in range(300):
         call(app, *requests[i % len(requests)])
@@ -83,14 +103,7 @@ def main() -> None:
     parser.add_argument("--no-store-write", action="store_true")
     args = parser.parse_args()
 
-    from ivr.web import create_app
-
-    folder = tempfile.mkdtemp(prefix="ivr-bench-")
-    app = create_app({
-        "MENUS": str(ROOT / "menus"), "TWILIO_AUTH_TOKEN": TOKEN,
-        "DATABASE": f"{folder}/bench.sqlite3", "INSTANCE_PATH": folder,
-        "SECRET_KEY": "bench-secret-" + "k" * 32,
-    })  # fmt: skip
+    app = ivr_app()
     if args.no_store_write:
         store = app.extensions["ivr"].store
         store.record = lambda *a, **k: None
@@ -99,12 +112,7 @@ def main() -> None:
     spec.loader.exec_module(bare)
 
     starts = [environ("/voice", fields(n)) for n in range(CALLS)]
-    gathers = []
-    for n, start in enumerate(starts):
-        answer = call(app, *start)
-        action = unescape(re.search(r'<Gather action="([^"]+)"', answer).group(1))
-        path = action.removeprefix("http://localhost")
-        gathers.append(environ(path, {**fields(n), "Digits": "1"}))
+    gathers = [gather(n, call(app, *start)) for n, start in enumerate(starts)]
     if "<Enqueue" in call(app, *gathers[0]):
         raise SystemExit("the gather action was refused: the bench is broken")
     bare_requests = [environ("/voice", fields(0))]

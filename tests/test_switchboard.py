@@ -455,6 +455,16 @@ def test_free_running_callers_and_agents_over_http_each_caller_is_bridged_once()
     assert sorted(dialled) == sorted(caller_sids)
 
 
+def holding_caller(line: Line) -> Caller:
+    """A caller asked what to do at each hold round, not only at gathers."""
+    return Caller(
+        line.transport,
+        BASE + "/voice",
+        from_number="+15005551001",
+        asks_while_holding=True,
+    )
+
+
 def test_a_caller_asked_while_holding_hangs_up_between_rounds():
     line = Line()
     asked = []
@@ -468,12 +478,7 @@ def test_a_caller_asked_while_holding_hangs_up_between_rounds():
         holding = [g for g in asked if not g.input]
         return Silence() if len(holding) < 3 else None  # hangs up at the third
 
-    caller = Caller(
-        line.transport,
-        BASE + "/voice",
-        from_number="+15005551001",
-        asks_while_holding=True,
-    )
+    caller = holding_caller(line)
     handle = line.board.place(caller, person)
     line.board.run()
 
@@ -500,12 +505,7 @@ def test_a_caller_asked_while_holding_is_still_taken_by_an_agent():
             pauses.append(line.board.now_s)
         return Silence()
 
-    caller = Caller(
-        line.transport,
-        BASE + "/voice",
-        from_number="+15005551001",
-        asks_while_holding=True,
-    )
+    caller = holding_caller(line)
     handle = line.board.place(caller, person)
     line.board.run()
     assert handle.result.queue_result == "bridged"
@@ -516,12 +516,7 @@ def test_a_caller_asked_while_holding_is_still_taken_by_an_agent():
 def test_a_script_is_never_asked_while_holding():
     line = Line()
     line.agent([Press("1"), Press("9")], at_s=70)
-    caller = Caller(
-        line.transport,
-        BASE + "/voice",
-        from_number="+15005551001",
-        asks_while_holding=True,
-    )
+    caller = holding_caller(line)
     handle = line.board.place(caller, [Press("2")])
     line.board.run()
     assert handle.result.queue_result == "bridged"

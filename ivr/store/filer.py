@@ -110,22 +110,17 @@ class Filer:
         return len(batch)
 
     def _scan(self) -> list[_Tray]:
-        """The journal files now in the spool folder, oldest first."""
-        seen = []
-        with contextlib.suppress(FileNotFoundError):
-            paths = sorted(self.spool_dir.glob("journal-*.jsonl"),
-                           key=lambda p: (_mtime(p), p.name))  # fmt: skip
-            for path in paths:
-                tray = self._trays.get(path)
-                if tray is None:
-                    tray = self._open(path)
-                    if tray is None:
-                        continue
-                    self._trays[path] = tray
-                seen.append(tray)
-        for path in [p for p in self._trays if not p.exists()]:
+        """The journal files now in the spool folder, in the order they were
+        first seen (new ones oldest first): one listing a round, and a stat
+        only for a file not seen before."""
+        found = set(self.spool_dir.glob("journal-*.jsonl"))
+        for path in [p for p in self._trays if p not in found]:
             self._forget(self._trays.pop(path))
-        return seen
+        for path in sorted(found - self._trays.keys(), key=_age):
+            tray = self._open(path)
+            if tray is not None:
+                self._trays[path] = tray
+        return list(self._trays.values())
 
     def _open(self, path: Path) -> _Tray | None:
         try:
@@ -220,11 +215,11 @@ class Filer:
         self._trays.clear()
 
 
-def _mtime(path: Path) -> float:
+def _age(path: Path) -> tuple[float, str]:
     try:
-        return path.stat().st_mtime
+        return (path.stat().st_mtime, path.name)
     except FileNotFoundError:
-        return 0.0
+        return (0.0, path.name)
 
 
 # -- the process -------------------------------------------------------------------
@@ -348,10 +343,10 @@ def _figures() -> Any:
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         return None
     try:
-        from ivr.web import metrics
+        from ivr.store.figures import writer_figures
     except OSError:  # the metrics folder is gone (a server stopping): no figures
         return None
-    return metrics.writer_figures
+    return writer_figures
 
 
 if __name__ == "__main__":

@@ -399,43 +399,20 @@ def parse_form(text: str) -> list[tuple[str, str]]:
     text is unquoted at once and then cut into fields: no escape can then make
     a separator, and a UTF-8 sequence never spans an ``&`` (an ASCII byte ends
     any sequence, valid or not), so each field reads as if unquoted alone.
-    Most of Twilio's forms need no unquoting but a phone number's ``%2B``,
-    which a table decodes (``_unquoted``).
     """
     if "%" in text or "+" in text:
-        if "%26" in text or "%3" in text:
-            upper = text.upper()
-            if "%26" in upper or "%3D" in upper:
-                return [
-                    (_unquoted(name), _unquoted(value))
-                    for name, _, value in (
-                        f.partition("=") for f in text.split("&") if f
-                    )
-                ]
+        escapes = text.upper()
+        if "%26" in escapes or "%3D" in escapes:
+            return [
+                (_unquoted(name), _unquoted(value))
+                for name, _, value in (f.partition("=") for f in text.split("&") if f)
+            ]
         text = _unquoted(text)
     return [f.partition("=")[::2] for f in text.split("&") if f]  # type: ignore[misc]
 
 
-# The ASCII characters by their escape, in both cases of hex digit.
-_ESCAPED = {f"{code:02{case}}": chr(code) for code in range(128) for case in ("X", "x")}
-
-
 def _unquoted(text: str) -> str:
-    """``unquote(text.replace("+", " "))``: by a table for ASCII escapes, by
-    ``unquote`` for anything else (a UTF-8 sequence, a malformed escape)."""
-    if "+" in text:
-        text = text.replace("+", " ")
-    if "%" not in text:
-        return text
-    first, *rest = text.split("%")
-    out = [first]
-    for piece in rest:
-        char = _ESCAPED.get(piece[:2])
-        if char is None:
-            return unquote(text)
-        out.append(char)
-        out.append(piece[2:])
-    return "".join(out)
+    return unquote(text.replace("+", " "))
 
 
 _FORM_TYPE = "application/x-www-form-urlencoded"

@@ -14,10 +14,11 @@ import time
 from typing import Any
 
 from flask import Flask
-from prometheus_client import REGISTRY, Counter, Gauge, Histogram
+from prometheus_client import REGISTRY, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 
 from ivr.engine import LookupFailed
+from ivr.store.figures import writer_figures
 
 __all__ = [
     "LATENCY", "LOOKUPS", "WEBHOOKS", "DefaultFigures", "StoreFigures",
@@ -36,15 +37,6 @@ LOOKUPS = Counter(
     "ivr_lookups", "Lookups in the menus' data, by source and result "
     "(found, missing, error)", ["source", "result"],
 )  # fmt: skip
-PENDING = Gauge(
-    "ivr_store_writes_pending", "Writes queued for the store, not committed yet",
-    multiprocess_mode="livesum",
-)  # fmt: skip
-WRITTEN = Counter("ivr_store_writes", "Writes committed to the store")
-FAILED = Counter(
-    "ivr_store_write_failures", "Batches of writes the store refused (kept, retried)"
-)
-DROPPED = Counter("ivr_store_writes_dropped", "Writes dropped: the journal was full")
 
 
 class DefaultFigures:
@@ -89,7 +81,6 @@ class StoreFigures:
         yield held
 
 
-_seen: dict[int, tuple[int, int, int]] = {}
 _watching: set[int] = set()  # ids of the writers this process watches
 _watch_lock = threading.Lock()
 
@@ -142,20 +133,6 @@ def _forget_after_fork() -> None:
 
 
 os.register_at_fork(after_in_child=_forget_after_fork)
-
-
-def writer_figures(writer: Any) -> None:
-    """This process's writer counts into the metrics (the deltas since last)."""
-    with _watch_lock:
-        PENDING.set(writer.pending)
-        key = (os.getpid() << 20) ^ id(writer)
-        now = (writer.written, writer.failed_batches, writer.dropped)
-        before = _seen.get(key, (0, 0, 0))
-        for metric, new, old in zip((WRITTEN, FAILED, DROPPED), now, before,
-                                    strict=True):  # fmt: skip
-            if new > old:
-                metric.inc(new - old)
-        _seen[key] = now
 
 
 def count_lookups(app: Flask) -> None:
