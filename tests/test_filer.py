@@ -18,7 +18,7 @@ import time
 import uuid
 from pathlib import Path
 
-from ivr.store import Store, filer
+from ivr.store import Store, filer, journal
 from ivr.store.ops import apply_ops
 
 
@@ -108,6 +108,28 @@ def test_a_live_tray_is_filed_up_to_its_last_whole_line_and_kept(tmp_path):
     os.close(fd)  # the worker closes the tray: taken, and deleted once filed
     assert clerk.round() == 0
     assert not path.exists()
+    clerk.close()
+
+
+def test_what_orjson_cannot_write_or_read_is_journaled_and_filed_all_the_same(
+    tmp_path,
+):
+    """A detail keyed by numbers, an integer past 64 bits, a NaN in a line from
+    the standard library's writer: each goes to the journal and into the store."""
+    store = Store(tmp_path / "calls.sqlite3")
+    spool = tmp_path / "spool"
+    sid = "CA" + uuid.uuid4().hex
+    odd = [{**_event(sid, 0), "detail": {1: "one"}},
+           {**_event(sid, 1), "detail": {"big": 2**70}}]  # fmt: skip
+    lines = [journal.line(op) for op in odd]
+    assert [journal.read(raw)["detail"] for raw in lines] == [{"1": "one"},
+                                                              {"big": 2**70}]  # fmt: skip
+    spool.mkdir()
+    nan = json.dumps({**_event(sid, 2), "detail": {"queued": float("nan")}})
+    (spool / "journal-3-cc.jsonl").write_bytes(b"".join(lines) + nan.encode() + b"\n")
+    clerk = filer.Filer(store.database, apply_ops, spool)
+    assert clerk.round() == 3
+    assert len(store.events(sid)) == 3
     clerk.close()
 
 

@@ -112,6 +112,28 @@ def test_the_url_with_and_without_its_port_is_twilios():
     assert tried == {True, False}
 
 
+@pytest.mark.parametrize(
+    "host", ["h.example:5000", "h.example:080", "h.example:0", "h.example:65535",
+             "h.example:65536", "h.example:99999", "h.example:", "u@h.example:80"],
+)  # fmt: skip
+def test_ports_at_the_edges_give_twilios_variants(host):
+    url = f"http://{host}/voice/input?s=abc"
+    try:
+        parsed = urlparse(url)
+        expected: object = (remove_port(parsed), add_port(parsed))
+    except ValueError:
+        expected = ValueError
+    try:
+        ours: object = port_variants(url)
+    except ValueError:
+        ours = ValueError
+    assert ours == expected
+    if expected is not ValueError:  # a request signed either way is Twilio's
+        for signed in set(expected):  # type: ignore[arg-type]
+            signature = RequestValidator(TOKEN).compute_signature(signed, FIELDS)
+            assert Signatures(TOKEN).valid(url, list(FIELDS.items()), signature)
+
+
 def test_a_url_whose_port_is_not_a_number_is_refused_not_raised():
     url = "http://localhost:port/voice"
     signature = RequestValidator(TOKEN).compute_signature(url, {})

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import logging
 import os
 import signal
@@ -38,6 +37,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from ivr.store import journal
 
 __all__ = ["FILER_LOCK", "Filer", "running", "spawn"]
 
@@ -161,7 +162,7 @@ class Filer:
         ops = []
         for _, _, raw in part:
             try:
-                ops.append(json.loads(raw))
+                ops.append(journal.read(raw))
             except ValueError:
                 continue  # a torn line: never a whole write
         started = time.monotonic()

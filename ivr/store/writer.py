@@ -28,7 +28,6 @@ import atexit
 import contextlib
 import fcntl
 import itertools
-import json
 import logging
 import os
 import queue
@@ -40,6 +39,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ivr.store import journal
 from ivr.store.database import Database
 
 __all__ = ["Writer"]
@@ -155,7 +155,7 @@ class Writer:
                 self._ensure_filer()
             op.setdefault("id", _op_id())
             self._check_stuck()
-            line = (json.dumps(op, ensure_ascii=False) + "\n").encode()
+            line = journal.line(op)
             with self._jlock:
                 if self._journal_bytes + len(line) > self.max_journal_bytes:
                     self.dropped += 1
@@ -451,7 +451,7 @@ class Writer:
                     data = handle.read()
                 for raw in data.splitlines():
                     try:
-                        json.loads(raw)
+                        journal.read(raw)
                     except ValueError:
                         continue  # the torn last line of a killed process
                     line = raw + b"\n"
@@ -514,7 +514,7 @@ class Writer:
                 if self.prepare is not None:
                     self.prepare()
                 with self.database.transaction(write=True) as conn:
-                    self.apply(conn, [json.loads(line) for line, _ in batch])
+                    self.apply(conn, [journal.read(line) for line, _ in batch])
             except Exception as error:
                 self.failed_batches += 1
                 if outage is None:

@@ -22,8 +22,11 @@ from twilio.request_validator import add_port, remove_port
 __all__ = ["Signatures", "port_variants", "signed_url"]
 
 _DEFAULT_PORTS = {"http": ":80", "https": ":443"}
-# The scheme and host of a plain URL (``_plain``): an ASCII host without a port.
-_PLAIN_START = re.compile(r"(https?)://([^/?#;:\[\]\t\r\n\x80-\U0010ffff]+)(?=[/?]|\Z)")
+# The scheme, host and port of a plain URL (``_plain``): an ASCII host, and a
+# port of digits or none.
+_PLAIN_START = re.compile(
+    r"(https?)://([^/?#;:\[\]\t\r\n\x80-\U0010ffff]+)(?::([0-9]{1,5}))?(?=[/?]|\Z)"
+)
 
 
 def signed_url(request: Request, public_url: str | None) -> str:
@@ -51,23 +54,22 @@ def port_variants(url: str) -> tuple[str, str]:
     What twilio's ``remove_port`` and ``add_port`` give for ``urlparse(url)``
     (the URL put back together by ``geturl``, the default port of the scheme
     added when it has none), ``ValueError`` for a port that is not a number.
-    A plain URL (``_plain``) is the one without itself, and the one with has
-    the scheme's port after the host; anything else goes through twilio's own
-    functions.
+    A plain URL (``_plain``) is worked out by string operations; anything else
+    goes through twilio's own functions.
     """
     plain = _plain(url)
     if plain is not None:
-        return url, _with_port(*plain)
+        return _without_and_with_port(url, *plain)
     parsed = urlparse(url)
     return remove_port(parsed), add_port(parsed)
 
 
-def _plain(url: str) -> tuple[str, str, str] | None:
-    """The scheme, host and rest of a URL that ``urlparse`` and ``geturl`` give
-    back unchanged and whose host has no port, else None: http or https, an
-    ASCII host, then a path and query without a fragment, ``;`` parameters,
-    the tabs and line ends that ``urlsplit`` removes, or an empty query that
-    ``geturl`` drops."""
+def _plain(url: str) -> tuple[str, str, str | None, str] | None:
+    """The scheme, host, port (None without one) and rest of a URL that
+    ``urlparse`` and ``geturl`` give back unchanged, else None: http or https,
+    an ASCII host, a port from 1 to 65535 or none, then a path and query
+    without a fragment, ``;`` parameters, the tabs and line ends that
+    ``urlsplit`` removes, or an empty query that ``geturl`` drops."""
     start = _PLAIN_START.match(url)
     if (
         start is None
@@ -79,21 +81,30 @@ def _plain(url: str) -> tuple[str, str, str] | None:
         or url.endswith("?")
     ):
         return None
-    scheme, host = start.groups()
-    return scheme, host, url[start.end() :]
+    scheme, host, port = start.groups()
+    if port is not None and not 0 < int(port) <= 65535:
+        return None  # 0 and out of range: twilio's functions say what they mean
+    return scheme, host, port, url[start.end() :]
 
 
-def _with_port(scheme: str, host: str, rest: str) -> str:
-    return f"{scheme}://{host}{_DEFAULT_PORTS[scheme]}{rest}"
+def _without_and_with_port(
+    url: str, scheme: str, host: str, port: str | None, rest: str
+) -> tuple[str, str]:
+    """The two URLs Twilio may have signed for a ``_plain`` one: with a port,
+    the URL without it and the URL itself; without one, the URL itself and the
+    URL with its scheme's default port."""
+    if port is not None:
+        return f"{scheme}://{host}{rest}", url
+    return url, f"{scheme}://{host}{_DEFAULT_PORTS[scheme]}{rest}"
 
 
 class Signatures:
     """Checks ``X-Twilio-Signature`` with an auth token, prepared once.
 
     The same answers as twilio's ``RequestValidator(token).validate(url, form,
-    signature)`` with Flask's multi-valued form: HMAC-SHA1 over the URL (as
-    received without its port, then with its default port: Twilio signs
-    either) followed by each field name and value in name order. What does not
+    signature)`` with Flask's multi-valued form: HMAC-SHA1 over the URL (with
+    and without its port, the URL as received first: Twilio signs either)
+    followed by each field name and value in name order. What does not
     change between requests is worked out here once: the token's HMAC state
     (its padded key, hashed) is copied for each request instead of derived
     again (cheaper than even the one-shot ``hmac.digest``, which OpenSSL sets
@@ -125,15 +136,21 @@ class Signatures:
             tail = "".join([name + value for name, value in sorted(set(pairs))])
         expected = signature.encode("ascii")
         plain = _plain(url)
-        if plain is not None:  # the URL without its port is the URL itself
-            return self._signs(url + tail, expected) or self._signs(
-                _with_port(*plain) + tail, expected
+        if plain is not None:
+            without, with_port = _without_and_with_port(url, *plain)
+            # The URL as requested first: what Twilio signed, almost always.
+            if plain[2] is None:
+                return self._signs(without + tail, expected) or self._signs(
+                    with_port + tail, expected
+                )
+            return self._signs(with_port + tail, expected) or self._signs(
+                without + tail, expected
             )
         try:
             without, with_port = port_variants(url)
         except ValueError:  # a port that is not a number
             return False
-        if self._signs(without + tail, expected):  # what Twilio signs, almost always
+        if self._signs(without + tail, expected):
             return True
         return with_port != without and self._signs(with_port + tail, expected)
 
