@@ -65,16 +65,17 @@ def call(app, env: dict, body: bytes) -> str:
     return data.decode()
 
 
-def ivr_app():
+def ivr_app(*, filer: bool = False):
     """``create_app`` on the default menus with a fresh store in a temporary
-    folder, signatures checked (also for ``bench/filing.py``)."""
+    folder, signatures checked (also for ``bench/filing.py``); ``filer``: the
+    call log only journaled, as in ``ivr serve``'s workers."""
     from ivr.web import create_app
 
     folder = tempfile.mkdtemp(prefix="ivr-bench-")
     return create_app({
         "MENUS": str(ROOT / "menus"), "TWILIO_AUTH_TOKEN": TOKEN,
         "DATABASE": f"{folder}/bench.sqlite3", "INSTANCE_PATH": folder,
-        "SECRET_KEY": "bench-secret-" + "k" * 32,
+        "SECRET_KEY": "bench-secret-" + "k" * 32, "STORE_FILER": filer,
     })  # fmt: skip
 
 
