@@ -82,6 +82,22 @@ def test_same_answer_as_twilios_request_validator_on_random_requests():
     assert accepted > 500 and refused > 3000  # both answers were exercised
 
 
+def _twilios_variants(url: str) -> object:
+    """twilio's (without the port, with it) for ``url``, or ValueError."""
+    try:
+        parsed = urlparse(url)
+        return remove_port(parsed), add_port(parsed)
+    except ValueError:
+        return ValueError
+
+
+def _our_variants(url: str) -> object:
+    try:
+        return port_variants(url)
+    except ValueError:
+        return ValueError
+
+
 def test_the_url_with_and_without_its_port_is_twilios():
     rng = random.Random(5)
     pieces = ["http://", "https://", "HTTP://", "ftp://", "http:", "localhost",
@@ -98,16 +114,8 @@ def test_the_url_with_and_without_its_port_is_twilios():
             url = "".join(
                 rng.choice(p) for p in [pieces[:2], pieces[5:7], *[plain] * 4]
             )
-        try:
-            parsed = urlparse(url)
-            expected: object = (remove_port(parsed), add_port(parsed))
-        except ValueError:
-            expected = ValueError
-        try:
-            ours: object = port_variants(url)
-        except ValueError:
-            ours = ValueError
-        assert ours == expected, url
+        expected = _twilios_variants(url)
+        assert _our_variants(url) == expected, url
         tried.add(expected is ValueError)
     assert tried == {True, False}
 
@@ -118,16 +126,8 @@ def test_the_url_with_and_without_its_port_is_twilios():
 )  # fmt: skip
 def test_ports_at_the_edges_give_twilios_variants(host):
     url = f"http://{host}/voice/input?s=abc"
-    try:
-        parsed = urlparse(url)
-        expected: object = (remove_port(parsed), add_port(parsed))
-    except ValueError:
-        expected = ValueError
-    try:
-        ours: object = port_variants(url)
-    except ValueError:
-        ours = ValueError
-    assert ours == expected
+    expected = _twilios_variants(url)
+    assert _our_variants(url) == expected
     if expected is not ValueError:  # a request signed either way is Twilio's
         for signed in set(expected):  # type: ignore[arg-type]
             signature = RequestValidator(TOKEN).compute_signature(signed, FIELDS)

@@ -441,16 +441,7 @@ def _body(environ: dict[str, Any]) -> str:
     (``wsgi.input_terminated``: gunicorn, a chunked body on werkzeug's server),
     else up to the declared length, and nothing without one.
     """
-    declared = environ.get("CONTENT_LENGTH")
-    if (
-        declared
-        and declared.isascii()
-        and declared.isdigit()
-        and "HTTP_TRANSFER_ENCODING" not in environ
-    ):  # plain digits: as werkzeug's ``get_content_length`` reads them
-        length: int | None = int(declared)
-    else:
-        length = get_content_length(environ)
+    length = get_content_length(environ)
     if length is not None and length > MAX_BODY_BYTES:
         abort(413)
     stream = environ["wsgi.input"]

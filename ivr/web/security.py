@@ -59,7 +59,8 @@ def port_variants(url: str) -> tuple[str, str]:
     """
     plain = _plain(url)
     if plain is not None:
-        return _without_and_with_port(url, *plain)
+        other = _other_variant(*plain)
+        return (other, url) if plain[2] is not None else (url, other)
     parsed = urlparse(url)
     return remove_port(parsed), add_port(parsed)
 
@@ -87,15 +88,13 @@ def _plain(url: str) -> tuple[str, str, str | None, str] | None:
     return scheme, host, port, url[start.end() :]
 
 
-def _without_and_with_port(
-    url: str, scheme: str, host: str, port: str | None, rest: str
-) -> tuple[str, str]:
-    """The two URLs Twilio may have signed for a ``_plain`` one: with a port,
-    the URL without it and the URL itself; without one, the URL itself and the
-    URL with its scheme's default port."""
+def _other_variant(scheme: str, host: str, port: str | None, rest: str) -> str:
+    """Of the two URLs Twilio may have signed for a ``_plain`` one, the one that
+    is not the URL itself: without its port if it has one, else with its
+    scheme's default port."""
     if port is not None:
-        return f"{scheme}://{host}{rest}", url
-    return url, f"{scheme}://{host}{_DEFAULT_PORTS[scheme]}{rest}"
+        return f"{scheme}://{host}{rest}"
+    return f"{scheme}://{host}{_DEFAULT_PORTS[scheme]}{rest}"
 
 
 class Signatures:
@@ -136,15 +135,9 @@ class Signatures:
             tail = "".join([name + value for name, value in sorted(set(pairs))])
         expected = signature.encode("ascii")
         plain = _plain(url)
-        if plain is not None:
-            without, with_port = _without_and_with_port(url, *plain)
-            # The URL as requested first: what Twilio signed, almost always.
-            if plain[2] is None:
-                return self._signs(without + tail, expected) or self._signs(
-                    with_port + tail, expected
-                )
-            return self._signs(with_port + tail, expected) or self._signs(
-                without + tail, expected
+        if plain is not None:  # the URL as requested first: what Twilio signed
+            return self._signs(url + tail, expected) or self._signs(
+                _other_variant(*plain) + tail, expected
             )
         try:
             without, with_port = port_variants(url)
