@@ -20,9 +20,11 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from flask import Flask
+from flask import Flask, Request
 from flask.sessions import SessionInterface
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import MapAdapter
+from werkzeug.wsgi import get_host
 
 from ivr.estimate import RATE_WINDOW_S
 from ivr.loader import MenuError
@@ -186,6 +188,82 @@ def _menu_paths(config: Mapping[str, Any]) -> list[str | os.PathLike[str]]:
     return [paths] if isinstance(paths, str | os.PathLike) else list(paths)
 
 
+class _App(Flask):
+    """Flask, binding each request's URL map without working out again per
+    request what the previous request with the same host already said.
+
+    For every request Flask finds the host (werkzeug's ``get_host``), then
+    werkzeug finds it again, lower-cases it, IDNA-encodes it, and decodes the
+    path, the script name and the query: together more Python than a webhook
+    spends on its signature. Here the host and its IDNA form are found once
+    per host (a few kept; the ``Host`` header is the client's to choose) and
+    the adapter is made with the same arguments werkzeug's ``Map.bind_to_environ``
+    would give it. Anything this shortcut does not cover (``SERVER_NAME``,
+    ``TRUSTED_HOSTS``, host or subdomain matching, a WebSocket upgrade, a host
+    IDNA refuses) goes Flask's own way.
+    """
+
+    MAX_HOSTS = 64
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._hosts: dict[tuple[Any, ...], tuple[str, str]] = {}
+
+    def create_url_adapter(self, request: Request | None) -> MapAdapter | None:
+        config = self.config
+        url_map = self.url_map
+        if (
+            request is None
+            or config["SERVER_NAME"] is not None
+            or config["TRUSTED_HOSTS"] is not None
+            or url_map.host_matching
+            or self.subdomain_matching
+            or "HTTP_UPGRADE" in request.environ
+        ):
+            return super().create_url_adapter(request)
+        environ = request.environ
+        scheme = environ["wsgi.url_scheme"]
+        key = (
+            scheme,
+            environ.get("HTTP_HOST"),
+            environ.get("SERVER_NAME"),
+            environ.get("SERVER_PORT"),
+        )
+        known = self._hosts.get(key)
+        if known is None:
+            host = get_host(environ)
+            name, colon, port = host.lower().partition(":")
+            try:
+                name = name.encode("idna").decode("ascii")
+            except UnicodeError:
+                return super().create_url_adapter(request)  # werkzeug's BadHost
+            known = (host, f"{name}{colon}{port}")
+            if len(self._hosts) >= self.MAX_HOSTS:
+                self._hosts.clear()
+            self._hosts[key] = known
+        request.host = known[0]  # type: ignore[misc]  # as Flask sets it
+        script_name = environ.get("SCRIPT_NAME")
+        path_info = environ.get("PATH_INFO")
+        query = environ.get("QUERY_STRING")
+        return MapAdapter(
+            url_map,
+            known[1],
+            "/" if script_name is None else _wsgi_text(script_name),
+            url_map.default_subdomain or "",
+            scheme,
+            "/" if path_info is None else _wsgi_text(path_info),
+            environ["REQUEST_METHOD"],
+            None if query is None else _wsgi_text(query),
+        )
+
+
+def _wsgi_text(value: str) -> str:
+    """A WSGI string (bytes as latin-1) as text, as werkzeug decodes it."""
+    if value.isascii():
+        return value
+    return value.encode("latin1").decode(errors="replace")
+
+
 class _NoSessions(SessionInterface):
     """Webhooks carry their state in URLs; Flask's cookie session is never used."""
 
@@ -240,7 +318,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the webhook app for the configured menus."""
     # instance/ in the working folder; tests give their own (INSTANCE_PATH).
     instance = (test_config or {}).get("INSTANCE_PATH") or "instance"
-    app = Flask(__name__, instance_path=os.path.abspath(instance))
+    app = _App(__name__, instance_path=os.path.abspath(instance))
     app.config.from_mapping(
         MENUS="menus",
         RECORDINGS=None,  # default: recordings/ beside the menus folder

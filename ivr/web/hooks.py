@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import operator
 import time
 from collections.abc import Callable
 from typing import Any
@@ -398,21 +399,51 @@ def parse_form(text: str) -> list[tuple[str, str]]:
     Unless an escape stands for ``&`` or ``=`` (``%26``, ``%3D``), the whole
     text is unquoted at once and then cut into fields: no escape can then make
     a separator, and a UTF-8 sequence never spans an ``&`` (an ASCII byte ends
-    any sequence, valid or not), so each field reads as if unquoted alone.
+    any sequence, valid or not), so each field reads as if unquoted alone. The
+    cutting runs in C (``map`` over the fields), not a Python loop per field.
     """
     if "%" in text or "+" in text:
-        escapes = text.upper()
-        if "%26" in escapes or "%3D" in escapes:
+        if "%26" in text or "%3D" in text or "%3d" in text:
             return [
                 (_unquoted(name), _unquoted(value))
                 for name, _, value in (f.partition("=") for f in text.split("&") if f)
             ]
         text = _unquoted(text)
-    return [f.partition("=")[::2] for f in text.split("&") if f]  # type: ignore[misc]
+    return list(map(_NAME_VALUE, map(_PARTITION, filter(None, text.split("&")))))
+
+
+_PARTITION = operator.methodcaller("partition", "=")
+_NAME_VALUE = operator.itemgetter(0, 2)
+# Each escape's two hex digits, in either case, and the byte they stand for
+# (``urllib.parse.unquote_to_bytes``'s table).
+_HEX_BYTE = {
+    (a + b).encode(): bytes.fromhex(a + b)
+    for a in "0123456789ABCDEFabcdef"
+    for b in "0123456789ABCDEFabcdef"
+}
 
 
 def _unquoted(text: str) -> str:
-    return unquote(text.replace("+", " "))
+    """``urllib.parse.unquote(text.replace("+", " "))``: for ASCII text (a form
+    as Twilio posts it), without the standard library's pass of a regular
+    expression over the whole text first."""
+    text = text.replace("+", " ")
+    if "%" not in text:
+        return text
+    if not text.isascii():
+        return unquote(text)
+    first, *rest = text.encode("ascii").split(b"%")
+    out = [first]
+    append = out.append
+    for piece in rest:
+        byte = _HEX_BYTE.get(piece[:2])
+        if byte is None:
+            append(b"%")
+            append(piece)
+        else:
+            append(byte)
+            append(piece[2:])
+    return b"".join(out).decode("utf-8", "replace")
 
 
 _FORM_TYPE = "application/x-www-form-urlencoded"

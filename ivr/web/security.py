@@ -130,7 +130,8 @@ class Signatures:
         # Each name in order, each of its values in order, a repeated pair once:
         # the pairs sorted, without repeats (the names alone if none repeats).
         if form is not None and len(form) == len(pairs):
-            tail = "".join([name + form[name] for name in sorted(form)])
+            names = sorted(form)
+            tail = "".join(map(str.__add__, names, map(form.__getitem__, names)))
         else:
             tail = "".join([name + value for name, value in sorted(set(pairs))])
         expected = signature.encode("ascii")
