@@ -38,20 +38,20 @@ class CheckedCache(TwimlCache):
     def __init__(self) -> None:
         super().__init__()
         self.answers = 0
-        self.differences: list[tuple[str, str]] = []
+        self.differences: list[tuple[bytes, bytes]] = []
         CheckedCache.made.append(self)
 
     def step(self, step, menu, urls):
         served = super().step(step, menu, urls)
-        self._compare(served, str(render_step(step, menu, urls)))
+        self._compare(served, str(render_step(step, menu, urls)).encode())
         return served
 
     def wait(self, wait, state, menu, urls):
         served = super().wait(wait, state, menu, urls)
-        self._compare(served, str(render_wait(wait, state, menu, urls)))
+        self._compare(served, str(render_wait(wait, state, menu, urls)).encode())
         return served
 
-    def _compare(self, served: str, built: str) -> None:
+    def _compare(self, served: bytes, built: bytes) -> None:
         self.answers += 1
         if served != built:
             self.differences.append((served, built))
@@ -169,7 +169,8 @@ def test_texts_with_digits_escapes_and_markers_equal_the_builders(hotline):
             prompts.append(Prompt(text=said, audio="welcome.wav"))
         step = Step(tuple(prompts), _gather(asked), state)
         urls = Urls(rng.choice(["", "&p=3"]))
-        assert cache.step(step, menu, urls) == str(render_step(step, menu, urls))
+        built = str(render_step(step, menu, urls)).encode()
+        assert cache.step(step, menu, urls) == built
     assert len(cache) < 150  # most answers came from a stamp: texts are blanks
 
 
@@ -180,7 +181,7 @@ def test_each_call_hears_its_own_text_not_the_first_callers(hotline):
         state = replace(STATE, node="order_status", variables={"order_id": order})
         step = Step((Prompt(text=f"您的订单{order}状态为{status}。"),), Hangup(), state)
         served = cache.step(step, hotline, Urls())
-        assert served == str(render_step(step, hotline, Urls()))
+        assert served == str(render_step(step, hotline, Urls())).encode()
         documents.add(served)
         root = ET.fromstring(served)
         assert root.find("Say/say-as").text == order
@@ -211,8 +212,9 @@ def test_every_action_equals_the_builders_and_the_task_is_never_stamped(
         if isinstance(action, Enqueue) and action.workflow_sid:  # facts per call
             action = replace(action, facts=(("order", f"20261100{n}"),))
         step = Step((Prompt(text=f"第{n}位"),), action, state)
-        assert cache.step(step, hotline, Urls()) == str(
-            render_step(step, hotline, Urls())
+        assert (
+            cache.step(step, hotline, Urls())
+            == str(render_step(step, hotline, Urls())).encode()
         )
     assert cache.cut == (0 if getattr(action, "workflow_sid", None) else 1)
 
@@ -224,11 +226,12 @@ def test_an_edited_menu_never_meets_the_stamp_of_the_old_one(hotline):
     edited = replace(step, action=replace(step.action, timeout_s=9))
     for menu in (hotline, replace(hotline, language="en-US"), replace(hotline, voice=None)):  # fmt: skip
         for each in (step, edited):
-            assert cache.step(each, menu, Urls()) == str(
-                render_step(each, menu, Urls())
+            assert (
+                cache.step(each, menu, Urls())
+                == str(render_step(each, menu, Urls())).encode()
             )
-    assert 'timeout="9"' in cache.step(edited, hotline, Urls())
-    assert 'timeout="6"' in first
+    assert b'timeout="9"' in cache.step(edited, hotline, Urls())
+    assert b'timeout="6"' in first
 
 
 def test_wait_rounds_equal_the_builders_as_the_wait_grows(hotline):
@@ -250,8 +253,11 @@ def test_wait_rounds_equal_the_builders_as_the_wait_grows(hotline):
                 )
                 for m in (menu, replace(menu, hold=None)):
                     served = cache.wait(wait, queue_state, m, Urls())
-                    assert served == str(render_wait(wait, queue_state, m, Urls()))
-    assert cache.wait(WaitStep((), 0, leave=True), queue_state, menu, Urls()) == str(
-        render_wait(WaitStep((), 0, leave=True), queue_state, menu, Urls())
+                    built = str(render_wait(wait, queue_state, m, Urls()))
+                    assert served == built.encode()
+    leave = WaitStep((), 0, leave=True)
+    assert (
+        cache.wait(leave, queue_state, menu, Urls())
+        == str(render_wait(leave, queue_state, menu, Urls())).encode()
     )
     assert len(cache) <= 2 * 2 * 3 + 1  # rounds differ only in their text

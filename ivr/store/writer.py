@@ -385,7 +385,9 @@ class Writer:
     # -- the thread --------------------------------------------------------------
 
     def _ensure_thread(self) -> None:
-        if self._thread is not None and self._pid == os.getpid():
+        # A forked child finds ``_thread`` None (``_after_fork``): no pid to ask
+        # the kernel for on every write.
+        if self._thread is not None:
             return
         with self._init_lock:
             if self._thread is not None and self._pid == os.getpid():

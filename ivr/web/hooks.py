@@ -357,8 +357,9 @@ def xml(twiml: VoiceResponse) -> Response:
     return xml_text(str(twiml))
 
 
-def xml_text(document: str) -> Response:
-    """A TwiML document already rendered (``ivr.twiml_cache``) as the response."""
+def xml_text(document: str | bytes) -> Response:
+    """A TwiML document already rendered (``ivr.twiml_cache``: UTF-8) as the
+    response."""
     return TwimlResponse(document)
 
 
@@ -374,8 +375,10 @@ class TwimlResponse(Response):
     callgrind). Any other status (none is made today) takes werkzeug's way.
     """
 
-    def __init__(self, document: str) -> None:
-        super().__init__(document.encode(), content_type=TWIML_TYPE)
+    def __init__(self, document: str | bytes) -> None:
+        if isinstance(document, str):
+            document = document.encode()
+        super().__init__(document, content_type=TWIML_TYPE)
 
     def get_wsgi_headers(self, environ: dict[str, Any]) -> Any:
         if self.status_code != 200:
