@@ -5,7 +5,9 @@ signed requests as `bench/webhook.py` (`/voice` of 200 calls, and key 1 at the
 first menu posting each call's own sealed state), and timed by the process's
 CPU time, which counts the store writer's thread too and moves less with the
 machine's load than requests per second do. Prints the median of five batches.
-`--no-store-write` leaves the call log out (to see what it costs). Not a test:
+`--no-store-write`, `--no-signature` and `--no-metrics` leave that part of a
+webhook out (the call log, the signature check, the webhook counters), to see
+what it costs. Not a test:
 
     python bench/webhook_cpu.py [--requests 3000] [--no-store-write]
 """
@@ -86,6 +88,20 @@ def gather(n: int, answer: str) -> tuple[dict, bytes]:
     return environ(path, {**fields(n), "Digits": "1"})
 
 
+def requests_of(app) -> tuple[object, list, list, list]:
+    """The bare route's app and request, and ivr's ``/voice`` and gather
+    requests for ``app`` (each call's ``/voice`` answered once to get its
+    gather's sealed state)."""
+    spec = importlib.util.spec_from_file_location("bare", ROOT / "bench/bare_app.py")
+    bare = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bare)
+    starts = [environ("/voice", fields(n)) for n in range(CALLS)]
+    gathers = [gather(n, call(app, *start)) for n, start in enumerate(starts)]
+    if "<Enqueue" in call(app, *gathers[0]):
+        raise SystemExit("the gather action was refused: the bench is broken")
+    return bare.app, [environ("/voice", fields(0))], starts, gathers
+
+
 def cpu_us(app, requests: list, count: int) -> float:
     for i in range(300):
         call(app, *requests[i % len(requests)])
@@ -102,30 +118,32 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--no-store-write", action="store_true")
+    parser.add_argument("--no-signature", action="store_true")
+    parser.add_argument("--no-metrics", action="store_true")
     args = parser.parse_args()
 
     app = ivr_app()
+    runtime = app.extensions["ivr"]
+    left_out = []
     if args.no_store_write:
-        store = app.extensions["ivr"].store
-        store.record = lambda *a, **k: None
-    spec = importlib.util.spec_from_file_location("bare", ROOT / "bench/bare_app.py")
-    bare = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bare)
+        runtime.store.record = lambda *a, **k: None
+        left_out.append("call-log write")
+    if args.no_signature:
+        runtime.signatures = None
+        left_out.append("signature check")
+    if args.no_metrics:
+        from ivr.web import metrics
 
-    starts = [environ("/voice", fields(n)) for n in range(CALLS)]
-    gathers = [gather(n, call(app, *start)) for n, start in enumerate(starts)]
-    if "<Enqueue" in call(app, *gathers[0]):
-        raise SystemExit("the gather action was refused: the bench is broken")
-    bare_requests = [environ("/voice", fields(0))]
+        metrics.webhook_answered = lambda *a, **k: None
+        left_out.append("metrics")
+    bare, bare_requests, starts, gathers = requests_of(app)
     figures = {
-        "bare Flask route": cpu_us(bare.app, bare_requests, args.requests),
+        "bare Flask route": cpu_us(bare, bare_requests, args.requests),
         "ivr /voice (start)": cpu_us(app, starts, args.requests),
         "ivr gather action": cpu_us(app, gathers, args.requests),
     }
-    print(
-        f"CPU time per request in process, median of 5 x {args.requests:,}"
-        f"{' (no call-log write)' if args.no_store_write else ''}"
-    )
+    without = f" (without the {', '.join(left_out)})" if left_out else ""
+    print(f"CPU time per request in process, median of 5 x {args.requests:,}{without}")
     for name, us in figures.items():
         print(f"  {name:20s} {us:6.0f} µs  ({us / figures['bare Flask route']:.1f}x)")
 

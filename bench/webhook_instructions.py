@@ -18,7 +18,6 @@ log only appended to the journal; filing is the filer's, see
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import re
 import subprocess
@@ -38,18 +37,13 @@ def _serve(kind: str, count: int, writer: bool) -> None:
     import webhook_cpu as cpu
 
     app = cpu.ivr_app(filer=not writer)
-    spec = importlib.util.spec_from_file_location("bare", HERE / "bare_app.py")
-    bare = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bare)
-    starts = [cpu.environ("/voice", cpu.fields(n)) for n in range(cpu.CALLS)]
-    gathers = [cpu.gather(n, cpu.call(app, *s)) for n, s in enumerate(starts)]
-    peer = cpu.environ("/voice", cpu.fields(0))
+    bare, (peer,), starts, gathers = cpu.requests_of(app)
     for i in range(100):  # warm every path alike, whatever is measured next
         cpu.call(app, *gathers[i % cpu.CALLS])
         cpu.call(app, *starts[i % cpu.CALLS])
-        cpu.call(bare.app, *peer)
+        cpu.call(bare, *peer)
     targets = {
-        KINDS[0]: (bare.app, [peer]),
+        KINDS[0]: (bare, [peer]),
         KINDS[1]: (app, starts),
         KINDS[2]: (app, gathers),
     }

@@ -15,7 +15,7 @@ import operator
 import time
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import quote, unquote
+from urllib.parse import quote, unquote, unquote_to_bytes
 
 from flask import Request, Response, abort, current_app, request, url_for
 from twilio.twiml.voice_response import VoiceResponse
@@ -417,36 +417,19 @@ def parse_form(text: str) -> list[tuple[str, str]]:
 
 _PARTITION = operator.methodcaller("partition", "=")
 _NAME_VALUE = operator.itemgetter(0, 2)
-# Each escape's two hex digits, in either case, and the byte they stand for
-# (``urllib.parse.unquote_to_bytes``'s table).
-_HEX_BYTE = {
-    (a + b).encode(): bytes.fromhex(a + b)
-    for a in "0123456789ABCDEFabcdef"
-    for b in "0123456789ABCDEFabcdef"
-}
 
 
 def _unquoted(text: str) -> str:
-    """``urllib.parse.unquote(text.replace("+", " "))``: for ASCII text (a form
-    as Twilio posts it), without the standard library's pass of a regular
-    expression over the whole text first."""
+    """``urllib.parse.unquote(text.replace("+", " "))``. For ASCII text (a form
+    as Twilio posts it) that is ``unquote_to_bytes`` decoded, without the pass
+    of a regular expression over the whole text that ``unquote`` makes first to
+    find its ASCII runs."""
     text = text.replace("+", " ")
     if "%" not in text:
         return text
     if not text.isascii():
         return unquote(text)
-    first, *rest = text.encode("ascii").split(b"%")
-    out = [first]
-    append = out.append
-    for piece in rest:
-        byte = _HEX_BYTE.get(piece[:2])
-        if byte is None:
-            append(b"%")
-            append(piece)
-        else:
-            append(byte)
-            append(piece[2:])
-    return b"".join(out).decode("utf-8", "replace")
+    return unquote_to_bytes(text).decode("utf-8", "replace")
 
 
 _FORM_TYPE = "application/x-www-form-urlencoded"
