@@ -235,3 +235,32 @@ def test_a_server_that_exited_counts_as_gone_before_it_is_reaped():
     finally:
         os.waitpid(pid, 0)
     assert filer._alive(os.getpid())
+
+
+def test_a_full_journal_takes_writes_again_once_the_filer_has_filed_it(tmp_path):
+    # Until a filer runs, the worker's journal fills and writes are dropped
+    # (however short a later one); once the filer has filed what it holds, the
+    # worker takes writes again (it hands its tray over and counts what the
+    # filer deleted, at most once a second).
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    turn = filer._take_turn(spool)  # stands for a filer that files nothing yet
+    assert turn is not None
+    store = Store(tmp_path / "calls.sqlite3", spool_dir=spool, filer=True)
+    store.writer.max_journal_bytes = 8 * 1024
+    sid = "CA" + uuid.uuid4().hex
+    for i in range(200):
+        store.record(sid, "step", detail={"i": i})
+    kept = 200 - store.writer.dropped
+    assert 0 < kept < 200
+    os.close(turn)  # the worker may start its own filer now
+    later = 200
+    deadline = time.monotonic() + 30
+    while store.writer.dropped == 200 - kept + later - 200:
+        assert time.monotonic() < deadline, "the journal never took writes again"
+        store.record(sid, "step", detail={"i": later})
+        later += 1
+        time.sleep(0.02)
+    assert store.flush(timeout_s=30)
+    seen = [e["detail"]["i"] for e in store.events(sid)]
+    assert seen == [*range(kept), later - 1]  # a prefix, then the write taken

@@ -128,8 +128,11 @@ def test_a_full_journal_keeps_what_fits_drops_the_rest_and_says_so_once(
     with caplog.at_level(logging.WARNING, logger="ivr.store"):
         for i in range(2000):
             store.record(sid, "step", detail={"i": i})
+        dropped = store.writer.dropped
+        store.record(sid, "s")  # shorter than any: dropped too (what is kept of
+        assert store.writer.dropped == dropped + 1  # a call is where it began)
         assert journal_bytes(spool) <= 64 * 1024  # bounded on disk
-        kept = 2000 - store.writer.dropped
+        kept = 2001 - store.writer.dropped
         assert 0 < kept < 2000
         outage.end()
         assert store.flush(timeout_s=20)
@@ -140,7 +143,7 @@ def test_a_full_journal_keeps_what_fits_drops_the_rest_and_says_so_once(
     assert said[1].startswith("store: the write journal is full (64 KB); dropping")
     assert said[2].endswith(
         f"the {kept} writes kept meanwhile are being written; "
-        f"{2000 - kept} were dropped (the journal was full)"
+        f"{2001 - kept} were dropped (the journal was full)"
     )
     assert len(said) == 3
 

@@ -12,7 +12,8 @@ form in it is filed. A tray takes about a megabyte, then a new one is started, s
 a busy line that never stops writing still empties its old trays. When the store
 is down or locked, writes wait in the journal and are retried with backoff (also
 while new writes keep coming); the journal is bounded (``max_journal_bytes``:
-beyond it, writes are dropped and counted). The log says so once per outage, with
+beyond it, writes are dropped and counted until the store has taken half of
+it, so what is kept of a call is where it began). The log says so once per outage, with
 counts, and once when it is over; a journal that cannot be written (a full disk)
 is said once too, and its writes wait in memory meanwhile.
 
@@ -127,7 +128,11 @@ class Writer:
         self._tray: _Tray | None = None  # the tray new writes go to
         self._journal_bytes = 0  # in every tray not yet emptied
         self._pending: list[tuple[bytes, _Tray]] = []
-        self._said_full = False
+        # Full: writes are dropped until the store has taken half the journal
+        # (not whenever a shorter line would still fit, which would keep a
+        # scattering of a call's later writes after a gap).
+        self._full = False
+        self._recount_at = 0.0  # filer mode: when a full journal is looked at again
         self._said_unwritable = False
         self._said_stuck = False  # this outage was said (or a write waits long)
         self._attempt_since: float | None = None  # the transaction under way
@@ -157,11 +162,16 @@ class Writer:
             self._check_stuck()
             line = journal.line(op)
             with self._jlock:
-                if self._journal_bytes + len(line) > self.max_journal_bytes:
+                if self._full and self.filer and time.monotonic() > self._recount_at:
+                    self._recount_handed()
+                if (
+                    self._full
+                    or self._journal_bytes + len(line) > self.max_journal_bytes
+                ):
                     self.dropped += 1
                     self._dropped_in_outage += 1
-                    if not self._said_full:
-                        self._said_full = True
+                    if not self._full:
+                        self._full = True
                         log.error(
                             "store: the write journal is full (%s); dropping "
                             "writes until the store takes what it holds",
@@ -294,6 +304,18 @@ class Writer:
             self._handed.append((tray.path, tray.bytes))
         self._count_handed()
 
+    def _recount_handed(self) -> None:
+        """Filer mode, journal full: hand the current tray over (so the filer
+        can finish and delete it) and count what the filer deleted; at most once
+        a second (under _jlock)."""
+        self._recount_at = time.monotonic() + 1.0
+        tray = self._tray
+        if tray is not None and tray.fd is not None and tray.bytes:
+            self._hand_over(tray)
+            self._tray = self._new_tray()
+        else:
+            self._count_handed()
+
     def _count_handed(self) -> None:
         """Forget the handed-over trays the filer has deleted (under _jlock)."""
         kept = []
@@ -304,7 +326,7 @@ class Writer:
                 self._journal_bytes -= size
         self._handed = kept
         if self._journal_bytes < self.max_journal_bytes // 2:
-            self._said_full = False
+            self._full = False
 
     def _handed_filed(self, timeout_s: float) -> bool:
         """Filer mode's flush: hand the current tray over, then wait until the
@@ -380,7 +402,7 @@ class Writer:
                     self._journal_bytes -= tray.bytes
                     tray.bytes = 0
             if self._journal_bytes < self.max_journal_bytes // 2:
-                self._said_full = False
+                self._full = False
 
     # -- the thread --------------------------------------------------------------
 
