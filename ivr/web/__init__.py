@@ -208,6 +208,7 @@ class _App(Flask):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._hosts: dict[tuple[Any, ...], tuple[str, str]] = {}
+        self._matches: dict[tuple[str, ...], tuple[Any, dict[str, Any]]] = {}
 
     def create_url_adapter(self, request: Request | None) -> MapAdapter | None:
         config = self.config
@@ -245,7 +246,7 @@ class _App(Flask):
         script_name = environ.get("SCRIPT_NAME")
         path_info = environ.get("PATH_INFO")
         query = environ.get("QUERY_STRING")
-        return MapAdapter(
+        adapter = _Adapter(
             url_map,
             known[1],
             "/" if script_name is None else _wsgi_text(script_name),
@@ -255,6 +256,47 @@ class _App(Flask):
             environ["REQUEST_METHOD"],
             None if query is None else _wsgi_text(query),
         )
+        adapter.matches = self._matches
+        return adapter
+
+
+class _Adapter(MapAdapter):
+    """werkzeug's adapter, remembering the rules it matched.
+
+    The URL map does not change once the app serves (Flask refuses new routes
+    after the first request), so the rule a host, path and method matched
+    before is the rule they match again: found once, not by werkzeug's state
+    machine for every request. Only plain matches are kept (a redirect, a 404
+    or a 405 is raised by werkzeug each time), a few hundred at most (a path
+    is the client's to choose), and all are forgotten if rules are added to
+    the map directly all the same.
+    """
+
+    MAX_MATCHES = 256
+    matches: dict[tuple[str, ...], tuple[Any, dict[str, Any]]]
+
+    def match(  # type: ignore[override]
+        self,
+        path_info: str | None = None,
+        method: str | None = None,
+        return_rule: bool = False,
+        query_args: Any = None,
+        websocket: bool | None = None,
+    ) -> tuple[Any, Mapping[str, Any]]:
+        if path_info is not None or method is not None or websocket is not None:
+            return super().match(path_info, method, return_rule, query_args, websocket)
+        matches = self.matches
+        if self.map._remap:  # rules added since: werkzeug sorts them in
+            matches.clear()
+        key = (self.url_scheme, self.server_name, self.path_info, self.default_method)
+        known = matches.get(key)
+        if known is None:
+            known = super().match(return_rule=True, query_args=query_args)
+            if len(matches) >= self.MAX_MATCHES:
+                matches.clear()
+            matches[key] = known
+        rule, args = known
+        return (rule if return_rule else rule.endpoint), dict(args)
 
 
 def _wsgi_text(value: str) -> str:
