@@ -41,7 +41,7 @@ ENVIRONS = [
 
 def _plain(adapter):
     """What werkzeug's adapter holds (ours also holds the matches it keeps)."""
-    return {k: v for k, v in vars(adapter).items() if k != "matches"}
+    return {k: v for k, v in vars(adapter).items() if k != "ivr_bound"}
 
 
 def _adapters(app, environ):
@@ -81,11 +81,11 @@ def test_configured_server_name_and_trusted_hosts_go_flasks_way(tmp_path):
 
 def test_hosts_kept_are_bounded(tmp_path):
     app = make_app(tmp_path)
-    for n in range(app.MAX_HOSTS * 3):
+    for n in range(app.MAX_BOUND * 3):
         environ = _environ(HTTP_HOST=f"host{n}.example")
         ours, theirs, _, _ = _adapters(app, environ)
         assert _plain(ours) == _plain(theirs)
-        assert len(app._hosts) <= app.MAX_HOSTS
+        assert len(app._bound) <= app.MAX_BOUND
 
 
 def test_routes_and_urls_answer_through_the_adapter(client):
@@ -131,7 +131,8 @@ def test_matches_are_werkzeugs_first_and_again(tmp_path):
         for environ in MATCHES:
             ours, theirs, _, _ = _adapters(app, environ)
             assert _matched(ours) == _matched(theirs), environ["PATH_INFO"]
-    assert 0 < len(app._matches) < len(MATCHES)  # redirects and errors not kept
+    kept = [bound.match for bound in app._bound.values() if bound.match is not None]
+    assert 0 < len(kept) < len(MATCHES)  # redirects and errors not kept
 
 
 def test_a_remembered_match_hands_out_its_own_arguments(tmp_path):
@@ -158,4 +159,13 @@ def test_matches_kept_are_bounded(tmp_path):
     for n in range(600):
         environ = _environ(f"/recordings/{n}.wav", REQUEST_METHOD="GET")
         assert _adapters(app, environ)[0].match()[1] == {"name": f"{n}.wav"}
-        assert len(app._matches) <= 256
+        assert len(app._bound) <= app.MAX_BOUND
+
+
+def test_each_request_to_a_place_has_its_own_query(tmp_path):
+    app = make_app(tmp_path)
+    for query in ("s=one", "s=two&menu=shop", None):
+        environ = _environ("/voice/input", QUERY_STRING=query)
+        ours, theirs, _, _ = _adapters(app, environ)
+        assert _plain(ours) == _plain(theirs)
+    assert len(app._bound) == 1

@@ -190,25 +190,25 @@ def _menu_paths(config: Mapping[str, Any]) -> list[str | os.PathLike[str]]:
 
 class _App(Flask):
     """Flask, binding each request's URL map without working out again per
-    request what the previous request with the same host already said.
+    request what an earlier request to the same place already said.
 
     For every request Flask finds the host (werkzeug's ``get_host``), then
-    werkzeug finds it again, lower-cases it, IDNA-encodes it, and decodes the
-    path, the script name and the query: together more Python than a webhook
-    spends on its signature. Here the host and its IDNA form are found once
-    per host (a few kept; the ``Host`` header is the client's to choose) and
-    the adapter is made with the same arguments werkzeug's ``Map.bind_to_environ``
-    would give it. Anything this shortcut does not cover (``SERVER_NAME``,
-    ``TRUSTED_HOSTS``, host or subdomain matching, a WebSocket upgrade, a host
-    IDNA refuses) goes Flask's own way.
+    werkzeug finds it again, lower-cases it, IDNA-encodes it, decodes the path,
+    the script name and the query, and matches the path against every rule:
+    together more Python than a webhook spends on its signature. Here an
+    adapter is made once the way werkzeug's ``Map.bind_to_environ`` makes it,
+    for each host, script name, path and method (a few hundred kept: they are
+    the client's to choose), and each request gets a copy with its own query;
+    the rule it matched is kept with it (``_Adapter``). Anything this shortcut
+    does not cover (``SERVER_NAME``, ``TRUSTED_HOSTS``, host or subdomain
+    matching, a WebSocket upgrade, a host IDNA refuses) goes Flask's own way.
     """
 
-    MAX_HOSTS = 64
+    MAX_BOUND = 256
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._hosts: dict[tuple[Any, ...], tuple[str, str]] = {}
-        self._matches: dict[tuple[str, ...], tuple[Any, dict[str, Any]]] = {}
+        self._bound: dict[tuple[Any, ...], _Bound] = {}
 
     def create_url_adapter(self, request: Request | None) -> MapAdapter | None:
         config = self.config
@@ -223,57 +223,84 @@ class _App(Flask):
         ):
             return super().create_url_adapter(request)
         environ = request.environ
-        scheme = environ["wsgi.url_scheme"]
         key = (
-            scheme,
+            environ["wsgi.url_scheme"],
             environ.get("HTTP_HOST"),
             environ.get("SERVER_NAME"),
             environ.get("SERVER_PORT"),
+            environ.get("SCRIPT_NAME"),
+            environ.get("PATH_INFO"),
+            environ["REQUEST_METHOD"],
         )
-        known = self._hosts.get(key)
-        if known is None:
-            host = get_host(environ)
-            name, colon, port = host.lower().partition(":")
-            try:
-                name = name.encode("idna").decode("ascii")
-            except UnicodeError:
+        bound = self._bound.get(key)
+        if bound is None:
+            bound = self._bind(environ)
+            if bound is None:
                 return super().create_url_adapter(request)  # werkzeug's BadHost
-            known = (host, f"{name}{colon}{port}")
-            if len(self._hosts) >= self.MAX_HOSTS:
-                self._hosts.clear()
-            self._hosts[key] = known
-        request.host = known[0]  # type: ignore[misc]  # as Flask sets it
+            if len(self._bound) >= self.MAX_BOUND:
+                self._bound.clear()
+            self._bound[key] = bound
+        request.host = bound.host  # type: ignore[misc]  # as Flask sets it
+        adapter = _Adapter.__new__(_Adapter)
+        adapter.__dict__.update(bound.adapter)
+        query = environ.get("QUERY_STRING")
+        adapter.query_args = None if query is None else _wsgi_text(query)
+        return adapter
+
+    def _bind(self, environ: dict[str, Any]) -> _Bound | None:
+        """The adapter werkzeug's ``bind_to_environ`` would make for a request
+        to this place (its query left out); None for a host IDNA refuses."""
+        host = get_host(environ)
+        name, colon, port = host.lower().partition(":")
+        try:
+            name = name.encode("idna").decode("ascii")
+        except UnicodeError:
+            return None
         script_name = environ.get("SCRIPT_NAME")
         path_info = environ.get("PATH_INFO")
-        query = environ.get("QUERY_STRING")
-        adapter = _Adapter(
+        url_map = self.url_map
+        made = MapAdapter(
             url_map,
-            known[1],
+            f"{name}{colon}{port}",
             "/" if script_name is None else _wsgi_text(script_name),
             url_map.default_subdomain or "",
-            scheme,
+            environ["wsgi.url_scheme"],
             "/" if path_info is None else _wsgi_text(path_info),
             environ["REQUEST_METHOD"],
-            None if query is None else _wsgi_text(query),
+            None,
         )
-        adapter.matches = self._matches
-        return adapter
+        bound = _Bound(host, vars(made), self._bound)
+        bound.adapter["ivr_bound"] = bound
+        return bound
+
+
+class _Bound:
+    """A place requests are made to (host, path, method): the adapter werkzeug
+    makes for it, and the rule it matched once matched."""
+
+    __slots__ = ("adapter", "all", "host", "match")
+
+    def __init__(
+        self, host: str, adapter: dict[str, Any], all: dict[Any, _Bound]
+    ) -> None:
+        self.host = host
+        self.adapter = adapter
+        self.match: tuple[Any, dict[str, Any]] | None = None
+        self.all = all  # every place kept, forgotten if the URL map changes
 
 
 class _Adapter(MapAdapter):
-    """werkzeug's adapter, remembering the rules it matched.
+    """werkzeug's adapter, remembering the rule its place matched.
 
     The URL map does not change once the app serves (Flask refuses new routes
     after the first request), so the rule a host, path and method matched
     before is the rule they match again: found once, not by werkzeug's state
     machine for every request. Only plain matches are kept (a redirect, a 404
-    or a 405 is raised by werkzeug each time), a few hundred at most (a path
-    is the client's to choose), and all are forgotten if rules are added to
-    the map directly all the same.
+    or a 405 is raised by werkzeug each time), and all are forgotten if rules
+    are added to the map directly all the same.
     """
 
-    MAX_MATCHES = 256
-    matches: dict[tuple[str, ...], tuple[Any, dict[str, Any]]]
+    ivr_bound: _Bound
 
     def match(  # type: ignore[override]
         self,
@@ -283,18 +310,15 @@ class _Adapter(MapAdapter):
         query_args: Any = None,
         websocket: bool | None = None,
     ) -> tuple[Any, Mapping[str, Any]]:
+        bound = self.ivr_bound
         if path_info is not None or method is not None or websocket is not None:
             return super().match(path_info, method, return_rule, query_args, websocket)
-        matches = self.matches
         if self.map._remap:  # rules added since: werkzeug sorts them in
-            matches.clear()
-        key = (self.url_scheme, self.server_name, self.path_info, self.default_method)
-        known = matches.get(key)
+            bound.all.clear()
+            bound.match = None
+        known = bound.match
         if known is None:
-            known = super().match(return_rule=True, query_args=query_args)
-            if len(matches) >= self.MAX_MATCHES:
-                matches.clear()
-            matches[key] = known
+            known = bound.match = super().match(return_rule=True, query_args=query_args)
         rule, args = known
         return (rule if return_rule else rule.endpoint), dict(args)
 
