@@ -13,9 +13,9 @@ a busy line that never stops writing still empties its old trays. When the store
 is down or locked, writes wait in the journal and are retried with backoff (also
 while new writes keep coming); the journal is bounded (``max_journal_bytes``:
 beyond it, writes are dropped and counted until the store has taken half of
-it, so what is kept of a call is where it began). The log says so once per outage, with
-counts, and once when it is over; a journal that cannot be written (a full disk)
-is said once too, and its writes wait in memory meanwhile.
+it, so what is kept of a call is where it began). The log says so once per
+outage, with counts, and once when it is over; a journal that cannot be written
+(a full disk) is said once too, and its writes wait in memory meanwhile.
 
 A worker killed with ``kill -9`` leaves its journal behind: the next process that
 starts a writer adopts it (an exclusive ``flock`` tells a live journal from an
@@ -304,17 +304,21 @@ class Writer:
             self._handed.append((tray.path, tray.bytes))
         self._count_handed()
 
+    def _hand_over_current(self) -> None:
+        """Filer mode: hand the tray new writes go to over, if it holds any,
+        and start another (under _jlock)."""
+        tray = self._tray
+        if tray is not None and tray.fd is not None and tray.bytes:
+            self._hand_over(tray)
+            self._tray = self._new_tray()
+
     def _recount_handed(self) -> None:
         """Filer mode, journal full: hand the current tray over (so the filer
         can finish and delete it) and count what the filer deleted; at most once
         a second (under _jlock)."""
         self._recount_at = time.monotonic() + 1.0
-        tray = self._tray
-        if tray is not None and tray.fd is not None and tray.bytes:
-            self._hand_over(tray)
-            self._tray = self._new_tray()
-        else:
-            self._count_handed()
+        self._hand_over_current()
+        self._count_handed()
 
     def _count_handed(self) -> None:
         """Forget the handed-over trays the filer has deleted (under _jlock)."""
@@ -332,10 +336,7 @@ class Writer:
         """Filer mode's flush: hand the current tray over, then wait until the
         filer has filed (and deleted) every tray this process handed over."""
         with self._jlock:
-            tray = self._tray
-            if tray is not None and tray.fd is not None and tray.bytes:
-                self._hand_over(tray)
-                self._tray = self._new_tray()
+            self._hand_over_current()
         deadline = time.monotonic() + timeout_s
         while True:
             self._ensure_filer()

@@ -222,6 +222,8 @@ class _App(Flask):
             or "HTTP_UPGRADE" in request.environ
         ):
             return super().create_url_adapter(request)
+        if url_map._remap:  # rules added since: werkzeug sorts them in
+            self._bound.clear()  # and every kept match is forgotten
         environ = request.environ
         key = (
             environ["wsgi.url_scheme"],
@@ -243,6 +245,7 @@ class _App(Flask):
         request.host = bound.host  # type: ignore[misc]  # as Flask sets it
         adapter = _Adapter.__new__(_Adapter)
         adapter.__dict__.update(bound.adapter)
+        adapter.ivr_bound = bound
         query = environ.get("QUERY_STRING")
         adapter.query_args = None if query is None else _wsgi_text(query)
         return adapter
@@ -269,24 +272,19 @@ class _App(Flask):
             environ["REQUEST_METHOD"],
             None,
         )
-        bound = _Bound(host, vars(made), self._bound)
-        bound.adapter["ivr_bound"] = bound
-        return bound
+        return _Bound(host, vars(made))
 
 
 class _Bound:
     """A place requests are made to (host, path, method): the adapter werkzeug
     makes for it, and the rule it matched once matched."""
 
-    __slots__ = ("adapter", "all", "host", "match")
+    __slots__ = ("adapter", "host", "match")
 
-    def __init__(
-        self, host: str, adapter: dict[str, Any], all: dict[Any, _Bound]
-    ) -> None:
+    def __init__(self, host: str, adapter: dict[str, Any]) -> None:
         self.host = host
         self.adapter = adapter
         self.match: tuple[Any, dict[str, Any]] | None = None
-        self.all = all  # every place kept, forgotten if the URL map changes
 
 
 class _Adapter(MapAdapter):
@@ -296,8 +294,8 @@ class _Adapter(MapAdapter):
     after the first request), so the rule a host, path and method matched
     before is the rule they match again: found once, not by werkzeug's state
     machine for every request. Only plain matches are kept (a redirect, a 404
-    or a 405 is raised by werkzeug each time), and all are forgotten if rules
-    are added to the map directly all the same.
+    or a 405 is raised by werkzeug each time); ``_App.create_url_adapter``
+    forgets them all if rules are added to the map directly all the same.
     """
 
     ivr_bound: _Bound
@@ -310,12 +308,9 @@ class _Adapter(MapAdapter):
         query_args: Any = None,
         websocket: bool | None = None,
     ) -> tuple[Any, Mapping[str, Any]]:
-        bound = self.ivr_bound
         if path_info is not None or method is not None or websocket is not None:
             return super().match(path_info, method, return_rule, query_args, websocket)
-        if self.map._remap:  # rules added since: werkzeug sorts them in
-            bound.all.clear()
-            bound.match = None
+        bound = self.ivr_bound
         known = bound.match
         if known is None:
             known = bound.match = super().match(return_rule=True, query_args=query_args)
