@@ -5,8 +5,11 @@ default menus and a bare Flask app returning a constant TwiML string under the
 same gunicorn settings, then drives each with the same keep-alive load from
 client processes, alternating rounds to share the machine's noise, and prints
 requests per second and the ratio of each round to the bare route's beside it.
-Each request is a step of one of 1,000 calls: `/voice` starts a call, the gather
-action presses 1 at the first menu with that call's own sealed state.
+Each request is a step of a call, as on a line: `/voice` starts a new call every
+time (50,000 calls, more than a default run makes), the gather action presses 1
+at the first menu of one of 10,000 calls with that call's own sealed state (a few
+times each in a run, as a caller presses a few keys; not a thousand presses by
+one call, whose record the store would fold ever longer).
 Not a test: run it by hand, `python bench/webhook.py [--rounds 7]`; the least
 flattering setup is `--workers 1 --threads 1 --clients 1` (one request at a time).
 """
@@ -36,7 +39,8 @@ else:  # run as a script: this folder is on the path
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "bench-token"
-CALLS = 1000
+STARTS = 50_000  # distinct calls for /voice: none starts twice in a default run
+CALLS = 10_000  # calls whose first gather is pressed (a few times each in a run)
 Request = tuple[str, bytes, dict[str, str]]  # path, body, headers
 
 
@@ -71,28 +75,43 @@ def call_fields(n: int) -> dict[str, str]:
     }
 
 
-def starts(port: int) -> list[Request]:
-    """``/voice`` of ``CALLS`` different calls: each request is one step of some
-    call, as on a line, not the thousandth step of one."""
-    return [signed(port, "/voice", call_fields(n)) for n in range(CALLS)]
+def starts(port: int, count: int = STARTS, first: int = 0) -> list[Request]:
+    """``/voice`` of ``count`` different calls (numbered from ``first``)."""
+    return [signed(port, "/voice", call_fields(n)) for n in range(first, first + count)]
 
 
-def gathers(port: int) -> list[Request]:
-    """Key 1 pressed at the first menu by ``CALLS`` calls, each posting the
-    gather action of its own ``/voice`` answer (call state is bound to its call:
-    another call's URL gets the apology and the human path instead)."""
+def _pressed(port: int, numbered: list[tuple[int, Request]]) -> list[Request]:
+    """Start each call and sign its key 1 at the first menu (one connection)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     requests = []
-    for n, start in enumerate(starts(port)):
-        answer = post(port, start)
+    for n, (path, body, headers) in numbered:
+        conn.request("POST", path, body=body, headers=headers)
+        answer = conn.getresponse().read().decode()
         action = unescape(re.search(r'<Gather action="([^"]+)"', answer).group(1))
         requests.append(signed(port, action, {**call_fields(n), "Digits": "1"}))
+    conn.close()
+    return requests
+
+
+def gathers(port: int, count: int = CALLS, parallel: int = 4) -> list[Request]:
+    """Key 1 pressed at the first menu by ``count`` calls (numbered after the
+    ``/voice`` ones), each posting the gather action of its own ``/voice``
+    answer (call state is bound to its call: another call's URL gets the
+    apology and the human path instead). The calls are started by ``parallel``
+    processes."""
+    numbered = list(enumerate(starts(port, count, STARTS), STARTS))
+    chunks = [(port, numbered[i::parallel]) for i in range(parallel)]
+    with mp.Pool(parallel) as pool:
+        requests = [r for chunk in pool.starmap(_pressed, chunks) for r in chunk]
     # The step after the key (the order number's question), not the fallback.
     if "<Enqueue" in post(port, requests[0]):
         raise SystemExit("the gather action was refused: the bench is broken")
     return requests
 
 
-def client(port: int, requests: list[Request], offset: int, seconds: float, out):
+def client(
+    port: int, requests: list[Request], n: int, offset: int, seconds: float, out
+):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     done = 0
     end = time.perf_counter() + seconds
@@ -104,22 +123,33 @@ def client(port: int, requests: list[Request], offset: int, seconds: float, out)
         if response.status != 200:
             raise SystemExit(f"{path}: HTTP {response.status}")
         done += 1
-    out.put(done)
+    out.put((n, done))
 
 
-def measure(port: int, requests: list[Request], seconds: float, clients: int) -> float:
+def measure(
+    port: int,
+    requests: list[Request],
+    seconds: float,
+    clients: int,
+    places: list[int] | None = None,
+) -> float:
+    """Requests per second of ``clients`` processes for ``seconds``. Each client
+    goes on through its own share of ``requests`` from where it stopped the
+    round before (``places``, updated), so a round does not replay the last."""
+    if places is None:
+        places = [i * (len(requests) // clients) for i in range(clients)]
     out: mp.Queue = mp.Queue()
-    spread = len(requests) // clients
     procs = [
-        mp.Process(target=client, args=(port, requests, i * spread, seconds, out))
-        for i in range(clients)
+        mp.Process(target=client, args=(port, requests, n, place, seconds, out))
+        for n, place in enumerate(places)
     ]
     for p in procs:
         p.start()
-    total = sum(out.get() for _ in procs)
+    moved = dict(out.get() for _ in procs)
     for p in procs:
         p.join()
-    return total / seconds
+    places[:] = [place + moved[n] for n, place in enumerate(places)]
+    return sum(moved.values()) / seconds
 
 
 def main() -> None:
@@ -159,21 +189,25 @@ def main() -> None:
         masters = {ivr_port: servers[0].pid, bare_port: servers[1].pid}
         targets = {
             "ivr /voice (start)": (ivr_port, starts(ivr_port)),
-            "ivr gather action": (ivr_port, gathers(ivr_port)),
+            "ivr gather action": (ivr_port, gathers(ivr_port, parallel=args.clients)),
             "bare Flask route": (
                 bare_port,
                 [signed(bare_port, "/voice", call_fields(0))],
             ),
         }
-        for port, requests in targets.values():  # warm up
-            measure(port, requests, 0.5, args.clients)
+        places = {  # each client's share of the requests, then where it stopped
+            name: [i * (len(reqs) // args.clients) for i in range(args.clients)]
+            for name, (_, reqs) in targets.items()
+        }
+        for name, (port, requests) in targets.items():  # warm up
+            measure(port, requests, 0.5, args.clients, places[name])
         load = os.getloadavg()[0]
         rates: dict[str, list[float]] = {name: [] for name in targets}
         cpu: dict[str, list[float]] = {name: [] for name in targets}
         for _ in range(args.rounds):
             for name, (port, requests) in targets.items():
                 before = cpu_seconds(masters[port])
-                rate = measure(port, requests, args.seconds, args.clients)
+                rate = measure(port, requests, args.seconds, args.clients, places[name])
                 rates[name].append(rate)
                 spent = cpu_seconds(masters[port]) - before
                 cpu[name].append(spent / (rate * args.seconds) * 1e6)
