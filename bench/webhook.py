@@ -54,13 +54,15 @@ def signed(port: int, path: str, fields: dict[str, str]) -> Request:
     return path, urllib.parse.urlencode(fields).encode(), headers
 
 
-def post(port: int, request: Request) -> str:
+def post(conn: http.client.HTTPConnection, request: Request) -> str:
+    """The answer to ``request`` on the keep-alive connection ``conn``."""
     path, body, headers = request
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     conn.request("POST", path, body=body, headers=headers)
-    answer = conn.getresponse().read().decode()
-    conn.close()
-    return answer
+    return conn.getresponse().read().decode()
+
+
+def connect(port: int) -> http.client.HTTPConnection:
+    return http.client.HTTPConnection("127.0.0.1", port, timeout=10)
 
 
 def call_fields(n: int) -> dict[str, str]:
@@ -82,11 +84,10 @@ def starts(port: int, count: int = STARTS, first: int = 0) -> list[Request]:
 
 def _pressed(port: int, numbered: list[tuple[int, Request]]) -> list[Request]:
     """Start each call and sign its key 1 at the first menu (one connection)."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn = connect(port)
     requests = []
-    for n, (path, body, headers) in numbered:
-        conn.request("POST", path, body=body, headers=headers)
-        answer = conn.getresponse().read().decode()
+    for n, start in numbered:
+        answer = post(conn, start)
         action = unescape(re.search(r'<Gather action="([^"]+)"', answer).group(1))
         requests.append(signed(port, action, {**call_fields(n), "Digits": "1"}))
     conn.close()
@@ -104,7 +105,7 @@ def gathers(port: int, count: int = CALLS, parallel: int = 4) -> list[Request]:
     with mp.Pool(parallel) as pool:
         requests = [r for chunk in pool.starmap(_pressed, chunks) for r in chunk]
     # The step after the key (the order number's question), not the fallback.
-    if "<Enqueue" in post(port, requests[0]):
+    if "<Enqueue" in post(connect(port), requests[0]):
         raise SystemExit("the gather action was refused: the bench is broken")
     return requests
 
@@ -112,7 +113,7 @@ def gathers(port: int, count: int = CALLS, parallel: int = 4) -> list[Request]:
 def client(
     port: int, requests: list[Request], n: int, offset: int, seconds: float, out
 ):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn = connect(port)
     done = 0
     end = time.perf_counter() + seconds
     while time.perf_counter() < end:
@@ -126,6 +127,11 @@ def client(
     out.put((n, done))
 
 
+def shares(count: int, clients: int) -> list[int]:
+    """Where each of ``clients`` starts in ``count`` requests: each its own share."""
+    return [n * (count // clients) for n in range(clients)]
+
+
 def measure(
     port: int,
     requests: list[Request],
@@ -137,7 +143,7 @@ def measure(
     goes on through its own share of ``requests`` from where it stopped the
     round before (``places``, updated), so a round does not replay the last."""
     if places is None:
-        places = [i * (len(requests) // clients) for i in range(clients)]
+        places = shares(len(requests), clients)
     out: mp.Queue = mp.Queue()
     procs = [
         mp.Process(target=client, args=(port, requests, n, place, seconds, out))
@@ -195,9 +201,8 @@ def main() -> None:
                 [signed(bare_port, "/voice", call_fields(0))],
             ),
         }
-        places = {  # each client's share of the requests, then where it stopped
-            name: [i * (len(reqs) // args.clients) for i in range(args.clients)]
-            for name, (_, reqs) in targets.items()
+        places = {  # where each client is in its share of each target's requests
+            name: shares(len(reqs), args.clients) for name, (_, reqs) in targets.items()
         }
         for name, (port, requests) in targets.items():  # warm up
             measure(port, requests, 0.5, args.clients, places[name])

@@ -329,6 +329,11 @@ class Writer:
             else:
                 self._journal_bytes -= size
         self._handed = kept
+        self._take_again_if_drained()
+
+    def _take_again_if_drained(self) -> None:
+        """A full journal takes writes again once the store has taken half of
+        it (under _jlock)."""
         if self._journal_bytes < self.max_journal_bytes // 2:
             self._full = False
 
@@ -402,8 +407,7 @@ class Writer:
                 else:  # the memory tray
                     self._journal_bytes -= tray.bytes
                     tray.bytes = 0
-            if self._journal_bytes < self.max_journal_bytes // 2:
-                self._full = False
+            self._take_again_if_drained()
 
     # -- the thread --------------------------------------------------------------
 
