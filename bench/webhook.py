@@ -3,8 +3,11 @@
 Starts `ivr serve` (gunicorn, signatures checked, call log and metrics on) on the
 default menus and a bare Flask app returning a constant TwiML string under the
 same gunicorn settings, then drives each with the same keep-alive load from
-client processes, alternating rounds to share the machine's noise, and prints
-requests per second and the ratio of each round to the bare route's beside it.
+client processes (each on a new connection every 100 requests), in rounds taken
+in turn (ABBA) to share the machine's noise, and prints requests per second and
+the ratio of each round to the bare route's beside it. An ivr round lasts until
+the filer has filed its call log, so what the filer puts off is paid in that
+round and not in the next one's.
 Each request is a step of a call, as on a line: `/voice` starts a new call every
 time (50,000 calls, more than a default run makes), the gather action presses 1
 at the first menu of one of 10,000 calls with that call's own sealed state (a few
@@ -17,10 +20,12 @@ flattering setup is `--workers 1 --threads 1 --clients 1` (one request at a time
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import multiprocessing as mp
 import os
 import re
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -41,6 +46,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "bench-token"
 STARTS = 50_000  # distinct calls for /voice: none starts twice in a default run
 CALLS = 10_000  # calls whose first gather is pressed (a few times each in a run)
+RECONNECT = 100  # requests a client makes on one connection
 Request = tuple[str, bytes, dict[str, str]]  # path, body, headers
 
 
@@ -117,6 +123,13 @@ def client(
     done = 0
     end = time.perf_counter() + seconds
     while time.perf_counter() < end:
+        if done and done % RECONNECT == 0:
+            # A new connection now and then, as Twilio's edge opens them: gunicorn
+            # hands each to whichever worker accepts it first, and a round that
+            # kept four connections drew one hand-out for all of it (one worker
+            # idle for a whole round was seen); now it averages over many.
+            conn.close()
+            conn = connect(port)
         path, body, headers = requests[(offset + done) % len(requests)]
         conn.request("POST", path, body=body, headers=headers)
         response = conn.getresponse()
@@ -125,6 +138,36 @@ def client(
             raise SystemExit(f"{path}: HTTP {response.status}")
         done += 1
     out.put((n, done))
+
+
+def logged(database: str) -> int:
+    """The id of the last event in the call log of ``database`` (a SQLite file
+    ``ivr serve`` writes): rows are only added, so it counts what is filed."""
+    with contextlib.closing(
+        sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=10)
+    ) as conn:
+        return conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
+
+
+def filed(database: str, count: int, timeout_s: float = 30.0) -> float:
+    """Seconds until the call log of ``database`` reaches ``count`` events."""
+    started = time.perf_counter()
+    while logged(database) < count:
+        if time.perf_counter() - started > timeout_s:
+            raise SystemExit("the call log was not filed: the bench is broken")
+        time.sleep(0.005)
+    return time.perf_counter() - started
+
+
+def _still(database: str) -> int:
+    """The call log's last event once nothing more is filed for 0.3 s."""
+    last = logged(database)
+    while True:
+        time.sleep(0.3)
+        now = logged(database)
+        if now == last:
+            return now
+        last = now
 
 
 def shares(count: int, clients: int) -> list[int]:
@@ -173,9 +216,8 @@ def main() -> None:
 
     ivr_port, bare_port = free_port(), free_port()
     store = tempfile.mkdtemp(prefix="ivr-bench-")  # a fresh store each run
-    env = dict(
-        os.environ, TWILIO_AUTH_TOKEN=TOKEN, IVR_DATABASE=f"{store}/bench.sqlite3"
-    )
+    database = f"{store}/bench.sqlite3"
+    env = dict(os.environ, TWILIO_AUTH_TOKEN=TOKEN, IVR_DATABASE=database)
     common = ["--workers", str(args.workers), "--threads", str(args.threads)]
     servers = [
         subprocess.Popen(
@@ -204,23 +246,48 @@ def main() -> None:
         places = {  # where each client is in its share of each target's requests
             name: shares(len(reqs), args.clients) for name, (_, reqs) in targets.items()
         }
+        # Events each ivr request logs, counted over the warm-up once filed.
+        logs = {name: 0 for name in targets}
         for name, (port, requests) in targets.items():  # warm up
-            measure(port, requests, 0.5, args.clients, places[name])
+            if port != ivr_port:
+                measure(port, requests, 0.5, args.clients, places[name])
+                continue
+            first = _still(database)
+            made = round(measure(port, requests, 0.5, args.clients, places[name]) * 0.5)
+            logs[name] = round((_still(database) - first) / made)
+            if logs[name] < 1:
+                raise SystemExit(f"{name} logged no event: the bench is broken")
         load = os.getloadavg()[0]
         rates: dict[str, list[float]] = {name: [] for name in targets}
         cpu: dict[str, list[float]] = {name: [] for name in targets}
-        for _ in range(args.rounds):
-            for name, (port, requests) in targets.items():
+        drains: list[float] = []
+        for n in range(args.rounds):
+            # ABBA: ivr's rounds before the bare route's, then after, and so on,
+            # so that a machine slowing down or speeding up favours neither.
+            names = list(targets) if n % 2 == 0 else list(reversed(targets))
+            for name in names:
+                port, requests = targets[name]
                 before = cpu_seconds(masters[port])
+                first = logged(database) if logs[name] else 0
                 rate = measure(port, requests, args.seconds, args.clients, places[name])
-                rates[name].append(rate)
+                made = round(rate * args.seconds)
+                spent_s = args.seconds
+                if logs[name]:
+                    # ivr's round lasts until its call log is filed: work the
+                    # filer put off would otherwise slow the next round down.
+                    drain = filed(database, first + logs[name] * made)
+                    drains.append(drain)
+                    spent_s += drain
+                rates[name].append(made / spent_s)
                 spent = cpu_seconds(masters[port]) - before
-                cpu[name].append(spent / (rate * args.seconds) * 1e6)
+                cpu[name].append(spent / made * 1e6)
         bare = rates["bare Flask route"]
         print(
             f"{args.workers} gunicorn worker(s) x {args.threads} thread(s), "
             f"{args.clients} keep-alive client(s), {args.rounds} rounds of "
-            f"{args.seconds:g}s, signatures checked; load average {load:.1f} before, "
+            f"{args.seconds:g}s (ABBA), signatures checked; ivr's rounds end when "
+            f"their call log is filed (median {statistics.median(drains) * 1e3:.0f} ms "
+            f"after the last request); load average {load:.1f} before, "
             f"{os.getloadavg()[0]:.1f} after"
         )
         for name, values in rates.items():
