@@ -37,7 +37,7 @@ from pathlib import Path
 
 from twilio.request_validator import RequestValidator
 
-if __package__:  # imported as bench.webhook (the tests)
+if __package__:  # imported as bench.webhook
     from bench.serving import cpu_seconds, free_port, wait_up
 else:  # run as a script: this folder is on the path
     from serving import cpu_seconds, free_port, wait_up
@@ -111,8 +111,9 @@ def gathers(port: int, count: int = CALLS, parallel: int = 4) -> list[Request]:
     with mp.Pool(parallel) as pool:
         requests = [r for chunk in pool.starmap(_pressed, chunks) for r in chunk]
     # The step after the key (the order number's question), not the fallback.
-    if "<Enqueue" in post(connect(port), requests[0]):
-        raise SystemExit("the gather action was refused: the bench is broken")
+    with contextlib.closing(connect(port)) as conn:
+        if "<Enqueue" in post(conn, requests[0]):
+            raise SystemExit("the gather action was refused: the bench is broken")
     return requests
 
 
@@ -140,31 +141,35 @@ def client(
     out.put((n, done))
 
 
-def logged(database: str) -> int:
-    """The id of the last event in the call log of ``database`` (a SQLite file
-    ``ivr serve`` writes): rows are only added, so it counts what is filed."""
-    with contextlib.closing(
-        sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=10)
-    ) as conn:
-        return conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
+def call_log(database: str) -> sqlite3.Connection:
+    """A read-only connection to the call log of ``database`` (the SQLite file
+    ``ivr serve`` writes), kept for the run: outside a transaction each query
+    sees what the filer has committed."""
+    return sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=10)
 
 
-def filed(database: str, count: int, timeout_s: float = 30.0) -> float:
-    """Seconds until the call log of ``database`` reaches ``count`` events."""
+def logged(log: sqlite3.Connection) -> int:
+    """The id of the last event in the call log: rows are only added, so it
+    counts what is filed."""
+    return log.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
+
+
+def filed(log: sqlite3.Connection, count: int, timeout_s: float = 30.0) -> float:
+    """Seconds until the call log reaches ``count`` events."""
     started = time.perf_counter()
-    while logged(database) < count:
+    while logged(log) < count:
         if time.perf_counter() - started > timeout_s:
             raise SystemExit("the call log was not filed: the bench is broken")
         time.sleep(0.005)
     return time.perf_counter() - started
 
 
-def _still(database: str) -> int:
+def _still(log: sqlite3.Connection) -> int:
     """The call log's last event once nothing more is filed for 0.3 s."""
-    last = logged(database)
+    last = logged(log)
     while True:
         time.sleep(0.3)
-        now = logged(database)
+        now = logged(log)
         if now == last:
             return now
         last = now
@@ -181,10 +186,10 @@ def measure(
     seconds: float,
     clients: int,
     places: list[int] | None = None,
-) -> float:
-    """Requests per second of ``clients`` processes for ``seconds``. Each client
-    goes on through its own share of ``requests`` from where it stopped the
-    round before (``places``, updated), so a round does not replay the last."""
+) -> int:
+    """Requests made by ``clients`` processes in ``seconds``. Each client goes
+    on through its own share of ``requests`` from where it stopped the round
+    before (``places``, updated), so a round does not replay the last."""
     if places is None:
         places = shares(len(requests), clients)
     out: mp.Queue = mp.Queue()
@@ -198,7 +203,7 @@ def measure(
     for p in procs:
         p.join()
     places[:] = [place + moved[n] for n, place in enumerate(places)]
-    return sum(moved.values()) / seconds
+    return sum(moved.values())
 
 
 def main() -> None:
@@ -231,6 +236,7 @@ def main() -> None:
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         ),
     ]  # fmt: skip
+    log: sqlite3.Connection | None = None
     try:
         wait_up(ivr_port)
         wait_up(bare_port)
@@ -246,15 +252,16 @@ def main() -> None:
         places = {  # where each client is in its share of each target's requests
             name: shares(len(reqs), args.clients) for name, (_, reqs) in targets.items()
         }
+        log = call_log(database)  # the starts above made it
         # Events each ivr request logs, counted over the warm-up once filed.
         logs = {name: 0 for name in targets}
         for name, (port, requests) in targets.items():  # warm up
             if port != ivr_port:
                 measure(port, requests, 0.5, args.clients, places[name])
                 continue
-            first = _still(database)
-            made = round(measure(port, requests, 0.5, args.clients, places[name]) * 0.5)
-            logs[name] = round((_still(database) - first) / made)
+            first = _still(log)
+            made = measure(port, requests, 0.5, args.clients, places[name])
+            logs[name] = round((_still(log) - first) / made)
             if logs[name] < 1:
                 raise SystemExit(f"{name} logged no event: the bench is broken")
         load = os.getloadavg()[0]
@@ -268,14 +275,13 @@ def main() -> None:
             for name in names:
                 port, requests = targets[name]
                 before = cpu_seconds(masters[port])
-                first = logged(database) if logs[name] else 0
-                rate = measure(port, requests, args.seconds, args.clients, places[name])
-                made = round(rate * args.seconds)
+                first = logged(log) if logs[name] else 0
+                made = measure(port, requests, args.seconds, args.clients, places[name])
                 spent_s = args.seconds
                 if logs[name]:
                     # ivr's round lasts until its call log is filed: work the
                     # filer put off would otherwise slow the next round down.
-                    drain = filed(database, first + logs[name] * made)
+                    drain = filed(log, first + logs[name] * made)
                     drains.append(drain)
                     spent_s += drain
                 rates[name].append(made / spent_s)
@@ -301,6 +307,8 @@ def main() -> None:
                 f"{statistics.median(cpu[name]):.0f} µs/request"
             )
     finally:
+        if log is not None:
+            log.close()
         for server in servers:
             server.terminate()
             server.wait(10)
