@@ -15,6 +15,14 @@ times each in a run, as a caller presses a few keys; not a thousand presses by
 one call, whose record the store would fold ever longer).
 Not a test: run it by hand, `python bench/webhook.py [--rounds 7]`; the least
 flattering setup is `--workers 1 --threads 1 --clients 1` (one request at a time).
+
+To see whether a change makes the webhooks faster where it counts, over HTTP,
+measure its checkout in the same rounds as this one: `python bench/webhook.py
+--against ../my-change [--only gather]`. Each checkout is served by this
+Python and its libraries, on the same menus. A change that saves time in
+process (`bench/webhook_cpu.py`) does not always save it here: a compiled
+hot path (mypyc) made the gather 10 µs cheaper in process and 15-20 µs
+dearer over HTTP (docs/decisions.md).
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ import time
 import urllib.parse
 from html import unescape
 from pathlib import Path
+from typing import NamedTuple
 
 from twilio.request_validator import RequestValidator
 
@@ -206,6 +215,42 @@ def measure(
     return sum(moved.values())
 
 
+class IvrServer(NamedTuple):
+    port: int
+    process: subprocess.Popen
+    log: sqlite3.Connection  # its call log, read-only
+
+
+def serve_ivr(checkout: Path, menus: str, args: argparse.Namespace) -> IvrServer:
+    """`ivr serve` of ``checkout``'s code (run by this Python, with this
+    environment's libraries) on ``menus``, with a fresh store; waits until it
+    answers."""
+    port = free_port()
+    store = tempfile.mkdtemp(prefix="ivr-bench-")
+    database = f"{store}/bench.sqlite3"
+    env = dict(
+        os.environ,
+        TWILIO_AUTH_TOKEN=TOKEN,
+        IVR_DATABASE=database,
+        PYTHONPATH=os.pathsep.join(
+            filter(None, [str(checkout), os.environ.get("PYTHONPATH")])
+        ),
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ivr", "serve", "--menus", menus,
+         "--port", str(port), "--no-access-log",
+         "--workers", str(args.workers), "--threads", str(args.threads)],
+        cwd=store, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        wait_up(port, process)
+        return IvrServer(port, process, call_log(database))
+    except BaseException:
+        process.terminate()
+        process.wait(10)
+        raise
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     # Rounds swing from 0.4 to 0.9 of the bare route on a shared 2-core
@@ -216,47 +261,59 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--menus", default=str(ROOT / "menus"))
+    parser.add_argument(
+        "--against",
+        action="append",
+        default=[],
+        metavar="CHECKOUT",
+        help="another checkout of ivr (a git worktree, say) served the same way "
+        "and measured in the same rounds (repeatable)",
+    )
+    parser.add_argument(
+        "--only", choices=["voice", "gather"], help="measure one webhook only"
+    )
     args = parser.parse_args()
     menus = str(Path(args.menus).resolve())
+    checkouts = {"ivr": ROOT}
+    for other in args.against:
+        path = Path(other).resolve()
+        if not (path / "ivr" / "__init__.py").is_file():
+            raise SystemExit(f"--against {other}: no ivr checkout there")
+        checkouts[path.name if path.name not in checkouts else str(path)] = path
 
-    ivr_port, bare_port = free_port(), free_port()
-    store = tempfile.mkdtemp(prefix="ivr-bench-")  # a fresh store each run
-    database = f"{store}/bench.sqlite3"
-    env = dict(os.environ, TWILIO_AUTH_TOKEN=TOKEN, IVR_DATABASE=database)
-    common = ["--workers", str(args.workers), "--threads", str(args.threads)]
-    servers = [
-        subprocess.Popen(
-            [sys.executable, "-m", "ivr", "serve", "--menus", menus,
-             "--port", str(ivr_port), "--no-access-log", *common],
-            cwd=store, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        ),
-        subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--chdir", str(ROOT / "bench"),
-             "-b", f"127.0.0.1:{bare_port}", "-k", "gthread", *common, "bare_app:app"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        ),
-    ]  # fmt: skip
-    log: sqlite3.Connection | None = None
+    servers: dict[str, IvrServer] = {}
+    bare_server: subprocess.Popen | None = None
     try:
-        wait_up(ivr_port)
-        wait_up(bare_port)
-        masters = {ivr_port: servers[0].pid, bare_port: servers[1].pid}
-        targets = {
-            "ivr /voice (start)": (ivr_port, starts(ivr_port)),
-            "ivr gather action": (ivr_port, gathers(ivr_port, parallel=args.clients)),
-            "bare Flask route": (
-                bare_port,
-                [signed(bare_port, "/voice", call_fields(0))],
-            ),
-        }
+        for label, checkout in checkouts.items():
+            servers[label] = serve_ivr(checkout, menus, args)
+        bare_port = free_port()
+        bare_server = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "--chdir", str(ROOT / "bench"),
+             "-b", f"127.0.0.1:{bare_port}", "-k", "gthread",
+             "--workers", str(args.workers), "--threads", str(args.threads),
+             "bare_app:app"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        wait_up(bare_port, bare_server)
+        # name: (port, the server's process, its call log or None, requests)
+        targets: dict[str, tuple[int, int, sqlite3.Connection | None, list]] = {}
+        for label, server in servers.items():
+            port, pid, log = server.port, server.process.pid, server.log
+            if args.only != "gather":
+                targets[f"{label} /voice (start)"] = (port, pid, log, starts(port))
+            if args.only != "voice":
+                pressed = gathers(port, parallel=args.clients)
+                targets[f"{label} gather action"] = (port, pid, log, pressed)
+        bare = [signed(bare_port, "/voice", call_fields(0))]
+        targets["bare Flask route"] = (bare_port, bare_server.pid, None, bare)
         places = {  # where each client is in its share of each target's requests
-            name: shares(len(reqs), args.clients) for name, (_, reqs) in targets.items()
+            name: shares(len(reqs), args.clients)
+            for name, (*_, reqs) in targets.items()
         }
-        log = call_log(database)  # the starts above made it
         # Events each ivr request logs, counted over the warm-up once filed.
         logs = {name: 0 for name in targets}
-        for name, (port, requests) in targets.items():  # warm up
-            if port != ivr_port:
+        for name, (port, _, log, requests) in targets.items():  # warm up
+            if log is None:
                 measure(port, requests, 0.5, args.clients, places[name])
                 continue
             first = _still(log)
@@ -273,21 +330,20 @@ def main() -> None:
             # so that a machine slowing down or speeding up favours neither.
             names = list(targets) if n % 2 == 0 else list(reversed(targets))
             for name in names:
-                port, requests = targets[name]
-                before = cpu_seconds(masters[port])
-                first = logged(log) if logs[name] else 0
+                port, pid, log, requests = targets[name]
+                before = cpu_seconds(pid)
+                first = logged(log) if log is not None else 0
                 made = measure(port, requests, args.seconds, args.clients, places[name])
                 spent_s = args.seconds
-                if logs[name]:
+                if log is not None:
                     # ivr's round lasts until its call log is filed: work the
                     # filer put off would otherwise slow the next round down.
                     drain = filed(log, first + logs[name] * made)
                     drains.append(drain)
                     spent_s += drain
                 rates[name].append(made / spent_s)
-                spent = cpu_seconds(masters[port]) - before
-                cpu[name].append(spent / made * 1e6)
-        bare = rates["bare Flask route"]
+                cpu[name].append((cpu_seconds(pid) - before) / made * 1e6)
+        bare_rates = rates["bare Flask route"]
         print(
             f"{args.workers} gunicorn worker(s) x {args.threads} thread(s), "
             f"{args.clients} keep-alive client(s), {args.rounds} rounds of "
@@ -296,22 +352,27 @@ def main() -> None:
             f"after the last request); load average {load:.1f} before, "
             f"{os.getloadavg()[0]:.1f} after"
         )
+        for label, checkout in checkouts.items():
+            if len(checkouts) > 1:
+                print(f"  {label}: {checkout}")
+        width = max(map(len, targets))
         for name, values in rates.items():
             # Each round's ratio against the bare route measured right beside it.
-            ratios = [v / b for v, b in zip(values, bare, strict=True)]
+            ratios = [v / b for v, b in zip(values, bare_rates, strict=True)]
             mean = sum(values) / len(values)
             print(
-                f"  {name:20s} {mean:7.0f} req/s  ratio to bare: median "
+                f"  {name:{width}s} {mean:7.0f} req/s  ratio to bare: median "
                 f"{statistics.median(ratios):.2f} (rounds "
                 f"{', '.join(f'{r:.2f}' for r in ratios)}); server CPU "
                 f"{statistics.median(cpu[name]):.0f} µs/request"
             )
     finally:
-        if log is not None:
-            log.close()
-        for server in servers:
-            server.terminate()
-            server.wait(10)
+        for server in servers.values():
+            server.log.close()
+        processes = [s.process for s in servers.values()] + [bare_server]
+        for process in filter(None, processes):
+            process.terminate()
+            process.wait(10)
 
 
 if __name__ == "__main__":
