@@ -78,6 +78,7 @@ def _queue_setup(
         patience=patience,
         callback_after_s=queue.callback_after_s,
         max_wait_s=queue.max_wait_s,
+        callback_accept=plan.callback_accept,
     )
 
 

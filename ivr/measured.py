@@ -13,7 +13,11 @@ would use:
 - ``found``: the share of lookups that found a record (each lookup's own
   share is in ``branches``);
 - ``satisfied``: after a lookup found the caller's record, the share of
-  arrivals at a menu where the caller hung up.
+  arrivals at a menu where the caller hung up;
+- ``callback_accept``: of the callers offered a callback while holding, the
+  share who took one (written only when some were offered one; the live line
+  offers at every announcement, the simulator on joining, so it is the share
+  of callers, not of offers).
 """
 
 from __future__ import annotations
@@ -63,8 +67,11 @@ def measure_traffic(
         calls[int((when - first).total_seconds() // interval_s)] += 1
 
     ways: dict[str, Counter[str]] = defaultdict(Counter)
-    inputs = silent = lookups = found = visits = hung_up = 0
+    inputs = silent = lookups = found = visits = hung_up = offered = taken = 0
     for r in mine:
+        if any(a.get("offer") for a in r["announcements"] or ()):
+            offered += 1
+            taken += r["callback"] is not None
         inputs += r["inputs"] or 0
         silent += r["no_input"] or 0
         for node_id, key in r["choices"] or ():
@@ -100,6 +107,7 @@ def measure_traffic(
                   for target, n in sorted(counts.items())}
         for node_id, counts in sorted(ways.items())
     }  # fmt: skip
+    accept = {"callback_accept": round(taken / offered, 4)} if offered else {}
     return {
         "day": first.date().isoformat(),
         "start": first.strftime("%H:%M"),
@@ -108,6 +116,7 @@ def measure_traffic(
         "no_input": round(silent / inputs, 4) if inputs else 0.03,
         "found": round(found / lookups, 4) if lookups else 0.85,
         "satisfied": round(hung_up / visits, 4) if visits else 0.7,
+        **accept,
         "branches": branches,
     }
 
@@ -124,6 +133,8 @@ def traffic_yaml(traffic: Mapping[str, Any], note: str = "") -> str:
         f"found: {traffic['found']}",
         f"satisfied: {traffic['satisfied']}",
     ]
+    if "callback_accept" in traffic:
+        lines.append(f"callback_accept: {traffic['callback_accept']}")
     body = "\n".join(lines) + "\n"
     if traffic["branches"]:
         dumped = yaml.safe_dump(

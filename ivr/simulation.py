@@ -108,9 +108,11 @@ class QueueSetup:
     When the plan drops, idle agents leave at once and busy ones when their call
     ends. ``callback_after_s``: a caller whose estimated wait on joining (what
     the announcement says: ``ivr.estimate`` from their position, the plan, the
-    handle time and patience) exceeds it takes a callback, leaves the queue and
-    is called back when an agent is free and nobody is holding. ``max_wait_s``:
-    a caller still holding then is sent on (the queue node's ``overflow``).
+    handle time and patience) exceeds it is offered a callback; the share
+    ``callback_accept`` of them take it, leave the queue and are called back
+    when an agent is free and nobody is holding, the others hold as if not
+    offered. ``max_wait_s``: a caller still holding then is sent on (the queue
+    node's ``overflow``).
     """
 
     agents: tuple[tuple[float, int], ...]
@@ -118,6 +120,7 @@ class QueueSetup:
     patience: Distribution = NEVER
     callback_after_s: float | None = None
     max_wait_s: float | None = None
+    callback_accept: float = 1.0
 
     def __post_init__(self) -> None:
         if not self.agents:
@@ -130,6 +133,19 @@ class QueueSetup:
             raise ValueError(f"agents plan must be in time order, got {starts}")
         if self.handle.kind == "none":
             raise ValueError("handle time cannot be 'none'")
+        if not 0 <= self.callback_accept <= 1:
+            raise ValueError(
+                f"callback_accept must be a share from 0 to 1, got "
+                f"{self.callback_accept!r}"
+            )
+
+    def declines(self, rng: np.random.Generator, n: int) -> np.ndarray | None:
+        """Which of ``n`` callers would turn a callback offer down, or None when
+        every offer is taken (then nothing is drawn: the same seed gives the
+        same callers as before ``callback_accept`` existed)."""
+        if self.callback_after_s is None or self.callback_accept >= 1:
+            return None
+        return rng.random(n) >= self.callback_accept
 
     def agents_at(self, time_s: float) -> int:
         count = self.agents[0][1]
@@ -268,12 +284,14 @@ def _events(
     priority: np.ndarray,
     setup: QueueSetup,
     offer_callback: Callable[[int, float], bool] | None = None,
+    declines: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """General event loop: priorities (higher first, then FCFS) and callbacks.
 
     ``offer_callback(position, now)``: whether a caller who would join at
     ``position`` (callers of their priority or higher holding, plus one) is
-    offered a callback, which they take.
+    offered a callback, which they take unless ``declines`` says they turn it
+    down (then they hold).
     """
     n = len(arrivals)
     wait = np.full(n, np.nan)
@@ -292,6 +310,7 @@ def _events(
     by_level: dict[int, int] = {}  # callers holding, by priority
     arr = arrivals.tolist()
     prio = priority.tolist()
+    turned_down = [False] * n if declines is None else declines.tolist()
 
     def dispatch(now: float) -> None:
         nonlocal idle, queued
@@ -321,8 +340,13 @@ def _events(
                 outcome[i] = SERVED
                 idle -= 1
                 heapq.heappush(events, (now + service[i], end_kind, i))
-            elif offer_callback is not None and offer_callback(
-                sum(n for level, n in by_level.items() if level >= prio[i]) + 1, now
+            elif (
+                offer_callback is not None
+                and not turned_down[i]
+                and offer_callback(
+                    sum(n for level, n in by_level.items() if level >= prio[i]) + 1,
+                    now,
+                )
             ):
                 wait[i] = 0.0
                 outcome[i] = CALLBACK
@@ -387,7 +411,10 @@ def simulate_queue(
     priority = np.zeros(n, dtype=np.int64) if priority is None else np.asarray(priority)
     service = setup.handle.draw(rng, n)
     patience = setup.patience.draw(rng, n)
-    return _play(arrivals, service, patience, priority, setup, engine, compiled)
+    declines = setup.declines(rng, n)
+    return _play(
+        arrivals, service, patience, priority, setup, engine, compiled, declines
+    )
 
 
 def _play(
@@ -398,8 +425,10 @@ def _play(
     setup: QueueSetup,
     engine: str,
     compiled: bool,
+    declines: np.ndarray | None = None,
 ) -> Records:
-    """The records of callers whose handle times and patience are drawn."""
+    """The records of callers whose handle times and patience are drawn (and,
+    ``declines``, who would turn a callback offer down; None: nobody)."""
     n = len(arrivals)
     max_wait = math.inf if setup.max_wait_s is None else setup.max_wait_s
     limit = np.minimum(patience, max_wait)
@@ -434,6 +463,7 @@ def _play(
             np.array([count for _, count in setup.agents], dtype=np.int64),
             after is not None, kernel_estimate.estimator_of(estimate),
             math.inf if after is None else float(after),
+            np.zeros(n, dtype=np.bool_) if declines is None else declines,
         )  # fmt: skip
     else:
         offer = None
@@ -444,8 +474,9 @@ def _play(
                 return estimate.wait_s(position, now) > after
 
         wait, start, outcome = _events(
-            arrivals, service, limit, overflow_first, priority, setup, offer
-        )
+            arrivals, service, limit, overflow_first, priority, setup, offer,
+            declines,
+        )  # fmt: skip
     served = ~np.isnan(start)
     return Records(
         arrival_s=arrivals,

@@ -14,6 +14,8 @@ A traffic file::
     no_input: 0.04             # share of callers silent at each menu (default 0.03)
     found: 0.9                 # share of lookups that find a record (default 0.85)
     satisfied: 0.7             # after an answer, share who hang up at the next menu
+    callback_accept: 0.6       # share of callers offered a callback who take it
+                               # (default 1: every one)
     branches:                  # optional: shares of a node's ways out
       account_verify: {account_status: 0.85, account_retry: 0.15}
       order_ask: {agent_orders: 0.3}   # at an ask: who ask for a person instead
@@ -77,6 +79,7 @@ class TrafficPlan:
     no_input: float = 0.03
     found: float = 0.85
     satisfied: float = 0.7
+    callback_accept: float = 1.0
     branches: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
     def interval_start(self, index: int) -> dt.datetime:
@@ -118,7 +121,7 @@ def load_traffic(
     if not isinstance(doc, LineDict):
         raise TrafficError([f"{path}:1: a traffic file is a map with 'calls'"])
     allowed = ("day", "start", "interval", "calls", "no_input", "found", "satisfied")
-    allowed += ("branches",)
+    allowed += ("callback_accept", "branches")
     for key in doc:
         if key not in allowed:
             add(
@@ -174,7 +177,8 @@ def load_traffic(
         add(doc.line_of("calls"), "the intervals run past one day")
 
     rates = {}
-    for key, default in (("no_input", 0.03), ("found", 0.85), ("satisfied", 0.7)):
+    for key, default in (("no_input", 0.03), ("found", 0.85), ("satisfied", 0.7),
+                         ("callback_accept", 1.0)):  # fmt: skip
         value = doc.get(key, default)
         if (
             isinstance(value, bool)
@@ -215,6 +219,7 @@ def load_traffic(
         no_input=rates["no_input"],
         found=rates["found"],
         satisfied=rates["satisfied"],
+        callback_accept=rates["callback_accept"],
         branches=branches,
     )
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 
@@ -12,6 +13,7 @@ from conftest import FIXTURES
 
 from ivr.cli import main
 from ivr.loader import load_menu
+from ivr.measured import measure_traffic, traffic_yaml
 from ivr.testing.daycalls import scaled_staff
 from ivr.traffic import load_traffic
 
@@ -55,6 +57,9 @@ def test_a_measured_day_replayed_gives_back_its_option_shares(tmp_path):
     assert abs(sum(traffic.calls) - 120) < 3 * math.sqrt(120)
     assert traffic.no_input == pytest.approx(0.1, abs=0.05)
     assert traffic.branches["main"]["order_ask"] == pytest.approx(0.6, abs=0.1)
+    # Holding callers take an offer half the time, offered at each announcement:
+    # the share of callers offered one who took one is at least about half.
+    assert 0.3 <= traffic.callback_accept <= 1
 
     run("simulate", str(MENU), "--traffic", str(measured), "--store", str(again),
         "--seed", "2")  # fmt: skip
@@ -72,6 +77,31 @@ def test_a_measured_day_replayed_gives_back_its_option_shares(tmp_path):
                              "--json"))  # fmt: skip
     expected = sum(traffic.calls)
     assert abs(figures["callers"] - expected) < 4 * math.sqrt(expected / 10)
+
+
+def test_the_share_of_callers_offered_a_callback_who_took_one_is_measured():
+    def record(n: int, offers: list[bool], callback: str | None) -> dict:
+        return {
+            "menu": "line", "started_at": 1764036000.0 + n, "inputs": 1,
+            "no_input": 0, "choices": [], "path": ["main"], "outcome": "answered",
+            "last_node": "main", "callback": callback,
+            "announcements": [{"offer": offer} for offer in offers],
+        }  # fmt: skip
+
+    records = [
+        record(0, [False, True, True], "placed"),  # offered twice, took it
+        record(1, [True], None),  # offered, held on
+        record(2, [False, True], "asked"),
+        record(3, [False, False], None),  # never offered: not counted
+        record(4, [], None),
+    ]
+    menu = load_menu(MENU)
+    traffic = measure_traffic(records, menu, tz=dt.UTC)
+    assert traffic["callback_accept"] == pytest.approx(2 / 3, abs=1e-4)
+    assert "callback_accept: 0.6667" in traffic_yaml(traffic)
+    never = measure_traffic(records[3:], menu, tz=dt.UTC)
+    assert "callback_accept" not in never  # nobody offered: the default stays
+    assert "callback_accept" not in traffic_yaml(never)
 
 
 def test_a_smaller_day_gets_the_fewest_agents_that_keep_the_plans_service():

@@ -59,8 +59,12 @@ def test_compiled_fcfs_gives_the_reference_records(shifts, patience):
 
 
 @pytest.mark.parametrize("shifts", SHIFTS)
-@pytest.mark.parametrize("callback_after", [None, 60.0, 240.0])
-def test_compiled_event_loop_gives_the_reference_records(shifts, callback_after):
+@pytest.mark.parametrize(
+    ("callback_after", "accept"), [(None, 1.0), (60.0, 1.0), (240.0, 1.0), (60.0, 0.4)]
+)
+def test_compiled_event_loop_gives_the_reference_records(
+    shifts, callback_after, accept
+):
     rng = np.random.default_rng(3)
     arrivals = sim.arrival_times([80, 150, 220, 60], 900.0, rng)
     priority = rng.choice([0, 0, 0, 1, 5], len(arrivals))
@@ -70,6 +74,7 @@ def test_compiled_event_loop_gives_the_reference_records(shifts, callback_after)
         patience=sim.exponential(150),
         callback_after_s=callback_after,
         max_wait_s=600,
+        callback_accept=accept,
     )
     fast, reference = both(arrivals, setup, 8, priority)
     same_records(fast, reference)

@@ -106,6 +106,52 @@ def test_callers_offered_a_callback_leave_the_queue_and_are_called_back():
     assert np.all(records.start_s[called_back] >= records.arrival_s[called_back])
 
 
+def test_callers_who_turn_the_offer_down_hold_and_the_others_take_it():
+    rng = np.random.default_rng(4)
+    arrivals = np.sort(rng.uniform(0, 3600, 900))
+
+    def played(accept: float) -> sim.Records:
+        setup = sim.QueueSetup(
+            ((0.0, 10),), sim.exponential(60), sim.exponential(120),
+            callback_after_s=60, callback_accept=accept,
+        )  # fmt: skip
+        return sim.simulate_queue(arrivals, setup, np.random.default_rng(8))
+
+    every, half, nobody = played(1.0), played(0.5), played(0.0)
+    taken = [(r.outcome == sim.CALLBACK).sum() for r in (every, half, nobody)]
+    assert taken[0] > 50 and 0 < taken[1] < taken[0] and taken[2] == 0
+    # Nobody taking one is a queue that offers none: the same callers, held.
+    same = sim.QueueSetup(((0.0, 10),), sim.exponential(60), sim.exponential(120))
+    none = sim.simulate_queue(arrivals, same, np.random.default_rng(8))
+    np.testing.assert_array_equal(nobody.outcome, none.outcome)
+    np.testing.assert_array_equal(nobody.wait_s, none.wait_s)
+    # Callers who turn it down hold instead, and in a busy queue some give up.
+    assert (half.outcome == sim.ABANDONED).sum() > (
+        every.outcome == sim.ABANDONED
+    ).sum()
+
+
+def test_every_caller_taking_the_offer_draws_nothing_more():
+    # callback_accept 1 (the default) draws no extra numbers: a seed gives the
+    # same callers it gave before the share existed.
+    rng = np.random.default_rng(4)
+    arrivals = np.sort(rng.uniform(0, 3600, 600))
+    setup = sim.QueueSetup(
+        ((0.0, 10),), sim.exponential(60), sim.exponential(120), callback_after_s=60
+    )
+    assert setup.declines(np.random.default_rng(1), 10) is None
+    generator = np.random.default_rng(8)
+    sim.simulate_queue(arrivals, setup, generator)
+    after = np.random.default_rng(8)
+    setup.handle.draw(after, 600), setup.patience.draw(after, 600)
+    assert generator.random() == after.random()
+
+
+def test_a_share_outside_0_to_1_is_refused():
+    with pytest.raises(ValueError, match="callback_accept"):
+        sim.QueueSetup(((0.0, 1),), sim.exponential(60), callback_accept=1.5)
+
+
 def test_callback_is_offered_exactly_when_the_announced_estimate_passes_it():
     rng = np.random.default_rng(5)
     arrivals = np.sort(rng.uniform(0, 3600, 900))

@@ -13,7 +13,7 @@ from ivr import queueing
 from ivr.cli import main
 from ivr.day import _queue_setup, propose_staffing, simulate_day
 from ivr.loader import load_menu
-from ivr.traffic import TrafficPlan
+from ivr.traffic import TrafficError, TrafficPlan, load_traffic
 
 ROOT = Path(__file__).resolve().parent.parent
 MENU = """\
@@ -79,6 +79,33 @@ def test_day_simulation_is_repeatable_and_feeds_each_queue_its_share(menu_file):
     support = sum(m["offered"] for m in first.mean["support"])
     assert sales / (sales + support) == pytest.approx(0.8, abs=0.03)
     assert first.ends["queue"] == pytest.approx(sales + support)
+
+
+def test_callers_who_turn_a_callback_down_hold_instead(tmp_path):
+    path = tmp_path / "m.yaml"
+    path.write_text(MENU.replace("patience: 2m}", "patience: 2m, callback_after: 1m}"))
+    menu = load_menu(path)
+    (tmp_path / "m.traffic.yaml").write_text(TRAFFIC + "callback_accept: 0.3\n")
+    some = load_traffic(tmp_path / "m.traffic.yaml", menu)
+    assert some.callback_accept == 0.3 and plan().callback_accept == 1.0
+
+    def taken(day_plan: TrafficPlan) -> float:
+        day = simulate_day(menu, day_plan, seed=4, replications=3)
+        return sum(m["p_callback"] * m["offered"] for m in day.mean["sales"])
+
+    every, few = taken(plan()), taken(some)
+    assert every > 20  # the peak makes the estimate pass a minute
+    assert 0 < few < 0.5 * every
+
+
+def test_a_callback_share_outside_0_to_1_is_refused_with_its_line(tmp_path):
+    path = tmp_path / "m.traffic.yaml"
+    path.write_text(TRAFFIC + "callback_accept: 1.5\n")
+    with pytest.raises(TrafficError) as refused:
+        load_traffic(path)
+    assert refused.value.problems == [
+        f"{path}:6: callback_accept must be a share from 0 to 1, got 1.5"
+    ]
 
 
 def test_erlang_column_is_the_clock_hour_rate_in_steady_state(menu_file):

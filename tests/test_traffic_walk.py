@@ -125,7 +125,7 @@ def test_traffic_file_problems_are_named_with_their_lines(tmp_path):
     with pytest.raises(TrafficError) as caught:
         load_traffic(path)
     assert caught.value.problems == [
-        f"{path}:5: unknown key 'speed' (allowed: day, start, interval, calls, no_input, found, satisfied, branches)",
+        f"{path}:5: unknown key 'speed' (allowed: day, start, interval, calls, no_input, found, satisfied, callback_accept, branches)",
         f"{path}:1: day '2026-13-40' is not a date like '2026-11-11'",
         f'{path}:2: start must be quoted, like "08:00"',
         f"{path}:3: interval: intervals must be at least 1m, got '30s'",

@@ -222,13 +222,14 @@ def _hold_pop(heap, size, level, arrivals):
 
 @jit
 def events(arrivals, service, limit, overflow_first, level, levels, starts, counts,
-           offer, est, after):  # fmt: skip
+           offer, est, after, declines):  # fmt: skip
     """``_events``: returns (wait, start, outcome).
 
     ``level`` is each caller's priority as a rank (0 the lowest of ``levels``);
     with ``offer``, a caller who would join at a position whose estimate
     (``est``, see ``ivr.kernels.estimate``) is longer than ``after`` seconds
-    takes a callback.
+    takes a callback, unless ``declines`` (one flag a caller) says they turn
+    it down and hold.
     """
     n = len(arrivals)
     wait = np.full(n, np.nan)
@@ -267,6 +268,7 @@ def events(arrivals, service, limit, overflow_first, level, levels, starts, coun
                 )
             elif (
                 offer
+                and not declines[i]
                 and wait_s(est, tables, float(by_level[level[i] :].sum() + 1), now)
                 > after
             ):
