@@ -79,8 +79,8 @@ class TrafficPlan:
     no_input: float = 0.03
     found: float = 0.85
     satisfied: float = 0.7
-    callback_accept: float = 1.0
     branches: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    callback_accept: float = 1.0
 
     def interval_start(self, index: int) -> dt.datetime:
         """The local wall-clock start of interval ``index`` (naive)."""

@@ -11,12 +11,15 @@ the next caller until it ends, then 9.
 
 In the menu each caller does what the traffic file says callers do
 (``ivr.testing.daycallers``). In a queue they hold for an exponential patience
-with the queue's mean, take a callback offer half the time, and talk for an
-exponential handle time; called back, they answer four times in five.
+with the queue's mean, take a callback when first offered one as the traffic
+file's ``callback_accept`` says (each caller decides once: the share of callers
+offered one who take it, as ``ivr report --traffic-out`` measures it), and talk
+for an exponential handle time; called back, they answer four times in five.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import secrets
 import tempfile
@@ -45,9 +48,8 @@ from ivr.menu import Menu
 from ivr.testing.daycallers import DayCallers
 from ivr.traffic import TrafficPlan, arrival_times, walk_callers
 
-__all__ = ["CALLBACK_TAKE", "PICKS_UP", "DayCalls", "ring_day", "scaled_staff"]
+__all__ = ["PICKS_UP", "DayCalls", "ring_day", "scaled_staff"]
 
-CALLBACK_TAKE = 0.5  # share of callback offers a holding caller accepts
 PICKS_UP = 0.8  # share of callbacks the customer answers
 AGENT_LINE = "+861000099999"  # the day's agent line (not a menu's number)
 TAIL_S = 3 * 3600.0  # after the last arrival: holds, talks, callbacks go on
@@ -152,10 +154,7 @@ def ring_day(
     rng = np.random.default_rng(seed)
     tz = ZoneInfo(menu.hours.timezone) if menu.hours else dt.UTC
     day_start = dt.datetime.combine(plan.day, plan.start, tzinfo=tz)
-    scaled = TrafficPlan(
-        plan.day, plan.start, plan.interval_s, tuple(c * scale for c in plan.calls),
-        plan.no_input, plan.found, plan.satisfied, plan.branches,
-    )  # fmt: skip
+    scaled = dataclasses.replace(plan, calls=tuple(c * scale for c in plan.calls))
     arrivals = arrival_times(scaled, rng)
     window = len(plan.calls) * plan.interval_s
     board = Switchboard(
@@ -188,7 +187,9 @@ def ring_day(
         when = day_start + dt.timedelta(seconds=float(arrival))
         call = planner.call(when.astimezone(dt.UTC), number)
         patience = talk = None
+        takes = False  # a callback, when offered one
         if call.queue is not None:
+            takes = bool(rng.random() < plan.callback_accept)
             queue = menu.queues[call.queue]
             talk = float(rng.exponential(queue.handle_time_s))
             if queue.patience_s:
@@ -203,7 +204,8 @@ def ring_day(
             transport, URL, from_number=number, to_number=to_number,
             patience_s=patience, status_callback=status_url, fetch_audio=False,
         )  # fmt: skip
-        board.place(caller, _Script(call.inputs, rng), at_s=float(arrival), talk_s=talk)
+        script = _Script(call.inputs, takes)
+        board.place(caller, script, at_s=float(arrival), talk_s=talk)
     for number, answers in rings.items():
         board.phone(number, *answers)
     for _agent, phone, start, end in shifts:
@@ -219,16 +221,16 @@ def ring_day(
 
 
 class _Script:
-    """A caller's inputs: the planned ones in the menu; in a queue, the callback
-    offer taken at ``CALLBACK_TAKE``, else they hold."""
+    """A caller's inputs: the planned ones in the menu; in a queue, 1 for the
+    callback offer if they ``takes`` one, else they hold on."""
 
-    def __init__(self, inputs: list[Input], rng: np.random.Generator) -> None:
+    def __init__(self, inputs: list[Input], takes: bool) -> None:
         self.inputs = iter(inputs)
-        self.rng = rng
+        self.takes = takes
 
     def __call__(self, gathering: Gathering) -> Input | None:
         if gathering.in_queue:
-            return Press("1") if self.rng.random() < CALLBACK_TAKE else None
+            return Press("1") if self.takes else None
         return next(self.inputs, None)
 
 
