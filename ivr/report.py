@@ -107,6 +107,10 @@ def _queue_figures(
     abandoned = sum(1 for r in offered if r["queue_result"] == "abandoned")
     within = sum(1 for r in answered if (r["wait_s"] or 0.0) <= target_s)
     callbacks = [r["callback"] for r in rows if r["callback"]]
+    # Callers who heard a callback offer while holding (at any announcement).
+    offers = sum(
+        1 for r in offered if any(a.get("offer") for a in r["announcements"] or ())
+    )
     return {
         "offered": len(offered),
         "answered": len(answered),
@@ -118,6 +122,7 @@ def _queue_figures(
         "mean_wait_answered_s": _mean(
             [r["wait_s"] for r in answered if r["wait_s"] is not None]
         ),
+        "callbacks_offered": offers,
         "callbacks_asked": len(callbacks),
         "callbacks_placed": sum(1 for c in callbacks if c != "asked"),
         "callbacks_reached": callbacks.count("reached"),

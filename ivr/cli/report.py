@@ -139,7 +139,8 @@ def _print(report: dict, store_shown: str) -> None:
             f"  {q['offered']} offered, {q['answered']} answered, {q['abandoned']} "
             f"hung up ({_pct(q['p_abandon'])}), {_pct(q['service_level'])} answered "
             f"within {report['target_s']:.0f} s; wait mean {_sec(q['mean_wait_s'])} s, "
-            f"90% {_sec(q['p90_wait_s'])} s; callbacks {q['callbacks_asked']} asked, "
+            f"90% {_sec(q['p90_wait_s'])} s; callbacks {q['callbacks_asked']} asked "
+            f"({q['callbacks_offered']} callers offered one), "
             f"{q['callbacks_placed']} placed, {q['callbacks_reached']} reached; "
             f"{q['voicemails']} voicemails"
         )
