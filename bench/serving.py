@@ -57,20 +57,33 @@ def wait_filing(spool: Path, timeout_s: float = 30.0) -> None:
 
 @contextlib.contextmanager
 def ivr_serve(
-    folder: Path, menus: Path, database: str, token: str, workers: int = 2
+    folder: Path,
+    menus: Path,
+    database: str,
+    token: str,
+    workers: int = 2,
+    *,
+    threads: int = 4,
+    checkout: Path | None = None,
 ) -> Iterator[tuple[int, subprocess.Popen, Path]]:
     """`ivr serve` of ``menus`` on a free port with ``token`` set, run in
     ``folder`` (its ``instance/``) with its log in ``folder/serve.log``; yields the
     port, the master process and the log's path. Stopped with SIGTERM (the
-    workers finish their requests and flush their writes)."""
+    workers finish their requests and flush their writes). ``checkout``: serve
+    that checkout's ivr (with this Python and its libraries) instead of the
+    installed one."""
     port = free_port()
     log_path = folder / "serve.log"
     env = dict(os.environ, TWILIO_AUTH_TOKEN=token, IVR_DATABASE=database)
     env.pop("IVR_SECRET_KEY", None)
+    if checkout is not None:
+        paths = [str(checkout), os.environ.get("PYTHONPATH", "")]
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, paths))
     with open(log_path, "w") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "ivr", "serve", "--menus", str(menus),
-             "--port", str(port), "--workers", str(workers), "--no-access-log"],
+             "--port", str(port), "--workers", str(workers),
+             "--threads", str(threads), "--no-access-log"],
             cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
     try:

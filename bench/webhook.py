@@ -47,9 +47,9 @@ from typing import NamedTuple
 from twilio.request_validator import RequestValidator
 
 if __package__:  # imported as bench.webhook
-    from bench.serving import cpu_seconds, free_port, wait_up
+    from bench.serving import cpu_seconds, free_port, ivr_serve, wait_up
 else:  # run as a script: this folder is on the path
-    from serving import cpu_seconds, free_port, wait_up
+    from serving import cpu_seconds, free_port, ivr_serve, wait_up
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "bench-token"
@@ -217,38 +217,23 @@ def measure(
 
 class IvrServer(NamedTuple):
     port: int
-    process: subprocess.Popen
+    pid: int  # the gunicorn master
     log: sqlite3.Connection  # its call log, read-only
 
 
-def serve_ivr(checkout: Path, menus: str, args: argparse.Namespace) -> IvrServer:
-    """`ivr serve` of ``checkout``'s code (run by this Python, with this
-    environment's libraries) on ``menus``, with a fresh store; waits until it
-    answers."""
-    port = free_port()
-    store = tempfile.mkdtemp(prefix="ivr-bench-")
-    database = f"{store}/bench.sqlite3"
-    env = dict(
-        os.environ,
-        TWILIO_AUTH_TOKEN=TOKEN,
-        IVR_DATABASE=database,
-        PYTHONPATH=os.pathsep.join(
-            filter(None, [str(checkout), os.environ.get("PYTHONPATH")])
-        ),
-    )
-    process = subprocess.Popen(
-        [sys.executable, "-m", "ivr", "serve", "--menus", menus,
-         "--port", str(port), "--no-access-log",
-         "--workers", str(args.workers), "--threads", str(args.threads)],
-        cwd=store, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+def serve_ivr(
+    stack: contextlib.ExitStack, checkout: Path, menus: Path, args: argparse.Namespace
+) -> IvrServer:
+    """`ivr serve` of ``checkout``'s code (``serving.ivr_serve``) with a fresh
+    store, stopped and its call log closed when ``stack`` closes."""
+    folder = Path(tempfile.mkdtemp(prefix="ivr-bench-"))
+    database = str(folder / "bench.sqlite3")
+    port, process, _ = stack.enter_context(
+        ivr_serve(folder, menus, database, TOKEN, args.workers,
+                  threads=args.threads, checkout=checkout)
     )  # fmt: skip
-    try:
-        wait_up(port, process)
-        return IvrServer(port, process, call_log(database))
-    except BaseException:
-        process.terminate()
-        process.wait(10)
-        raise
+    log = stack.enter_context(contextlib.closing(call_log(database)))
+    return IvrServer(port, process.pid, log)
 
 
 def main() -> None:
@@ -273,7 +258,7 @@ def main() -> None:
         "--only", choices=["voice", "gather"], help="measure one webhook only"
     )
     args = parser.parse_args()
-    menus = str(Path(args.menus).resolve())
+    menus = Path(args.menus).resolve()
     checkouts = {"ivr": ROOT}
     for other in args.against:
         path = Path(other).resolve()
@@ -281,11 +266,11 @@ def main() -> None:
             raise SystemExit(f"--against {other}: no ivr checkout there")
         checkouts[path.name if path.name not in checkouts else str(path)] = path
 
-    servers: dict[str, IvrServer] = {}
-    bare_server: subprocess.Popen | None = None
-    try:
-        for label, checkout in checkouts.items():
-            servers[label] = serve_ivr(checkout, menus, args)
+    with contextlib.ExitStack() as stack:
+        servers = {
+            label: serve_ivr(stack, checkout, menus, args)
+            for label, checkout in checkouts.items()
+        }
         bare_port = free_port()
         bare_server = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--chdir", str(ROOT / "bench"),
@@ -294,11 +279,11 @@ def main() -> None:
              "bare_app:app"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
+        stack.callback(_stop, bare_server)
         wait_up(bare_port, bare_server)
         # name: (port, the server's process, its call log or None, requests)
         targets: dict[str, tuple[int, int, sqlite3.Connection | None, list]] = {}
-        for label, server in servers.items():
-            port, pid, log = server.port, server.process.pid, server.log
+        for label, (port, pid, log) in servers.items():
             if args.only != "gather":
                 targets[f"{label} /voice (start)"] = (port, pid, log, starts(port))
             if args.only != "voice":
@@ -366,13 +351,11 @@ def main() -> None:
                 f"{', '.join(f'{r:.2f}' for r in ratios)}); server CPU "
                 f"{statistics.median(cpu[name]):.0f} µs/request"
             )
-    finally:
-        for server in servers.values():
-            server.log.close()
-        processes = [s.process for s in servers.values()] + [bare_server]
-        for process in filter(None, processes):
-            process.terminate()
-            process.wait(10)
+
+
+def _stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    process.wait(10)
 
 
 if __name__ == "__main__":

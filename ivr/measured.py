@@ -33,6 +33,7 @@ import yaml
 
 from ivr.durations import format_duration
 from ivr.menu import LookupNode, Menu, MenuNode, RouteNode
+from ivr.report import heard_callback_offer
 
 __all__ = ["measure_traffic", "traffic_yaml"]
 
@@ -69,7 +70,7 @@ def measure_traffic(
     ways: dict[str, Counter[str]] = defaultdict(Counter)
     inputs = silent = lookups = found = visits = hung_up = offered = taken = 0
     for r in mine:
-        if any(a.get("offer") for a in r["announcements"] or ()):
+        if heard_callback_offer(r):
             offered += 1
             taken += r["callback"] is not None
         inputs += r["inputs"] or 0

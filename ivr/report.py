@@ -30,7 +30,10 @@ from ivr.menu import Menu, MenuNode
 from ivr.outcomes import HUMAN_OUTCOMES, MENU_OUTCOMES, OUTCOMES
 from ivr.phrases import TOLERANCE, TOLERANCE_S
 
-__all__ = ["build_report", "expected_shares", "mask_number", "percentile", "wilson"]
+__all__ = [
+    "build_report", "expected_shares", "heard_callback_offer", "mask_number",
+    "percentile", "wilson",
+]  # fmt: skip
 
 Z95 = 1.959963984540054
 
@@ -107,10 +110,6 @@ def _queue_figures(
     abandoned = sum(1 for r in offered if r["queue_result"] == "abandoned")
     within = sum(1 for r in answered if (r["wait_s"] or 0.0) <= target_s)
     callbacks = [r["callback"] for r in rows if r["callback"]]
-    # Callers who heard a callback offer while holding (at any announcement).
-    offers = sum(
-        1 for r in offered if any(a.get("offer") for a in r["announcements"] or ())
-    )
     return {
         "offered": len(offered),
         "answered": len(answered),
@@ -122,13 +121,19 @@ def _queue_figures(
         "mean_wait_answered_s": _mean(
             [r["wait_s"] for r in answered if r["wait_s"] is not None]
         ),
-        "callbacks_offered": offers,
+        "callbacks_offered": sum(map(heard_callback_offer, offered)),
         "callbacks_asked": len(callbacks),
         "callbacks_placed": sum(1 for c in callbacks if c != "asked"),
         "callbacks_reached": callbacks.count("reached"),
         "callbacks_failed": callbacks.count("failed"),
         "voicemails": sum(1 for r in rows if r["outcome"] == "voicemail"),
     }
+
+
+def heard_callback_offer(record: Mapping[str, Any]) -> bool:
+    """Whether the caller of a call record was offered a callback while holding
+    (at any of the wait announcements they heard)."""
+    return any(said.get("offer") for said in record["announcements"] or ())
 
 
 def _on_shift(

@@ -46,6 +46,8 @@ __all__ = [
 ]
 
 TRAFFIC_SUFFIX = ".traffic.yaml"
+# The callers' behaviour as shares, with their defaults (``TrafficPlan``'s).
+_RATES = {"no_input": 0.03, "found": 0.85, "satisfied": 0.7, "callback_accept": 1.0}
 # The walk through the menu lives in ivr.journeys (NumPy); this module only
 # reads traffic files, so `ivr check` reads them without importing NumPy.
 _MOVED = ("Journeys", "arrival_times", "speaking_time_s", "walk_callers")
@@ -120,8 +122,7 @@ def load_traffic(
         add(problem.line, problem.message)
     if not isinstance(doc, LineDict):
         raise TrafficError([f"{path}:1: a traffic file is a map with 'calls'"])
-    allowed = ("day", "start", "interval", "calls", "no_input", "found", "satisfied")
-    allowed += ("callback_accept", "branches")
+    allowed = ("day", "start", "interval", "calls", *_RATES, "branches")
     for key in doc:
         if key not in allowed:
             add(
@@ -177,8 +178,7 @@ def load_traffic(
         add(doc.line_of("calls"), "the intervals run past one day")
 
     rates = {}
-    for key, default in (("no_input", 0.03), ("found", 0.85), ("satisfied", 0.7),
-                         ("callback_accept", 1.0)):  # fmt: skip
+    for key, default in _RATES.items():
         value = doc.get(key, default)
         if (
             isinstance(value, bool)
@@ -216,11 +216,8 @@ def load_traffic(
         start=start,
         interval_s=interval_s,
         calls=tuple(calls),
-        no_input=rates["no_input"],
-        found=rates["found"],
-        satisfied=rates["satisfied"],
-        callback_accept=rates["callback_accept"],
         branches=branches,
+        **rates,
     )
 
 
